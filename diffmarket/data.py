@@ -333,7 +333,7 @@ def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=No
     cols["channel"] = np.where(hh > ll, (c - ll) / np.where(hh > ll, hh - ll, 1), 0.5)
     sc = pd.Series(c)
     cols["zscore"] = ((sc - sc.rolling(cfg.vol_window).mean()) / sc.rolling(cfg.vol_window).std().replace(0, np.nan)).fillna(0).values
-    dow = idx.dayofweek.values; tod = (idx.hour.values * 60 + idx.minute.values) / 1440.0
+    dow = idx.day_of_week.values; tod = (idx.hour.values * 60 + idx.minute.values) / 1440.0
     cols["dow_sin"], cols["dow_cos"] = np.sin(2 * np.pi * dow / 7), np.cos(2 * np.pi * dow / 7)
     cols["tod_sin"], cols["tod_cos"] = np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod)
     pos = np.zeros(T) if position is None else np.asarray(position, dtype=float)
