@@ -254,6 +254,7 @@ def test_replay_intrabar_round_trip_and_costs():
     buy, sell = 50 * 1.001, 51 * 0.999
     pnl = 10 * (sell - buy) - 10 * 1e-3 * (buy + sell)
     assert len(h.trades) == 1 and h.trades.bars_held.iloc[0] == 0
+    assert h.trades.entry_time.iloc[0] == log.timestamp[0] and h.trades.exit_time.iloc[0] == log.timestamp[1]
     assert abs(h.trades.pnl.iloc[0] - pnl) < 1e-9
     assert abs(h.equity.iloc[-1] - (cfg.initial_cash + pnl)) < 1e-9
     assert (h.positions["S0"] == 0).all()
