@@ -148,4 +148,8 @@ d = { 'settings': { 'branch': 'main',
                                  'diffmarket.data.sample_path': ('data.html#sample_path', 'diffmarket/data.py'),
                                  'diffmarket.data.synthetic_trader': ('data.html#synthetic_trader', 'diffmarket/data.py'),
                                  'diffmarket.data.validate_bars': ('data.html#validate_bars', 'diffmarket/data.py'),
-                                 'diffmarket.data.validate_trades': ('data.html#validate_trades', 'diffmarket/data.py')}}}
+                                 'diffmarket.data.validate_trades': ('data.html#validate_trades', 'diffmarket/data.py')},
+            'diffmarket.demo': { 'diffmarket.demo._metrics_table': ('demo.html#_metrics_table', 'diffmarket/demo.py'),
+                                 'diffmarket.demo.main': ('demo.html#main', 'diffmarket/demo.py'),
+                                 'diffmarket.demo.run_demo': ('demo.html#run_demo', 'diffmarket/demo.py'),
+                                 'diffmarket.demo.section_human': ('demo.html#section_human', 'diffmarket/demo.py')}}}
