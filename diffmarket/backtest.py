@@ -94,6 +94,9 @@ class CostModel:
         dq = np.asarray(dq, dtype=float)
         frac = (self.half_spread_bps + self.slippage_bps) / 1e4
         if self.impact_lambda: frac = frac + self.impact_lambda * np.abs(dq) ** self.impact_gamma
+        if np.any((dq < 0) & (np.asarray(frac) >= 1.0)):
+            raise ConfigError("spread, slippage and impact together would push a sell's price to zero or below; "
+                              "lower impact_lambda (or the order size)", "backtest.impact_lambda")
         return np.asarray(price, dtype=float) * (1.0 + np.sign(dq) * frac)
 
     def fee(self, exec_price, dq):

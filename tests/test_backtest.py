@@ -394,3 +394,11 @@ def test_console_script_runs(files):
     assert "sharpe" in json.loads(p.stdout)
     p = subprocess.run([str(exe), "--market_path", files["bars"]], capture_output=True, text=True)
     assert p.returncode == 1 and p.stderr.count("\n") == 1
+
+def test_impact_that_would_make_a_price_negative_is_refused():
+    from diffmarket.backtest import CostModel
+    from diffmarket.core import ConfigError
+    cm = CostModel(fee_bps=0, half_spread_bps=0, slippage_bps=0, impact_lambda=0.5, impact_gamma=0.5)
+    assert cm.exec_price(100.0, 1.0) == pytest.approx(150.0)
+    with pytest.raises(ConfigError, match="backtest.impact_lambda"):
+        cm.exec_price(100.0, -4.0)
