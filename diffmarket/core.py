@@ -226,20 +226,23 @@ class LiveConfig:
 class MarketAgentsConfig:
     "Parameters of the simulated market's agents (sizes in shares, prices in ticks, times in steps)."
     population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])
-    mm_gamma: float = 0.1            # Avellaneda–Stoikov risk aversion (per share per tick²)
+    mm_gamma: float = 0.01           # Avellaneda–Stoikov risk aversion (per lot per tick²)
     mm_k: float = 1.5                # order-arrival decay in the A–S spread term (per tick)
     mm_order_size: int = 100
     mm_max_inventory: int = 2_000    # stop quoting the side that would grow |inventory| past this
+    mm_levels: int = 3               # price levels quoted on each side, one tick apart
     vol_window: int = 50             # steps of mid-price changes for volatility estimates
     noise_arrival: float = 0.5       # probability a noise trader sends an order in a step
     noise_order_size: int = 100      # mean size (sizes are geometric)
     noise_market_fraction: float = 0.3   # share of noise orders sent as market orders
     noise_max_offset: int = 10       # limit orders lie up to this many ticks behind the touch
+    noise_excitation: float = 1.0    # arrivals scale with recent |mid change| / its long-run level (0: constant)
+    taker_slippage_ticks: int = 10   # an agent's aggressive order is an IOC limit this far through the mid
     spec_fast_window: int = 10
     spec_slow_window: int = 50
     spec_order_size: int = 100
     spec_switch_prob: float = 0.01   # chance per step of switching trend-following <-> mean-reverting
-    arb_threshold: float = 0.002     # trade when |price / fair value - 1| exceeds this
+    arb_threshold: float = 0.0005    # quote fair value ± this fraction; trade harder beyond it
     arb_order_size: int = 100
     informed_horizon: int = 20       # steps ahead the informed trader sees the fundamental
     informed_threshold: float = 0.003    # trade when the future fundamental differs from mid by this fraction
@@ -264,7 +267,7 @@ class MarketConfig:
     fundamental: str = "random_walk_jumps"  # or 'mean_reverting'
     fundamental_vol: float = 0.001   # per step, fraction of price
     jump_intensity: float = 0.01     # jumps per step
-    jump_size: float = 0.02
+    jump_size: float = 0.005         # standard deviation of a jump, fraction of price
     mean_reversion: float = 0.05
     impact_lambda: float = 0.0
     impact_gamma: float = 0.5
