@@ -200,3 +200,59 @@ def test_bad_config():
     with pytest.raises(ConfigError, match="market.circuit_breaker"): MarketEnvironment(MarketConfig(circuit_breaker="eu"))
     with pytest.raises(ConfigError, match="market.price_limit"): MarketEnvironment(MarketConfig(price_limit=1.5))
     with pytest.raises(ConfigError, match="market.num_agents"): MarketEnvironment(MarketConfig(num_agents=0))
+
+
+# --- the command ------------------------------------------------------------------------------------------------------
+
+import json, shutil, subprocess, sys
+from pathlib import Path
+import pandas as pd
+from diffmarket.agents import main, FIGURES
+
+
+def cli(*args):
+    exe = shutil.which("diffmarket-simulate", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from diffmarket.agents import main; sys.exit(main())"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
+
+
+def test_simulate_command_writes_every_file(tmp_path):
+    out = tmp_path / "run"
+    r = cli("--num_agents", "5", "--num_steps", "300", "--seed", "0", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"trades.csv", "book.csv", "agents.csv", "stylized.json", *FIGURES} <= names
+    trades = pd.read_csv(out / "trades.csv")
+    assert list(trades.columns[:5]) == ["step", "price", "qty", "maker", "taker"] and len(trades) > 0
+    book = pd.read_csv(out / "book.csv"); assert len(book) == 300 and {"bid", "ask", "bid_qty", "ask_qty"} <= set(book.columns)
+    agents = pd.read_csv(out / "agents.csv"); assert len(agents) == 5 and {"cash", "position", "pnl"} <= set(agents.columns)
+    assert agents.position.sum() == 0
+    facts = json.loads((out / "stylized.json").read_text()); assert "heavy_tails" in facts
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]          # no temporary folder left
+
+
+def test_simulate_is_reproducible(tmp_path):
+    assert main(["--num_agents", "4", "--num_steps", "150", "--seed", "3", "--out", str(tmp_path / "a"), "--no_figures"]) == 0
+    assert main(["--num_agents", "4", "--num_steps", "150", "--seed", "3", "--out", str(tmp_path / "b"), "--no_figures"]) == 0
+    assert (tmp_path / "a/trades.csv").read_text() == (tmp_path / "b/trades.csv").read_text()
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--num_agents", "0"], "market.num_agents"),
+    (["--num_steps", "abc"], "invalid int value"),
+    (["--bogus", "1"], "unrecognized arguments"),
+    (["--config", "MISSING.yaml"], "file not found"),
+])
+def test_simulate_bad_flags_one_line_nothing_written(tmp_path, args, msg):
+    out = tmp_path / "out"
+    r = cli(*args, "--out", str(out))
+    assert r.returncode != 0
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_simulate_bad_config_value(tmp_path):
+    bad = tmp_path / "bad.yaml"; bad.write_text("market:\n  circuit_breaker: eu\n")
+    r = cli("--config", str(bad), "--out", str(tmp_path / "out"))
+    assert r.returncode != 0 and "market.circuit_breaker" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
