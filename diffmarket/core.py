@@ -244,6 +244,7 @@ class MarketAgentsConfig:
     spec_switch_prob: float = 0.01   # chance per step of switching trend-following <-> mean-reverting
     arb_threshold: float = 0.0005    # quote fair value ± this fraction; trade harder beyond it
     arb_order_size: int = 100
+    arb_vol_stress: float = 1.0      # band × and size ÷ (recent vol / long-run vol)^this when vol is high (0: off)
     informed_horizon: int = 20       # steps ahead the informed trader sees the fundamental
     informed_threshold: float = 0.003    # trade when the future fundamental differs from mid by this fraction
     informed_order_size: int = 300   # parent order size, split over informed_slices steps

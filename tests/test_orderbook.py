@@ -153,3 +153,39 @@ def test_matches_reference_cancel_newest(msgs):
 @given(st.lists(message, min_size=50, max_size=400), st.sampled_from(["cancel_oldest", "none"]))
 def test_matches_reference_other_stp(msgs, stp):
     run_stream(msgs, stp)
+
+
+# --- the compiled stream engine equals the book ------------------------------------------------------------------
+
+from diffmarket.orderbook import match_stream, LIMIT, CANCEL, MARKET
+
+stream_msg = st.tuples(st.sampled_from([LIMIT] * 6 + [CANCEL] * 3 + [MARKET]), st.sampled_from([1, -1]),
+                       st.integers(-6, 6), st.integers(1, 40), st.integers(0, 10_000))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(stream_msg, min_size=1, max_size=400))
+def test_compiled_stream_matches_book(msgs):
+    book = LimitOrderBook(tick_size=0.01)
+    kind, oid, side, price, qty = [], [], [], [], []
+    ids = []
+    for i, (k, s, off, q, target) in enumerate(msgs):
+        if k == CANCEL:
+            if not ids: continue
+            o = ids[target % len(ids)]
+            book.cancel(o); kind.append(k); oid.append(o); side.append(0); price.append(0); qty.append(0)
+            continue
+        p = 100 - s * off
+        if k == LIMIT: book.submit_limit(i, s, p, q)
+        else: book.submit_market(i, s, q)
+        ids.append(i); kind.append(k); oid.append(i); side.append(s); price.append(p if k == LIMIT else 0); qty.append(q)
+    res = match_stream(kind, oid, side, price, qty)
+    want = [(t.maker_order_id, t.taker_order_id, t.price, t.qty) for t in book.tape]
+    got = list(zip(res.maker_order_id.tolist(), res.taker_order_id.tolist(), res.price.tolist(), res.qty.tolist()))
+    assert got == want
+    assert res.depth == book.depth(10_000)
+
+
+def test_compiled_stream_rejects_bad_messages():
+    with pytest.raises(OrderError, match="unique"): match_stream([LIMIT, LIMIT], [1, 1], [1, 1], [100, 100], [1, 1])
+    with pytest.raises(OrderError, match="side"): match_stream([LIMIT], [0], [2], [100], [1])
