@@ -250,21 +250,41 @@ class MetaorderTrader(MarketAgent):
         child = self.qty * (k + 1) // self.slices - self.qty * k // self.slices
         return AgentAction([self.take(obs, self.side, child)]) if child > 0 else AgentAction()
 
+def _branch(env, agents):
+    "A deep copy of a running market and its agents, without the bulky history (a what-if branch)."
+    import copy
+    keep = {k: getattr(env, k) for k in ("history", "pnl_history", "depth_history", "trades", "rejections")}
+    for k in keep: setattr(env, k, [] if k != "history" else {h: [] for h in keep["history"]})
+    try: return copy.deepcopy((env, agents))
+    finally:
+        for k, v in keep.items(): setattr(env, k, v)
+
 def metaorder_impact(cfg:MarketConfig, sizes=(200, 400, 800, 1600, 3200, 6400), starts=(200,), slices:int=10,
                      seed:int=0, sides=(1, -1)) -> pd.DataFrame:
     "Impact of metaorders of each size, side and start step: executed size and signed relative mid move against a twin run."
     import dataclasses
+    starts = sorted(set(int(s) for s in starts))
+    m = dataclasses.replace(cfg, num_steps=starts[-1] + slices + 1)
+    agents = AgentFactory.create_mixed_population(m.num_agents, seed=seed, cfg=m.agents) + [MetaorderTrader(0, 1, 0, slices, m.agents)]
+    env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
+    obs, _ = env.reset(seed=seed)
+    for a in agents: a.reset()
+    names = env.possible_agents
+    def advance(env, agents, obs, n):
+        for _ in range(n): obs = env.step({k: a.act(obs[k]) for k, a in zip(names, agents)})[0]
+        return obs
     rows = []
     for start in starts:
-        m = dataclasses.replace(cfg, num_steps=start + slices + 1)
-        def run(trader):
-            agents = AgentFactory.create_mixed_population(m.num_agents, seed=seed, cfg=m.agents) + [trader]
-            env = run_market(m, agents, seed=seed)
-            return env.history["mid"][start + slices - 1], abs(env.position[-1])
-        base, _ = run(MetaorderTrader(0, 1, start, slices, m.agents))
+        obs = advance(env, agents, obs, start - env.t)             # the shared past, run once
+        def run(q, side):
+            e, ags = _branch(env, agents)
+            ags[-1].qty, ags[-1].side, ags[-1].start = int(q), side, start
+            advance(e, ags, obs, slices)
+            return e.history["mid"][-1], abs(e.position[-1])
+        base, _ = run(0, 1)
         for q in sizes:
             for side in sides:
-                mid, done = run(MetaorderTrader(q, side, start, slices, m.agents))
+                mid, done = run(q, side)
                 rows.append(dict(size=q, side=side, start=start, executed=done, move=side * (mid / base - 1.0)))
     return pd.DataFrame(rows)
 

@@ -17,12 +17,25 @@ from .core import ConfigError, DiffmarketError, MarketConfig, Side, load_config,
 from .orderbook import LimitOrderBook, OrderError, Trade
 
 # %% auto #0
-__all__ = ['FUNDAMENTALS', 'CIRCUIT_BREAKERS', 'OBS_FIELDS', 'ACTION_FIELDS', 'fundamental_path', 'ImpactModel', 'halt_steps',
-           'O', 'OrderRequest', 'AgentAction', 'vector_to_action', 'MarketEnvironment', 'reset', 'mid_ticks',
-           'mark_price', 'observe', 'submit', 'step', 'book_frame', 'trades_frame', 'accounts']
+__all__ = ['FUNDAMENTALS', 'CIRCUIT_BREAKERS', 'SESSION_MINUTES', 'OBS_FIELDS', 'ACTION_FIELDS', 'news_volatility',
+           'fundamental_path', 'ImpactModel', 'halt_steps', 'session_minute', 'clock', 'O', 'OrderRequest',
+           'AgentAction', 'vector_to_action', 'MarketEnvironment', 'reset', 'mid_ticks', 'mark_price', 'observe',
+           'submit', 'step', 'book_frame', 'trades_frame', 'accounts']
 
 # %% ../nbs/11_market.ipynb #a75d1e56
-FUNDAMENTALS = ("random_walk_jumps", "mean_reverting")
+FUNDAMENTALS = ("random_walk_jumps", "mean_reverting", "garch_news")
+
+def news_volatility(cfg:MarketConfig, z:np.ndarray, jumps:np.ndarray) -> np.ndarray:
+    "Per-step shocks whose volatility follows a GJR-GARCH(1,1) driven by the past shock (unconditional vol `fundamental_vol`)."
+    a, g, b = cfg.news_alpha, cfg.news_asymmetry, cfg.news_beta
+    var0 = cfg.fundamental_vol ** 2 + cfg.jump_intensity * cfg.jump_size ** 2
+    w = var0 * max(1e-6, 1.0 - a - g / 2 - b)
+    out = np.zeros(len(z)); var = var0
+    for i in range(1, len(z)):
+        e = math.sqrt(var) / math.sqrt(max(var0, 1e-300)) * (z[i] + jumps[i])   # today's news, scaled by today's intensity
+        out[i] = e
+        var = w + (a + (g if e < 0 else 0.0)) * e * e + b * var
+    return out
 
 def fundamental_path(cfg:MarketConfig, n:int, seed=None) -> np.ndarray:
     "A path of `n` fundamental values (currency units) starting at `cfg.initial_price`."
@@ -33,6 +46,7 @@ def fundamental_path(cfg:MarketConfig, n:int, seed=None) -> np.ndarray:
     jumps = (rng.random(n) < cfg.jump_intensity) * rng.standard_normal(n) * cfg.jump_size
     shocks = eps + jumps; shocks[0] = 0.0
     if cfg.fundamental == "random_walk_jumps": x = np.cumsum(shocks)
+    elif cfg.fundamental == "garch_news": x = np.cumsum(news_volatility(cfg, eps, jumps))
     else:
         x = np.zeros(n); k = cfg.mean_reversion
         for i in range(1, n): x[i] = x[i-1] * (1 - k) + shocks[i]
@@ -56,13 +70,24 @@ class ImpactModel:
 # %% ../nbs/11_market.ipynb #00d904e8
 CIRCUIT_BREAKERS = {
     "none": [],
-    "csi300_2016": [(0.05, 15), (0.07, None)],
-    "us_mwcb": [(0.07, 15), (0.13, 15), (0.20, None)],
+    "csi300_2016": [(0.05, 15, (225, "to_close")), (0.07, None, None)],
+    "us_mwcb": [(0.07, 15, (355, "skip")), (0.13, 15, (355, "skip")), (0.20, None, None)],
 }
+SESSION_MINUTES = {"none": 390, "csi300_2016": 240, "us_mwcb": 390}
 
-def halt_steps(minutes:int, steps_per_day:int) -> int:
-    "Steps a halt of `minutes` lasts, one step being 390/steps_per_day minutes."
-    return max(1, math.ceil(minutes * steps_per_day / 390))
+def halt_steps(minutes:int, steps_per_day:int, session_minutes:int=390) -> int:
+    "Steps a halt of `minutes` lasts, one step being session_minutes/steps_per_day minutes."
+    return max(1, math.ceil(minutes * steps_per_day / session_minutes - 1e-9))
+
+def session_minute(t:int, steps_per_day:int, session_minutes:int=390) -> float:
+    "Minutes since the session opened at the start of step `t`."
+    return (t % steps_per_day) * session_minutes / steps_per_day
+
+def clock(minute:float, rule:str="us_mwcb") -> str:
+    "Wall-clock time (HH:MM) of a session minute under `rule` (the CSI session skips 11:30–13:00)."
+    m = int(minute) + 9 * 60 + 30
+    if rule == "csi300_2016" and minute >= 120: m += 90
+    return f"{m // 60:02d}:{m % 60:02d}"
 
 # %% ../nbs/11_market.ipynb #404c7639
 OBS_FIELDS = ("t", "time_left", "mid", "bid", "ask", "bid_qty", "ask_qty", "last_price", "volume",
@@ -229,11 +254,16 @@ MarketEnvironment._book_fills = _book_fills
 def _check_breaker(self):
     "Halt trading when the move from the previous close reaches a breaker level not yet hit today."
     move = abs(self.last_price / self.prev_close - 1.0)
-    for level, minutes in self.breaker_levels:
+    spd = self.cfg.steps_per_day; session = SESSION_MINUTES[self.cfg.circuit_breaker]
+    minute = session_minute(self.t, spd, session)
+    end_of_day = (self.t // spd + 1) * spd
+    for level, minutes, late in self.breaker_levels:
         if move >= level - 1e-12 and level not in self.breakers_hit:
+            if late is not None and minute >= late[0]:
+                if late[1] == "skip": continue                      # US level 1/2 at or after 3:25 pm
+                minutes = None                                        # CSI 5% at or after 14:45: halt to the close
             self.breakers_hit.add(level)
-            end_of_day = (self.t // self.cfg.steps_per_day + 1) * self.cfg.steps_per_day
-            until = end_of_day if minutes is None else min(end_of_day, self.t + 1 + halt_steps(minutes, self.cfg.steps_per_day))
+            until = end_of_day if minutes is None else min(end_of_day, self.t + 1 + halt_steps(minutes, spd, session))
             self.halted_until = max(self.halted_until, until)
 MarketEnvironment._check_breaker = _check_breaker
 

@@ -4,7 +4,7 @@ import pytest
 from pettingzoo.test import parallel_api_test
 
 from diffmarket.core import ConfigError, MarketConfig
-from diffmarket.market import (AgentAction, MarketEnvironment, O, OrderRequest, ImpactModel, halt_steps)
+from diffmarket.market import (AgentAction, MarketEnvironment, O, OrderRequest, ImpactModel, halt_steps, session_minute, clock)
 
 BUY, SELL = "buy", "sell"
 
@@ -68,7 +68,7 @@ def move_to(env, price_ticks):
 
 
 def test_csi300_5pct_halts_15_minutes_then_resumes():
-    env = make(circuit_breaker="csi300_2016", steps_per_day=390)
+    env = make(circuit_breaker="csi300_2016", steps_per_day=240)     # one step = one minute of the 240-minute session
     act(env, a0=OrderRequest(SELL, 1, 10_499)); act(env, a1=OrderRequest(BUY, 1))   # 4.99%: no halt
     assert env.halted_until == -1
     move_to(env, 10_500)                              # +5.00% at step 3
@@ -114,6 +114,49 @@ def test_us_mwcb_levels():
     move_to(env, 8_000)                                            # level 3, -20%: rest of the day
     assert env.halted_until == 390
     assert reasons(act(env, a0=OrderRequest(BUY, 1, 8_000)), "agent_0") == ["halted"]
+
+
+def test_us_mwcb_level1_not_applied_at_or_after_3_25_pm_but_level3_is():
+    env = make(circuit_breaker="us_mwcb", price_limit=None, steps_per_day=390)
+    idle(env, 353)
+    info = move_to(env, 9_300)                                     # -7% in step 354 (3:24 pm): level 1 halts
+    assert clock(session_minute(env.t - 1, 390)) == "15:24" and env.halted_until == env.t + 15
+    env = make(circuit_breaker="us_mwcb", price_limit=None, steps_per_day=390)
+    idle(env, 354)
+    move_to(env, 9_300)                                            # -7% in step 355 (3:25 pm): no halt
+    assert clock(session_minute(env.t - 1, 390)) == "15:25" and env.halted_until == -1
+    move_to(env, 8_700)                                            # -13% at 3:27 pm: no halt either
+    assert env.halted_until == -1
+    assert reasons(act(env, a1=OrderRequest(BUY, 1, 7_000)), "agent_1") == []      # trading goes on
+    move_to(env, 8_000)                                            # -20% at 3:30 pm: closed for the day
+    assert env.halted_until == 390
+    assert reasons(act(env, a0=OrderRequest(BUY, 1, 8_000)), "agent_0") == ["halted"]
+    idle(env, 390 - env.t)
+    assert env.halted_until == -1 and reasons(act(env, a0=OrderRequest(BUY, 1, 8_000)), "agent_0") == []
+
+
+def test_csi300_5pct_at_or_after_14_45_halts_to_the_close():
+    env = make(circuit_breaker="csi300_2016", steps_per_day=240)
+    idle(env, 222)
+    move_to(env, 10_500)                                           # +5% in step 223 (14:43): 15 minutes
+    assert clock(session_minute(env.t - 1, 240, 240), "csi300_2016") == "14:43"
+    assert env.halted_until == env.t + 15 == 239
+    env = make(circuit_breaker="csi300_2016", steps_per_day=240)
+    idle(env, 224)
+    move_to(env, 10_500)                                           # +5% in step 225 (14:45): until the close
+    assert clock(session_minute(env.t - 1, 240, 240), "csi300_2016") == "14:45"
+    assert env.halted_until == 240
+    for _ in range(240 - env.t):
+        assert reasons(act(env, a0=OrderRequest(BUY, 1, 10_000)), "agent_0") == ["halted"]
+    assert env.t == 240 and env.halted_until == -1                 # the next day trades
+    assert reasons(act(env, a0=OrderRequest(BUY, 1, 10_000)), "agent_0") == []
+
+
+def test_csi300_halt_counts_trading_minutes():
+    env = make(circuit_breaker="csi300_2016", steps_per_day=48)    # a step is 5 minutes of the 240-minute session
+    move_to(env, 10_500)
+    assert env.halted_until == env.t + 3
+    assert halt_steps(15, 48, 240) == 3 and halt_steps(15, 390, 240) == 25
 
 
 def test_halt_steps_scale_with_step_length():
