@@ -18,7 +18,7 @@ from .stylized import stylized_facts
 # %% auto #0
 __all__ = ['AGENT_KINDS', 'FIGURES', 'MarketAgent', 'MarketMaker', 'Speculator', 'StatArbitrageur', 'InformedTrader',
            'NoiseTrader', 'AgentFactory', 'fundamental_views', 'run_market', 'MetaorderTrader', 'metaorder_impact',
-           'impact_by_size', 'simulate', 'main']
+           'impact_by_size', 'plot_depth', 'simulate', 'main']
 
 # %% ../nbs/12_agents.ipynb #cc2dbad0
 class MarketAgent:
@@ -320,24 +320,61 @@ def _figures(env, out:Path):
         x = np.linspace(z.min(), z.max(), 200); ax.plot(x, np.exp(-x * x / 2) / np.sqrt(2 * np.pi), label="Gaussian")
         ax.legend()
     ax.set(xlabel="standardised return", title="return distribution"); fig.tight_layout(); fig.savefig(out / "returns.png", dpi=100); plt.close(fig)
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    if env.depth_history:
-        tick = env.cfg.tick_size
-        allp = [p for d in env.depth_history for side in d.values() for p, _ in side]
-        if allp:
-            lo, hi = min(allp), max(allp)
-            grid = np.zeros((hi - lo + 1, len(env.depth_history)))
-            for t, d in enumerate(env.depth_history):
-                for p, q in d["bids"]: grid[p - lo, t] = q
-                for p, q in d["asks"]: grid[p - lo, t] = -q
-            nz = np.abs(grid[grid != 0])
-            m = float(np.percentile(nz, 95)) if nz.size else 1.0          # clip the rare huge level
-            ax.imshow(grid, aspect="auto", origin="lower", cmap="RdBu", vmin=-m, vmax=m,
-                      extent=[0, len(env.depth_history), lo * tick, hi * tick])
-    ax.set(xlabel="step", ylabel="price", title="order-book depth (blue bids, red asks)")
-    fig.tight_layout(); fig.savefig(out / "depth.png", dpi=100); plt.close(fig)
+    fig = plot_depth(env)
+    fig.savefig(out / "depth.png", dpi=100); plt.close(fig)
 
 FIGURES = ("price.png", "volume.png", "wealth.png", "returns.png", "depth.png")
+
+# %% ../nbs/12_agents.ipynb #708c6ee3
+def _depth_grid(env, steps, lo:int, hi:int, relative:bool) -> tuple:
+    "Bid and ask depth (shares) on price rows lo..hi (ticks, or ticks from the mid) for the given steps."
+    tick = env.cfg.tick_size
+    mids = np.rint(np.asarray(env.history["mid"]) / tick).astype(int)
+    bids, asks = np.zeros((hi - lo + 1, len(steps))), np.zeros((hi - lo + 1, len(steps)))
+    for j, t in enumerate(steps):
+        d, c = env.depth_history[t], (mids[t] if relative else 0)
+        for grid, side in ((bids, "bids"), (asks, "asks")):
+            for p, q in d[side]:
+                if lo <= p - c <= hi: grid[p - c - lo, j] += q
+    return bids, asks
+
+def plot_depth(env, window:int=200, span:int=25, max_columns:int=600):
+    "Order-book depth: the whole run around the mid (left) and the last `window` steps in price (right); log colour scales."
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+    n, tick = len(env.depth_history), env.cfg.tick_size
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw=dict(width_ratios=[3, 2]), layout="constrained")
+    if n == 0:
+        for ax in axes: ax.text(0.5, 0.5, "no depth recorded", ha="center", transform=ax.transAxes)
+        return fig
+    def show(ax, bids, asks, extent):
+        top = max(bids.max(), asks.max(), 1.0)
+        norm = LogNorm(vmin=max(1.0, top / 1000), vmax=top)
+        kw = dict(aspect="auto", origin="lower", extent=extent, interpolation="nearest", norm=norm)
+        ib = ax.imshow(np.ma.masked_less_equal(bids, 0), cmap="Blues", **kw)
+        ia = ax.imshow(np.ma.masked_less_equal(asks, 0), cmap="Reds", **kw)
+        return ib, ia
+    # the whole run, in ticks from the mid; columns are averages over blocks of steps
+    block = max(1, math.ceil(n / max_columns))
+    bids, asks = _depth_grid(env, range(n), -span, span, relative=True)
+    m = n // block * block
+    if block > 1: bids, asks = (g[:, :m].reshape(g.shape[0], -1, block).mean(2) for g in (bids, asks))
+    ax = axes[0]
+    ib, ia = show(ax, bids, asks, [0, m if block > 1 else n, -span - 0.5, span + 0.5])
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set(xlabel="step", ylabel="ticks from the mid", title=f"depth around the mid, whole run" + (f" ({block}-step means)" if block > 1 else ""))
+    # the last `window` steps, in price, with the mid on top
+    steps = range(max(0, n - window), n)
+    mid = np.asarray(env.history["mid"])[steps.start:steps.stop]
+    lo, hi = int(np.floor(mid.min() / tick)) - span, int(np.ceil(mid.max() / tick)) + span
+    bids, asks = _depth_grid(env, steps, lo, hi, relative=False)
+    ax = axes[1]
+    show(ax, bids, asks, [steps.start - 0.5, steps.stop - 0.5, (lo - 0.5) * tick, (hi + 0.5) * tick])
+    ax.plot(steps, mid, color="k", lw=0.9, label="mid")
+    ax.set(xlabel="step", ylabel="price", title=f"last {len(steps)} steps"); ax.legend(loc="upper left", fontsize=8)
+    fig.colorbar(ia, ax=axes, label="asks (shares)", fraction=0.025, pad=0.01)
+    fig.colorbar(ib, ax=axes, label="bids (shares)", fraction=0.025, pad=0.01)
+    return fig
 
 # %% ../nbs/12_agents.ipynb #63f9650c
 def simulate(cfg:Optional[Config]=None, out_dir=None, seed:Optional[int]=None, num_agents:Optional[int]=None,

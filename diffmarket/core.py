@@ -253,8 +253,8 @@ class MarketAgentsConfig:
 @dataclass
 class MarketConfig:
     "Limit-order-book market simulation."
-    num_agents: int = 10
-    num_steps: int = 4000            # about ten trading days of one-minute steps
+    num_agents: int = 12
+    num_steps: int = 5000            # about thirteen trading days of one-minute steps
     tick_size: float = 0.01
     initial_price: float = 100.0
     initial_cash: float = 1_000_000.0   # per agent
@@ -267,11 +267,11 @@ class MarketConfig:
     self_trade_prevention: str = "cancel_newest"  # or 'cancel_oldest', 'none'
     fundamental: str = "garch_news"  # or 'random_walk_jumps', 'mean_reverting'
     fundamental_vol: float = 0.001   # per step, fraction of price
-    jump_intensity: float = 0.01     # jumps per step
+    jump_intensity: float = 0.0      # jumps per step (0: none; the default's heavy tails come from clustered news)
     jump_size: float = 0.005         # standard deviation of a jump, fraction of price
     mean_reversion: float = 0.05
-    news_alpha: float = 0.04         # garch_news: weight of the last shock² in the next step's news variance
-    news_asymmetry: float = 0.08     # garch_news: extra weight when the last shock was bad news (GJR; 0: symmetric)
+    news_alpha: float = 0.02         # garch_news: weight of the last shock² in the next step's news variance
+    news_asymmetry: float = 0.12     # garch_news: extra weight when the last shock was bad news (GJR; 0: symmetric)
     news_beta: float = 0.90          # garch_news: persistence of the news variance
     impact_lambda: float = 0.0
     impact_gamma: float = 0.5
