@@ -16,9 +16,9 @@ from .market import AgentAction, MarketEnvironment, O, OrderRequest
 from .stylized import stylized_facts
 
 # %% auto #0
-__all__ = ['AGENT_KINDS', 'FIGURES', 'MarketAgent', 'MarketMaker', 'Speculator', 'StatArbitrageur', 'InformedTrader',
-           'NoiseTrader', 'AgentFactory', 'fundamental_views', 'run_market', 'MetaorderTrader', 'metaorder_impact',
-           'impact_by_size', 'plot_depth', 'simulate', 'main']
+__all__ = ['AGENT_KINDS', 'FIGURES', 'FACT_NAMES', 'MarketAgent', 'MarketMaker', 'Speculator', 'StatArbitrageur',
+           'InformedTrader', 'NoiseTrader', 'AgentFactory', 'fundamental_views', 'run_market', 'MetaorderTrader',
+           'metaorder_impact', 'impact_by_size', 'plot_depth', 'simulate', 'facts_by_seed', 'main']
 
 # %% ../nbs/12_agents.ipynb #cc2dbad0
 class MarketAgent:
@@ -426,6 +426,23 @@ def simulate(cfg:Optional[Config]=None, out_dir=None, seed:Optional[int]=None, n
         summary["out_dir"] = str(out)
     summary["facts"], summary["env"] = facts, env
     return summary
+
+# %% ../nbs/12_agents.ipynb #b04dcbe7
+FACT_NAMES = ("heavy_tails", "no_autocorrelation", "volatility_clustering", "aggregational_gaussianity",
+              "volume_volatility", "leverage_effect", "impact_exponent")
+
+def facts_by_seed(cfg:Optional[Config]=None, seeds=range(10), **kw) -> pd.DataFrame:
+    "One row per seed: whether each stylized fact is met, the count met, and the key numbers."
+    rows = []
+    for seed in seeds:
+        f = simulate(cfg, None, seed=seed, figures=False, **kw)["facts"]
+        row = {"seed": seed, **{k: f[k]["met"] for k in FACT_NAMES}, "facts_met": f["facts_met"],
+               "hill": f["heavy_tails"]["hill_index"], "acf_lags_out": f["no_autocorrelation"]["lags_outside_band"],
+               "acf_lags_out_robust": f["no_autocorrelation"]["lags_outside_robust_band"],
+               "abs_acf_1": f["volatility_clustering"]["abs_acf_lag1"], "abs_acf_50": f["volatility_clustering"]["abs_acf_lag50"],
+               "leverage_L": f["leverage_effect"]["mean_L"], "impact_delta": f["impact_exponent"]["delta"]}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("seed")
 
 # %% ../nbs/12_agents.ipynb #641eb32f
 def main(argv=None) -> int:

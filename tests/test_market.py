@@ -299,3 +299,17 @@ def test_simulate_bad_config_value(tmp_path):
     r = cli("--config", str(bad), "--out", str(tmp_path / "out"))
     assert r.returncode != 0 and "market.circuit_breaker" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+# --- stylized facts of the default market -------------------------------------------------------------------------------
+
+from diffmarket.agents import simulate
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_market_meets_at_least_five_stylized_facts(seed):
+    s = simulate(None, None, seed=seed, figures=False)       # the packaged defaults, as diffmarket-simulate runs them
+    f = s["facts"]
+    assert f["facts_met"] >= 5, {k: v.get("met") for k, v in f.items() if isinstance(v, dict)}
+    for fact in ("heavy_tails", "volatility_clustering", "leverage_effect"):
+        assert f[fact]["met"], fact
