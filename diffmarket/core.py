@@ -258,7 +258,7 @@ class MarketConfig:
     tick_size: float = 0.01
     initial_price: float = 100.0
     initial_cash: float = 1_000_000.0   # per agent
-    steps_per_day: int = 390         # one step = one minute of a 6.5 hour session
+    steps_per_day: int = 390         # steps in a trading day: one-minute steps of a 390-minute session (csi300_2016: 240 min)
     price_limit: Optional[float] = 0.10  # daily limit, fraction of previous close (None: off)
     circuit_breaker: str = "none"    # 'none', 'csi300_2016' or 'us_mwcb'
     position_limit: float = 10_000.0
