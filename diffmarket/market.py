@@ -28,8 +28,11 @@ FUNDAMENTALS = ("random_walk_jumps", "mean_reverting", "garch_news")
 def news_volatility(cfg:MarketConfig, z:np.ndarray, jumps:np.ndarray) -> np.ndarray:
     "Per-step shocks whose volatility follows a GJR-GARCH(1,1) driven by the past shock (unconditional vol `fundamental_vol`)."
     a, g, b = cfg.news_alpha, cfg.news_asymmetry, cfg.news_beta
+    if min(a, g, b) < 0 or a + g / 2 + b >= 1:
+        raise ConfigError(f"need news_alpha, news_asymmetry, news_beta >= 0 with news_alpha + news_asymmetry/2 + news_beta < 1, "
+                          f"got {a}, {g}, {b}", "market.news_beta")
     var0 = cfg.fundamental_vol ** 2 + cfg.jump_intensity * cfg.jump_size ** 2
-    w = var0 * max(1e-6, 1.0 - a - g / 2 - b)
+    w = var0 * (1.0 - a - g / 2 - b)
     out = np.zeros(len(z)); var = var0
     for i in range(1, len(z)):
         e = math.sqrt(var) / math.sqrt(max(var0, 1e-300)) * (z[i] + jumps[i])   # today's news, scaled by today's intensity
