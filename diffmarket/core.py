@@ -158,10 +158,10 @@ class DataConfig:
 class ModelConfig:
     "Conditional 1D UNet and diffusion settings."
     kind: str = "diffusion"          # 'diffusion' or 'mse' (behaviour-cloning baseline)
-    down_dims: list = field(default_factory=lambda: [64, 128, 256])
-    kernel_size: int = 5
+    down_dims: list = field(default_factory=lambda: [32, 64])   # UNet channels per level (small: CPU latency)
+    kernel_size: int = 3
     n_groups: int = 8
-    diffusion_step_embed_dim: int = 64
+    diffusion_step_embed_dim: int = 32
     obs_embed_dim: int = 64
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
