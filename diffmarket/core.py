@@ -348,7 +348,7 @@ def periods_per_year(index) -> float:
     "Periods per year implied by the spacing of a DatetimeIndex (see the annualisation rule)."
     idx = pd.DatetimeIndex(index)
     if len(idx) < 2: raise ValueError("need at least two timestamps to infer periods per year")
-    weekend = (idx.dayofweek >= 5).mean() > 0.01
+    weekend = (idx.day_of_week >= 5).mean() > 0.01
     days = 365.0 if weekend else 252.0
     step = pd.Series(idx).diff().dropna().median()
     if step >= pd.Timedelta(days=27): return 12.0

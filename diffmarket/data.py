@@ -85,7 +85,7 @@ def _require_columns(df, required, optional, file):
 def _numeric(df, col, file, positive=False, nonneg=False):
     "Column `col` as float, naming the first line that is not a finite number (or violates the sign)."
     s = df[col]
-    v = pd.to_numeric(s, errors="coerce").astype(float) if s.dtype == object else s.astype(float)
+    v = s.astype(float) if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors="coerce").astype(float)
     bad = ~np.isfinite(v.values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -101,6 +101,12 @@ def _numeric(df, col, file, positive=False, nonneg=False):
 def _timestamps(df, col, file) -> pd.DatetimeIndex:
     "Parse ISO-8601 strings or epoch seconds to UTC, naming the first unparsable line."
     s = df[col]
+    if pd.api.types.is_datetime64_any_dtype(s):
+        ts = pd.to_datetime(s, utc=True)
+        if ts.isna().any():
+            i = int(np.flatnonzero(ts.isna().values)[0])
+            raise DataError("missing timestamp", file=file, row=i + 2, column=col)
+        return pd.DatetimeIndex(ts)
     num = pd.to_numeric(s, errors="coerce")
     if num.notna().all():
         ts = pd.to_datetime(num.astype(float), unit="s", utc=True, errors="coerce")
@@ -132,7 +138,7 @@ def validate_bars(df:pd.DataFrame, file="<bars>") -> pd.DataFrame:
             raise DataError(f"{msg} (open {out.open[i]:g}, high {out.high[i]:g}, low {out.low[i]:g}, close {out.close[i]:g})",
                             file=file, row=i + 2, column=col)
     for sym, g in out.groupby("symbol", sort=False):
-        d = np.diff(g["timestamp"].values.astype("int64"))
+        d = np.diff(pd.DatetimeIndex(g["timestamp"]).asi8)
         if (d == 0).any():
             i = g.index[int(np.flatnonzero(d == 0)[0]) + 1]
             raise DataError(f"duplicate timestamp {out.timestamp[i]} for symbol {sym}", file=file, row=int(i) + 2, column="timestamp")
@@ -182,7 +188,7 @@ def validate_trades(df:pd.DataFrame, file="<trades>", bars:Optional[pd.DataFrame
     out["quantity"] = _numeric(df, "quantity", file, positive=True)
     out["price"] = _numeric(df, "price", file, positive=True)
     out["fee"] = _numeric(df, "fee", file, nonneg=True) if "fee" in df else 0.0
-    d = np.diff(out["timestamp"].values.astype("int64"))
+    d = np.diff(pd.DatetimeIndex(out["timestamp"]).asi8)
     if (d < 0).any():
         i = int(np.flatnonzero(d < 0)[0]) + 1
         raise DataError(f"trades not in time order ({out.timestamp[i]} comes after a later fill)", file=file, row=i + 2, column="timestamp")
@@ -327,7 +333,7 @@ def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=No
     cols["channel"] = np.where(hh > ll, (c - ll) / np.where(hh > ll, hh - ll, 1), 0.5)
     sc = pd.Series(c)
     cols["zscore"] = ((sc - sc.rolling(cfg.vol_window).mean()) / sc.rolling(cfg.vol_window).std().replace(0, np.nan)).fillna(0).values
-    dow = idx.dayofweek.values; tod = (idx.hour.values * 60 + idx.minute.values) / 1440.0
+    dow = idx.day_of_week.values; tod = (idx.hour.values * 60 + idx.minute.values) / 1440.0
     cols["dow_sin"], cols["dow_cos"] = np.sin(2 * np.pi * dow / 7), np.cos(2 * np.pi * dow / 7)
     cols["tod_sin"], cols["tod_cos"] = np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod)
     pos = np.zeros(T) if position is None else np.asarray(position, dtype=float)
