@@ -183,6 +183,7 @@ class TrainingConfig:
     patience: int = 10               # epochs without validation improvement before stopping
     seed: int = 0
     device: str = "auto"             # 'auto' picks CUDA when present
+    num_threads: int = 1             # torch CPU threads while training (1: fastest for the small default model on shared cores; 0: torch's default)
 
 @dataclass
 class BacktestConfig:
