@@ -7,8 +7,9 @@
    the next open, exclusive_orders=True for the flip-style cross). Closed trades, their
    PnL and the final equity must agree; the table shows the speed ratio.
 """
-import sys, time, warnings
+import os, sys, time, warnings
 from pathlib import Path
+os.environ.setdefault("TQDM_DISABLE", "1")      # backtesting.py's progress bar would clutter the table
 
 import numpy as np, pandas as pd
 

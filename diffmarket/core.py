@@ -16,8 +16,8 @@ import yaml
 # %% auto #0
 __all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'OrderType', 'Bar', 'Order', 'Fill',
            'Observation', 'Policy', 'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig',
-           'LiveConfig', 'MarketConfig', 'GamesConfig', 'Config', 'load_config', 'config_to_dict', 'make_rng',
-           'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
+           'LiveConfig', 'MarketAgentsConfig', 'MarketConfig', 'GamesConfig', 'Config', 'load_config', 'config_to_dict',
+           'make_rng', 'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
            'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
@@ -224,26 +224,57 @@ class LiveConfig:
     state_path: str = "runs/live/state.json"
 
 @dataclass
+class MarketAgentsConfig:
+    "Parameters of the simulated market's agents (sizes in shares, prices in ticks, times in steps)."
+    population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])
+    mm_gamma: float = 0.01           # Avellaneda–Stoikov risk aversion (per lot per tick²)
+    mm_k: float = 1.5                # order-arrival decay in the A–S spread term (per tick)
+    mm_order_size: int = 100
+    mm_max_inventory: int = 2_000    # stop quoting the side that would grow |inventory| past this
+    mm_levels: int = 3               # price levels quoted on each side, one tick apart
+    vol_window: int = 50             # steps of mid-price changes for volatility estimates
+    noise_arrival: float = 0.5       # probability a noise trader sends an order in a step
+    noise_order_size: int = 100      # mean size (sizes are geometric)
+    noise_market_fraction: float = 0.3   # share of noise orders sent as market orders
+    noise_max_offset: int = 10       # limit orders lie up to this many ticks behind the touch
+    noise_excitation: float = 1.0    # arrivals scale with recent |mid change| / its long-run level (0: constant)
+    taker_slippage_ticks: int = 10   # an agent's aggressive order is an IOC limit this far through the mid
+    spec_fast_window: int = 10
+    spec_slow_window: int = 50
+    spec_order_size: int = 100
+    spec_switch_prob: float = 0.01   # chance per step of switching trend-following <-> mean-reverting
+    arb_threshold: float = 0.0005    # quote fair value ± this fraction; trade harder beyond it
+    arb_order_size: int = 100
+    arb_vol_stress: float = 1.0      # band × and size ÷ (recent vol / long-run vol)^this when vol is high (0: off)
+    informed_horizon: int = 20       # steps ahead the informed trader sees the fundamental
+    informed_threshold: float = 0.003    # trade when the future fundamental differs from mid by this fraction
+    informed_order_size: int = 300   # parent order size, split over informed_slices steps
+    informed_slices: int = 5
+
+@dataclass
 class MarketConfig:
     "Limit-order-book market simulation."
     num_agents: int = 5
     num_steps: int = 500
     tick_size: float = 0.01
     initial_price: float = 100.0
-    steps_per_day: int = 390
+    initial_cash: float = 1_000_000.0   # per agent
+    steps_per_day: int = 390         # one step = one minute of a 6.5 hour session
     price_limit: Optional[float] = 0.10  # daily limit, fraction of previous close (None: off)
     circuit_breaker: str = "none"    # 'none', 'csi300_2016' or 'us_mwcb'
     position_limit: float = 10_000.0
     maker_fee_bps: float = 0.0
     taker_fee_bps: float = 1.0
+    self_trade_prevention: str = "cancel_newest"  # or 'cancel_oldest', 'none'
     fundamental: str = "random_walk_jumps"  # or 'mean_reverting'
     fundamental_vol: float = 0.001   # per step, fraction of price
     jump_intensity: float = 0.01     # jumps per step
-    jump_size: float = 0.02
+    jump_size: float = 0.005         # standard deviation of a jump, fraction of price
     mean_reversion: float = 0.05
     impact_lambda: float = 0.0
     impact_gamma: float = 0.5
     seed: int = 0
+    agents: MarketAgentsConfig = field(default_factory=MarketAgentsConfig)
 
 @dataclass
 class GamesConfig:

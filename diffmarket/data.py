@@ -302,7 +302,10 @@ def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional
             px = o[k] + np.sign(q) * frac * (h[k] - l[k]) * 0.5
             px = float(np.clip(px, l[k], h[k]))
             step = (index[k + 1] - index[k]) if k + 1 < len(index) else (index[k] - index[k - 1])
-            ts = index[k] + step * rng.uniform(0.01, 0.2)
+            if step >= pd.Timedelta(hours=20):   # daily bars: within the first hour after the US open (14:30 UTC)
+                ts = index[k] + pd.Timedelta(hours=14, minutes=30) + pd.Timedelta(minutes=60) * rng.uniform(0.0, 1.0)
+            else:                                 # intraday: early in the bar
+                ts = index[k] + step * rng.uniform(0.01, 0.2)
             rows.append((ts, sym, "buy" if q > 0 else "sell", abs(q), round(px, 4), round(abs(q) * px * fee_bps / 1e4, 6)))
             pos = tgt[t]
     out = pd.DataFrame(rows, columns=["timestamp", "symbol", "side", "quantity", "price", "fee"])

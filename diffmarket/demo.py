@@ -15,7 +15,7 @@ from .data import load_bars, sample_path, synthetic_trader, position_path
 from .backtest import replay_trades, write_report, _json_value, _fmt
 
 # %% auto #0
-__all__ = ['SECTIONS', 'section_human', 'run_demo', 'main']
+__all__ = ['SECTIONS', 'section_human', 'section_market', 'run_demo', 'main']
 
 # %% ../nbs/90_demo.ipynb #b35e7340
 def section_human(ctx:dict) -> dict:
@@ -35,7 +35,25 @@ def section_human(ctx:dict) -> dict:
     return dict(key="human_replay", title="1. A human's trades, replayed", metrics=res.metrics, html=text)
 
 # %% ../nbs/90_demo.ipynb #97546392
-SECTIONS = [section_human]
+def section_market(ctx:dict) -> dict:
+    "Simulate the default agent population in the order-book market and measure its stylized facts."
+    from diffmarket.agents import simulate
+    cfg = ctx["cfg"]
+    s = simulate(cfg, ctx["out"] / "market", seed=ctx["seed"], num_steps=300 if ctx["quick"] else None)
+    facts = s["facts"]
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in facts.items() if not isinstance(v, (dict, list)))
+    text = (f"<p>{s['num_agents']} agents, {s['num_steps']} steps (seed {s['seed']}): {s['num_trades']:,} trades, "
+            f"final price {s['final_price']:.2f} against a fundamental of {s['final_fundamental']:.2f}, "
+            f"{s['rejections']} orders rejected by the rules, {s['halted_steps']} halted steps. Files in "
+            f"<a href='market/'>market/</a> (trades.csv, book.csv, agents.csv, stylized.json).</p>"
+            + "".join(f"<p><img src='market/{n}' style='max-width:100%'></p>" for n in ("price.png", "wealth.png", "depth.png"))
+            + f"<h3>Stylized facts</h3><table>{rows}</table>")
+    m = {k: v for k, v in s.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return dict(key="market", title="2. A market of agents", metrics=m, html=text)
+
+# %% ../nbs/90_demo.ipynb #6666a11a
+SECTIONS = [section_human, section_market]
 
 def _metrics_table(m:dict, keys=("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar",
                                  "win_rate", "profit_factor", "num_trades", "exposure", "turnover")) -> str:
@@ -87,6 +105,8 @@ def main(argv=None) -> int:
     except DiffmarketError as e:
         print(f"diffmarket-demo: error: {e}", file=sys.stderr); return 1
     for key, m in res.items():
-        print(f"{key}: " + ", ".join(f"{k}={m[k]:.4g}" for k in ("total_return", "sharpe", "max_drawdown") if isinstance(m.get(k), (int, float))))
+        shown = [k for k in ("total_return", "sharpe", "max_drawdown", "position_agreement", "pnl_correlation",
+                             "num_trades", "facts_met") if isinstance(m.get(k), (int, float))][:4]
+        print(f"{key}: " + ", ".join(f"{k}={m[k]:.4g}" for k in shown))
     print(f"report: {Path(a.out) / 'report.html'}")
     return 0

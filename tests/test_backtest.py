@@ -254,6 +254,7 @@ def test_replay_intrabar_round_trip_and_costs():
     buy, sell = 50 * 1.001, 51 * 0.999
     pnl = 10 * (sell - buy) - 10 * 1e-3 * (buy + sell)
     assert len(h.trades) == 1 and h.trades.bars_held.iloc[0] == 0
+    assert h.trades.entry_time.iloc[0] == log.timestamp[0] and h.trades.exit_time.iloc[0] == log.timestamp[1]
     assert abs(h.trades.pnl.iloc[0] - pnl) < 1e-9
     assert abs(h.equity.iloc[-1] - (cfg.initial_cash + pnl)) < 1e-9
     assert (h.positions["S0"] == 0).all()
@@ -393,3 +394,11 @@ def test_console_script_runs(files):
     assert "sharpe" in json.loads(p.stdout)
     p = subprocess.run([str(exe), "--market_path", files["bars"]], capture_output=True, text=True)
     assert p.returncode == 1 and p.stderr.count("\n") == 1
+
+def test_impact_that_would_make_a_price_negative_is_refused():
+    from diffmarket.backtest import CostModel
+    from diffmarket.core import ConfigError
+    cm = CostModel(fee_bps=0, half_spread_bps=0, slippage_bps=0, impact_lambda=0.5, impact_gamma=0.5)
+    assert cm.exec_price(100.0, 1.0) == pytest.approx(150.0)
+    with pytest.raises(ConfigError, match="backtest.impact_lambda"):
+        cm.exec_price(100.0, -4.0)

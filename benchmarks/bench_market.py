@@ -1,0 +1,33 @@
+"""Market environment speed: agent decisions per second (every agent acts once per step, its orders matched and
+booked, observations built) for the default mixed population, 20 agents x 1,000 steps and 1,000 agents."""
+import sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import print_table
+from diffmarket.core import MarketConfig
+from diffmarket.agents import AgentFactory, run_market
+
+
+def bench(n_agents, n_steps, repeats=3):
+    cfg = MarketConfig(num_agents=n_agents, num_steps=n_steps)
+    best = float("inf")
+    for _ in range(repeats):
+        agents = AgentFactory.create_mixed_population(n_agents, seed=0, cfg=cfg.agents)
+        t0 = time.perf_counter()
+        env = run_market(cfg, agents, seed=0)
+        best = min(best, time.perf_counter() - t0)
+    return best, len(env.trades)
+
+
+if __name__ == "__main__":
+    t20, tr20 = bench(20, 1000)
+    t1k, tr1k = bench(1000, 100, repeats=1)
+    print_table("market environment: default mixed population (agents act, orders matched, accounts and observations)", [
+        dict(metric="20 agents x 1,000 steps: wall", value=f"{t20:.2f} s", goal="< 1 s", met=t20 < 1.0, peer="-",
+             note=f"{tr20:,} trades"),
+        dict(metric="20 agents x 1,000 steps: decisions/s", value=f"{20_000 / t20:,.0f}", goal=">= 20,000", met=20_000 / t20 >= 20_000,
+             peer="-", note=""),
+        dict(metric="1,000 agents x 100 steps: decisions/s", value=f"{100_000 / t1k:,.0f}", goal="-", met=None, peer="-",
+             note=f"{t1k:.2f} s, {tr1k:,} trades"),
+    ])

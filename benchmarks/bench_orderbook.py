@@ -1,0 +1,161 @@
+"""Order book speed: messages per second on a mixed stream (70% limits near the touch, 25% cancels, 5% market
+orders), one core, diffmarket's book side by side with a naive book that keeps price levels in sorted Python
+lists (the ABIDES design), and the numba-compiled stream engine `match_stream`. All process the same stream and
+must end with the same book."""
+import bisect, sys, time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import print_table
+from diffmarket.orderbook import LimitOrderBook, match_stream, LIMIT, CANCEL, MARKET
+
+GOAL = 1.5e6
+
+
+def make_stream(n, seed=0):
+    "Messages: ('L', id, side, price, qty) | ('C', id) | ('M', id, side, qty)."
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(3, size=n, p=[0.70, 0.25, 0.05])
+    sides = rng.choice([1, -1], size=n)
+    offs = np.minimum(rng.geometric(0.3, size=n) - 1, 20)       # ticks behind the touch
+    cross = rng.random(n) < 0.05                                  # a few limits cross the spread
+    qtys = rng.geometric(1 / 50, size=n)
+    picks = rng.random(n)
+    mid = 10_000
+    msgs, live = [], []
+    for i in range(n):
+        k = kinds[i]
+        if k == 0:
+            s = int(sides[i]); off = int(offs[i]) + 1
+            p = mid + s * 2 if cross[i] else mid - s * off
+            msgs.append(("L", i, s, p, int(qtys[i]))); live.append(i)
+        elif k == 1 and live:
+            j = int(picks[i] * len(live)); live[j], live[-1] = live[-1], live[j]
+            msgs.append(("C", live.pop()))
+        else:
+            msgs.append(("M", i, int(sides[i]), int(qtys[i])))
+    return msgs
+
+
+def to_arrays(msgs):
+    n = len(msgs)
+    a = {k: np.zeros(n, np.int64) for k in ("kind", "oid", "side", "price", "qty")}
+    code = {"L": LIMIT, "C": CANCEL, "M": MARKET}
+    for i, m in enumerate(msgs):
+        a["kind"][i] = code[m[0]]; a["oid"][i] = m[1]
+        if m[0] == "L": a["side"][i], a["price"][i], a["qty"][i] = m[2], m[3], m[4]
+        elif m[0] == "M": a["side"][i], a["qty"][i] = m[2], m[3]
+    return a
+
+
+def run_compiled(a):
+    t0 = time.perf_counter()
+    r = match_stream(a["kind"], a["oid"], a["side"], a["price"], a["qty"])
+    return time.perf_counter() - t0, r.depth
+
+
+def run_fast(msgs):
+    b = LimitOrderBook(tick_size=0.01, keep_tape=False)
+    lim, mkt, can = b.submit_limit, b.submit_market, b.cancel
+    t0 = time.perf_counter()
+    for m in msgs:
+        k = m[0]
+        if k == "L": lim(m[1], m[2], m[3], m[4])
+        elif k == "C": can(m[1])
+        else: mkt(m[1], m[2], m[3])
+    return time.perf_counter() - t0, b.depth(10_000)
+
+
+class NaiveBook:
+    "ABIDES-style: each side a list of price levels kept sorted, each level a list of orders; linear scans."
+    def __init__(self):
+        self.bids, self.asks = [], []      # [[price, [[id, qty], ...]], ...], best first
+        self.where = {}
+
+    def _book(self, side): return self.bids if side == 1 else self.asks
+
+    def limit(self, oid, side, price, qty):
+        qty = self._match(side, price, qty)
+        if qty:
+            book = self._book(side)
+            for i, lvl in enumerate(book):
+                if lvl[0] == price: lvl[1].append([oid, qty]); break
+                if (price > lvl[0]) if side == 1 else (price < lvl[0]):
+                    book.insert(i, [price, [[oid, qty]]]); break
+            else: book.append([price, [[oid, qty]]])
+            self.where[oid] = (side, price)
+
+    def market(self, oid, side, qty): self._match(side, None, qty)
+
+    def _match(self, side, limit, qty):
+        opp = self._book(-side)
+        while qty and opp:
+            lvl = opp[0]
+            if limit is not None and ((lvl[0] > limit) if side == 1 else (lvl[0] < limit)): break
+            orders = lvl[1]
+            while qty and orders:
+                o = orders[0]; q = min(qty, o[1]); o[1] -= q; qty -= q
+                if o[1] == 0: orders.pop(0); self.where.pop(o[0], None)
+            if not orders: opp.pop(0)
+        return qty
+
+    def cancel(self, oid):
+        w = self.where.pop(oid, None)
+        if w is None: return False
+        side, price = w; book = self._book(side)
+        for i, lvl in enumerate(book):
+            if lvl[0] == price:
+                lvl[1][:] = [o for o in lvl[1] if o[0] != oid]
+                if not lvl[1]: book.pop(i)
+                return True
+        return False
+
+    def depth(self):
+        f = lambda book: [(p, sum(q for _, q in os)) for p, os in book]
+        return {"bids": f(self.bids), "asks": f(self.asks)}
+
+
+def run_naive(msgs):
+    b = NaiveBook()
+    t0 = time.perf_counter()
+    for m in msgs:
+        k = m[0]
+        if k == "L": b.limit(m[1], m[2], m[3], m[4])
+        elif k == "C": b.cancel(m[1])
+        else: b.market(m[1], m[2], m[3])
+    return time.perf_counter() - t0, b.depth()
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500_000
+    n_peer = min(n, 100_000)                  # the naive book slows as the book grows; compare on a prefix
+    msgs = make_stream(n)
+    best = float("inf")
+    for _ in range(3):
+        tf, _ = run_fast(msgs); best = min(best, tf)
+    tf_peer, dfast = run_fast(msgs[:n_peer])
+    tn, dnaive = run_naive(msgs[:n_peer])
+    same = dfast == dnaive
+    arrays = to_arrays(msgs)
+    run_compiled({k: v[:10] for k, v in arrays.items()})                      # compile (or load the cache)
+    best_c = float("inf")
+    for _ in range(3):
+        tc, dcomp = run_compiled(arrays); best_c = min(best_c, tc)
+    _, dfull = run_fast(msgs)
+    same_c = dcomp == dfull
+    rate_c = n / best_c
+    rate, rate_prefix, peer = n / best, n_peer / tf_peer, n_peer / tn
+    print_table(f"order book: mixed stream (70% limit near the touch, 25% cancel, 5% market), one core", [
+        dict(metric=f"compiled match_stream, messages/s ({n:,} msgs)", value=f"{rate_c:,.0f}", goal=f">= {GOAL:,.0f}",
+             met=rate_c >= GOAL, peer=f"naive sorted-list book {peer:,.0f}/s",
+             note=f"numba, whole stream in one call (limit/cancel/market only); same final book as LimitOrderBook: {same_c}"),
+        dict(metric=f"LimitOrderBook, messages/s ({n:,} msgs)", value=f"{rate:,.0f}", goal=f">= {GOAL:,.0f}", met=rate >= GOAL,
+             peer="-", note=f"pure Python, one call per message (what the environment uses); {1e9 / rate:,.0f} ns/message"),
+        dict(metric=f"LimitOrderBook, messages/s ({n_peer:,} msgs)", value=f"{rate_prefix:,.0f}", goal=f">= {GOAL:,.0f}", met=rate_prefix >= GOAL,
+             peer=f"naive sorted-list book (ABIDES design) {peer:,.0f}/s",
+             note=f"{rate_prefix / peer:,.0f}x the naive book; same final book: {same}"),
+    ])
+    print("C++ books publish 2-5M messages/s.")
+    if not (same and same_c): sys.exit("the books disagree")

@@ -1,0 +1,258 @@
+"""diffmarket.market: every rule triggered with its exact outcome, conservation of cash and shares, PettingZoo API."""
+import numpy as np
+import pytest
+from pettingzoo.test import parallel_api_test
+
+from diffmarket.core import ConfigError, MarketConfig
+from diffmarket.market import (AgentAction, MarketEnvironment, O, OrderRequest, ImpactModel, halt_steps)
+
+BUY, SELL = "buy", "sell"
+
+
+def make(**kw):
+    kw.setdefault("num_agents", 2); kw.setdefault("num_steps", 2000)
+    env = MarketEnvironment(MarketConfig(**kw))
+    env.reset(seed=0)
+    return env
+
+
+def act(env, **orders):
+    "One step where agent_i sends the given OrderRequests; returns infos."
+    actions = {f"agent_{k[1:]}": AgentAction(v if isinstance(v, list) else [v]) for k, v in orders.items()}
+    return env.step(actions)[4]
+
+
+def reasons(infos, agent):
+    return [r for _, r in infos[agent]["rejected"]]
+
+
+def idle(env, n):
+    for _ in range(n): env.step({})
+
+
+# --- price limits -----------------------------------------------------------------------------------------------
+
+def test_price_limit_rejects_outside_band_and_accepts_the_edge():
+    env = make()
+    infos = act(env, a0=[OrderRequest(SELL, 5, 11_001), OrderRequest(SELL, 5, 11_000),
+                         OrderRequest(BUY, 5, 8_999), OrderRequest(BUY, 5, 9_000)])
+    assert reasons(infos, "agent_0") == ["price limit", "price limit"]
+    assert env.book.best_ask() == (11_000, 5) and env.book.best_bid() == (9_000, 5)
+
+
+def test_market_order_never_trades_outside_the_band():
+    env = make(price_limit=0.05)
+    act(env, a0=[OrderRequest(SELL, 10, 10_400), OrderRequest(SELL, 10, 10_500)])
+    env.book.submit_limit("outside", -1, 10_600, 10, owner=0)     # slipped in behind the rules' back
+    infos = act(env, a1=OrderRequest(BUY, 30))
+    assert [(f.price, f.qty) for f in infos["agent_1"]["fills"]] == [(10_400, 10), (10_500, 10)]
+    assert env.position == [-20, 20]
+
+
+def test_price_limit_moves_with_the_previous_close_and_can_be_off():
+    env = make(steps_per_day=5)
+    act(env, a0=OrderRequest(SELL, 10, 10_500), a1=OrderRequest(BUY, 10))   # close of day 0 at 105.00
+    idle(env, 4)
+    assert env.prev_close == pytest.approx(105.0)
+    assert env.band == (9_450, 11_550)
+    env = make(price_limit=None)
+    assert reasons(act(env, a0=OrderRequest(SELL, 1, 50_000)), "agent_0") == []
+
+
+# --- circuit breakers ---------------------------------------------------------------------------------------------
+
+def move_to(env, price_ticks):
+    "agent_0 rests a sell at price_ticks, agent_1 lifts it: the last trade prints there."
+    env.step({"agent_0": AgentAction([OrderRequest(SELL, 1, price_ticks)])})
+    return env.step({"agent_1": AgentAction([OrderRequest(BUY, 1)])})[4]
+
+
+def test_csi300_5pct_halts_15_minutes_then_resumes():
+    env = make(circuit_breaker="csi300_2016", steps_per_day=390)
+    act(env, a0=OrderRequest(SELL, 1, 10_499)); act(env, a1=OrderRequest(BUY, 1))   # 4.99%: no halt
+    assert env.halted_until == -1
+    move_to(env, 10_500)                              # +5.00% at step 3
+    t_hit = env.t - 1
+    assert env.halted_until == t_hit + 1 + 15
+    for k in range(15):                               # the next 15 steps reject every new order
+        assert reasons(act(env, a0=OrderRequest(BUY, 1, 10_000)), "agent_0") == ["halted"], k
+        assert env.history["halted"][-1]
+    assert reasons(act(env, a0=OrderRequest(BUY, 1, 10_000)), "agent_0") == []
+    move_to(env, 10_510)                              # the 5% level fires once a day
+    assert env.halted_until == t_hit + 16
+
+
+def test_csi300_7pct_halts_for_the_day_and_next_day_trades():
+    env = make(circuit_breaker="csi300_2016", steps_per_day=100)
+    move_to(env, 9_300)                               # -7%
+    assert env.halted_until == 100
+    idle(env, 100 - env.t)
+    assert env.t == 100 and env.halted_until == -1
+    assert reasons(act(env, a0=OrderRequest(BUY, 1, 9_000)), "agent_0") == []
+
+
+def test_csi300_halt_applies_at_once_within_the_step():
+    env = make(circuit_breaker="csi300_2016", num_agents=3)
+    act(env, a0=OrderRequest(SELL, 1, 10_500))
+    env.rng = np.random.default_rng(0)
+    # whoever acts after the trade in this step is rejected
+    _, _, _, _, infos = env.step({"agent_1": AgentAction([OrderRequest(BUY, 1)]),
+                                  "agent_2": AgentAction([OrderRequest(BUY, 1, 9_000)])})
+    order = list(np.random.default_rng(0).permutation(3))
+    r2 = reasons(infos, "agent_2")
+    assert r2 == (["halted"] if order.index(2) > order.index(1) else [])
+
+
+def test_us_mwcb_levels():
+    env = make(circuit_breaker="us_mwcb", price_limit=None, steps_per_day=390)
+    move_to(env, 9_300)                                            # level 1, -7%
+    assert env.halted_until == env.t + 15
+    idle(env, 15)
+    move_to(env, 8_700)                                            # level 2, -13%
+    assert env.halted_until == env.t + 15
+    idle(env, 15)
+    move_to(env, 8_000)                                            # level 3, -20%: rest of the day
+    assert env.halted_until == 390
+    assert reasons(act(env, a0=OrderRequest(BUY, 1, 8_000)), "agent_0") == ["halted"]
+
+
+def test_halt_steps_scale_with_step_length():
+    assert halt_steps(15, 390) == 15 and halt_steps(15, 26) == 1 and halt_steps(15, 780) == 30
+
+
+# --- position limits, fees, impact ---------------------------------------------------------------------------------
+
+def test_position_limit_counts_position_and_resting_orders():
+    env = make(position_limit=100)
+    act(env, a0=OrderRequest(SELL, 80, 10_010), a1=OrderRequest(BUY, 80))
+    assert env.position == [-80, 80]
+    infos = act(env, a1=[OrderRequest(BUY, 20, 9_990), OrderRequest(BUY, 1, 9_980), OrderRequest(SELL, 200, 10_100),
+                         OrderRequest(SELL, 1, 10_100)],
+                a0=[OrderRequest(SELL, 21, 10_050), OrderRequest(SELL, 20, 10_050)])
+    assert reasons(infos, "agent_1") == ["position limit", "position limit"]   # 80+20+1 > 100 ; 80-200 < -100
+    assert reasons(infos, "agent_0") == ["position limit"]                     # -80-21 < -100
+    assert len(env.book.orders_of(1)) == 2 and len(env.book.orders_of(0)) == 1
+
+
+def test_maker_and_taker_fees_exact():
+    env = make(maker_fee_bps=-0.5, taker_fee_bps=2.0)
+    act(env, a0=OrderRequest(SELL, 100, 10_000), a1=OrderRequest(BUY, 100))
+    notional = 100 * 100.0
+    assert env.fees_paid[0] == pytest.approx(-0.5e-4 * notional)    # a rebate
+    assert env.fees_paid[1] == pytest.approx(2e-4 * notional)
+    assert env.cash[0] == pytest.approx(1e6 + notional + 0.5e-4 * notional)
+    assert env.cash[1] == pytest.approx(1e6 - notional - 2e-4 * notional)
+    assert env.exchange_fees == pytest.approx(1.5e-4 * notional)
+
+
+def test_impact_model_moves_the_fundamental_by_net_taker_flow():
+    env = make(impact_lambda=1e-4, impact_gamma=0.5, fundamental_vol=0.0, jump_intensity=0.0)
+    act(env, a0=OrderRequest(SELL, 400, 10_000))
+    f0 = env.fundamental.copy()
+    act(env, a1=OrderRequest(BUY, 400))
+    assert env.fundamental[env.t - 1] == f0[env.t - 1]
+    assert env.fundamental[env.t:] == pytest.approx(f0[env.t:] * (1 + 1e-4 * 20))
+    assert ImpactModel(1e-4, 0.5).relative(-400) == pytest.approx(-0.002)
+
+
+def test_self_trade_prevention_in_the_market():
+    env = make()
+    infos = act(env, a0=[OrderRequest(SELL, 10, 10_000), OrderRequest(BUY, 10)])
+    assert infos["agent_0"]["fills"] == [] and env.position == [0, 0]
+
+
+def test_fundamental_view_and_observation():
+    env = MarketEnvironment(MarketConfig(num_agents=2), fundamental_views={"agent_1": 20})
+    obs, _ = env.reset(seed=1)
+    assert obs["agent_0"][O.fundamental] == 0.0
+    assert obs["agent_1"][O.fundamental] == env.fundamental[20]
+    obs = env.step({})[0]
+    assert obs["agent_1"][O.fundamental] == env.fundamental[21]
+
+
+# --- accounting -----------------------------------------------------------------------------------------------------
+
+def test_cash_and_shares_conserved_every_step():
+    env = MarketEnvironment(MarketConfig(num_agents=6, num_steps=300, maker_fee_bps=-0.2, taker_fee_bps=3.0,
+                                         position_limit=500, steps_per_day=60, circuit_breaker="us_mwcb"))
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    total = 6 * env.cfg.initial_cash
+    n_trades = 0
+    while env.agents:
+        actions = {a: np.array([rng.random() < 0.3, rng.integers(-3, 6), rng.integers(0, 80), rng.integers(-3, 6),
+                                rng.integers(0, 80), rng.integers(-60, 60) * (rng.random() < 0.3)]) for a in env.agents}
+        obs, rew, *_ = env.step(actions)
+        assert sum(env.position) == 0
+        assert sum(env.cash) + env.exchange_fees == pytest.approx(total, rel=1e-12)
+        assert sum(env.fees_paid) == pytest.approx(env.exchange_fees)
+        assert all(abs(p) <= 500 for p in env.position)
+    assert len(env.trades) > 100
+    acc = env.accounts()
+    assert acc.pnl.sum() == pytest.approx(-env.exchange_fees)
+
+
+def test_parallel_api():
+    parallel_api_test(MarketEnvironment(MarketConfig(num_agents=4, num_steps=200)), num_cycles=300)
+
+
+def test_bad_config():
+    with pytest.raises(ConfigError, match="market.circuit_breaker"): MarketEnvironment(MarketConfig(circuit_breaker="eu"))
+    with pytest.raises(ConfigError, match="market.price_limit"): MarketEnvironment(MarketConfig(price_limit=1.5))
+    with pytest.raises(ConfigError, match="market.num_agents"): MarketEnvironment(MarketConfig(num_agents=0))
+
+
+# --- the command ------------------------------------------------------------------------------------------------------
+
+import json, shutil, subprocess, sys
+from pathlib import Path
+import pandas as pd
+from diffmarket.agents import main, FIGURES
+
+
+def cli(*args):
+    exe = shutil.which("diffmarket-simulate", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from diffmarket.agents import main; sys.exit(main())"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
+
+
+def test_simulate_command_writes_every_file(tmp_path):
+    out = tmp_path / "run"
+    r = cli("--num_agents", "5", "--num_steps", "300", "--seed", "0", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"trades.csv", "book.csv", "agents.csv", "stylized.json", *FIGURES} <= names
+    trades = pd.read_csv(out / "trades.csv")
+    assert list(trades.columns[:5]) == ["step", "price", "qty", "maker", "taker"] and len(trades) > 0
+    book = pd.read_csv(out / "book.csv"); assert len(book) == 300 and {"bid", "ask", "bid_qty", "ask_qty"} <= set(book.columns)
+    agents = pd.read_csv(out / "agents.csv"); assert len(agents) == 5 and {"cash", "position", "pnl"} <= set(agents.columns)
+    assert agents.position.sum() == 0
+    facts = json.loads((out / "stylized.json").read_text()); assert "heavy_tails" in facts
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]          # no temporary folder left
+
+
+def test_simulate_is_reproducible(tmp_path):
+    assert main(["--num_agents", "4", "--num_steps", "150", "--seed", "3", "--out", str(tmp_path / "a"), "--no_figures"]) == 0
+    assert main(["--num_agents", "4", "--num_steps", "150", "--seed", "3", "--out", str(tmp_path / "b"), "--no_figures"]) == 0
+    assert (tmp_path / "a/trades.csv").read_text() == (tmp_path / "b/trades.csv").read_text()
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--num_agents", "0"], "market.num_agents"),
+    (["--num_steps", "abc"], "invalid int value"),
+    (["--bogus", "1"], "unrecognized arguments"),
+    (["--config", "MISSING.yaml"], "file not found"),
+])
+def test_simulate_bad_flags_one_line_nothing_written(tmp_path, args, msg):
+    out = tmp_path / "out"
+    r = cli(*args, "--out", str(out))
+    assert r.returncode != 0
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_simulate_bad_config_value(tmp_path):
+    bad = tmp_path / "bad.yaml"; bad.write_text("market:\n  circuit_breaker: eu\n")
+    r = cli("--config", str(bad), "--out", str(tmp_path / "out"))
+    assert r.returncode != 0 and "market.circuit_breaker" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
