@@ -93,3 +93,17 @@ def test_cli_bad_input_one_line_nothing_written(market, tmp_path, capsys, args, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and msg in err[0]
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+def test_policy_features_equal_training_features(market):
+    "At inference the policy rebuilds exactly the features the model was trained on (given the same positions)."
+    from diffmarket.data import bars_to_panel
+    from diffmarket.train import DiffusionPolicy
+    spx, human, sd = market
+    t = Trainer(sd, load_config(overrides=TINY), progress=False)
+    pol = DiffusionPolicy(t.best_model(), t.meta)
+    idx, syms, ohlcv = bars_to_panel(spx)
+    for k in range(len(idx) - 1):
+        obs = Observation(k, idx[k], syms, ohlcv[:k + 1], sd.positions[k].copy())
+        pol._last_t = k; pol._record(obs)
+        if k >= 70 and k % 7 == 0:
+            np.testing.assert_allclose(pol._obs_features(obs)[0], sd.features[0][k - 1:k + 1], atol=1e-5)
