@@ -107,3 +107,11 @@ def test_policy_features_equal_training_features(market):
         pol._last_t = k; pol._record(obs)
         if k >= 70 and k % 7 == 0:
             np.testing.assert_allclose(pol._obs_features(obs)[0], sd.features[0][k - 1:k + 1], atol=1e-5)
+
+class _Evil:
+    def __reduce__(self): return (print, ("pickled code ran",))
+
+def test_checkpoint_never_runs_pickled_code(tmp_path, capsys):
+    torch.save({"format": "diffmarket-policy", "meta": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(DataError, match="Python objects other than tensors"): load_checkpoint(tmp_path / "evil.pt")
+    assert "pickled code ran" not in capsys.readouterr().out
