@@ -158,10 +158,10 @@ class DataConfig:
 class ModelConfig:
     "Conditional 1D UNet and diffusion settings."
     kind: str = "diffusion"          # 'diffusion' or 'mse' (behaviour-cloning baseline)
-    down_dims: list = field(default_factory=lambda: [64, 128, 256])
-    kernel_size: int = 5
+    down_dims: list = field(default_factory=lambda: [32, 64])   # UNet channels per level (small: CPU latency)
+    kernel_size: int = 3
     n_groups: int = 8
-    diffusion_step_embed_dim: int = 64
+    diffusion_step_embed_dim: int = 32
     obs_embed_dim: int = 64
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
@@ -183,6 +183,7 @@ class TrainingConfig:
     patience: int = 10               # epochs without validation improvement before stopping
     seed: int = 0
     device: str = "auto"             # 'auto' picks CUDA when present
+    num_threads: int = 1             # torch CPU threads while training (1: fastest for the small default model on shared cores; 0: torch's default)
 
 @dataclass
 class BacktestConfig:

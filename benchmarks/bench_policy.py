@@ -1,0 +1,149 @@
+"""Diffusion policy vs the MSE behaviour-cloning baseline: imitation quality on held-out bars and speed.
+
+Quality: synthetic humans of three styles (trend, mean_reversion, discretionary) trade the shipped S&P 500
+daily bars from 2008; each model is trained with several seeds on the first 60% of the decision bars and
+backtested on the last 20% (never seen in training or validation). Reported per style: position agreement,
+per-bar PnL correlation, Sharpe ratio of the policy over the human's (both run through the same backtester and
+costs), and the spread of the policy's Sharpe ratio across training seeds. For the multimodal (discretionary)
+style — the human picks one or two lots at random when it enters — the share of two-lot entries among the
+diffusion policy's samples at the human's entry bars is compared with the human's own share; the MSE baseline
+can only predict one size.
+
+Speed: single-decision latency (one observation, K samples batched in one pass per denoising step, default
+sampler and steps) with torch.set_num_threads(1); decisions/s at batch 256 with 2 threads; training wall time.
+
+Usage: python benchmarks/bench_policy.py [--seeds 3] [--epochs N] [--quick]
+"""
+import argparse, sys, time, warnings
+from pathlib import Path
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import print_table
+from diffmarket.core import load_config, DataConfig, ModelConfig
+from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
+from diffmarket.diffusion import make_model
+from diffmarket.train import Trainer, DiffusionPolicy, imitation_report
+from diffmarket.backtest import Backtest
+
+STYLES = ("trend", "mean_reversion", "discretionary")
+
+
+def quality(args):
+    bars = load_bars(sample_path("sp500_daily.csv"))
+    spx = bars[bars.timestamp >= "2008-01-01"].reset_index(drop=True)
+    rows, train_times, mode_rows, replan1 = [], [], [], {}
+    for style in STYLES:
+        human = synthetic_trader(spx, style, seed=0)
+        sd = StrategyData.build(spx, human)
+        res = {}
+        for kind in ("diffusion", "mse"):
+            res[kind] = []
+            for seed in range(args.seeds):
+                over = {"model": {"kind": kind}, "training": {"seed": seed}}
+                if args.epochs: over["training"]["epochs"] = args.epochs
+                t0 = time.perf_counter()
+                tr = Trainer(sd, load_config(overrides=over), progress=False); tr.fit()
+                if kind == "diffusion": train_times.append(time.perf_counter() - t0)
+                pol = DiffusionPolicy(tr.best_model(), tr.meta, seed=seed)
+                bt = Backtest(spx, pol, start=sd.split_times[1]).run()
+                r = imitation_report(bt, human, spx)
+                res[kind].append(r)
+                print(f"  {style:15s} {kind:9s} seed {seed}: epochs {tr.epoch:3d}  agreement {r['position_agreement']:.3f}  "
+                      f"pnl corr {r['pnl_correlation']:.3f}  sharpe {r['policy_sharpe']:.2f} (human {r['human_sharpe']:.2f})", flush=True)
+                if style == "discretionary" and seed == 0: mode_rows.append(modes(tr, sd, human, kind))
+                if kind == "diffusion" and seed == 0:           # re-planning every bar instead of every n_action_steps
+                    r1 = imitation_report(Backtest(spx, DiffusionPolicy(tr.best_model(), tr.meta, seed=seed, n_action_steps=1),
+                                                   start=sd.split_times[1]).run(), human, spx)
+                    replan1[style] = r1
+                    print(f"  {style:15s} {kind:9s} seed {seed} re-planning every bar: agreement {r1['position_agreement']:.3f}  "
+                          f"pnl corr {r1['pnl_correlation']:.3f}", flush=True)
+        d, m = res["diffusion"], res["mse"]
+        avg = lambda rs, k: float(np.nanmean([r[k] for r in rs]))
+        ratio = lambda rs: float(np.nanmean([r["policy_sharpe"] for r in rs]) / rs[0]["human_sharpe"])
+        deterministic = style != "discretionary"
+        rows += [
+            dict(metric=f"{style}: position agreement (test bars)", value=f"{avg(d, 'position_agreement'):.3f}",
+                 goal=">= 0.90" if deterministic else "-", met=(avg(d, "position_agreement") >= 0.9) if deterministic else None,
+                 peer=f"MSE {avg(m, 'position_agreement'):.3f}",
+                 note=f"mean of {args.seeds} seeds; re-planning every bar (seed 0): {replan1[style]['position_agreement']:.3f}"),
+            dict(metric=f"{style}: per-bar PnL correlation", value=f"{avg(d, 'pnl_correlation'):.3f}",
+                 goal=">= 0.90" if deterministic else "-", met=(avg(d, "pnl_correlation") >= 0.9) if deterministic else None,
+                 peer=f"MSE {avg(m, 'pnl_correlation'):.3f}", note=f"re-planning every bar (seed 0): {replan1[style]['pnl_correlation']:.3f}"),
+            dict(metric=f"{style}: Sharpe policy / human", value=f"{ratio(d):.2f}",
+                 goal=">= 0.90" if deterministic else "-", met=(ratio(d) >= 0.9) if deterministic else None,
+                 peer=f"MSE {ratio(m):.2f}", note=f"human Sharpe {d[0]['human_sharpe']:.2f}"),
+            dict(metric=f"{style}: Sharpe spread across seeds", value=f"{np.ptp([r['policy_sharpe'] for r in d]):.2f}",
+                 goal="<= 0.10", met=bool(np.ptp([r['policy_sharpe'] for r in d]) <= 0.1),
+                 peer=f"MSE {np.ptp([r['policy_sharpe'] for r in m]):.2f}", note="max - min"),
+        ]
+    (dfreq, hfreq, n), (mfreq, _, _) = mode_rows
+    rows.append(dict(metric="discretionary: two-lot share of entries", value=f"{dfreq:.3f}", goal=f"within 0.05 of human {hfreq:.3f}",
+                     met=bool(abs(dfreq - hfreq) <= 0.05), peer=f"MSE {mfreq:.3f}", note=f"{n} test entry bars, 64 samples each"))
+    print_table("Diffusion policy quality (S&P 500 daily 2008-2018, test = last 20% of decision bars)", rows)
+    return train_times
+
+
+@torch.no_grad()
+def modes(tr, sd, human, kind, K=64):
+    "Share of two-lot plans among K samples at the human's entry bars of the test split, and the human's share."
+    obs, act = sd.test.tensors()
+    pos_now = obs[:, -1, sd.feature_names.index("position")] * sd.normalizer.std[sd.feature_names.index("position")] \
+        + sd.normalizer.mean[sd.feature_names.index("position")]
+    entry = (pos_now.abs() < 0.25) & (act[:, 0, 0].abs() > 0.25)
+    model = tr.best_model()
+    s = model.sample(obs[entry], num_samples=K, seed=0)[:, :, 0, 0].abs().flatten()
+    s = s[s > 0.25]
+    share = float((s > 0.75).float().mean()) if len(s) else float("nan")
+    entries = np.abs(sd.positions[1:, 0])[(np.abs(sd.positions[:-1, 0]) < 1e-9) & (np.abs(sd.positions[1:, 0]) > 0)]
+    human_share = float((entries > 1.5 * entries.min()).mean())
+    return share, human_share, int(entry.sum())
+
+
+def speed(train_times):
+    cfg, dcfg = ModelConfig(), DataConfig()
+    model = make_model(cfg, dcfg, 75).eval()
+    torch.set_num_threads(1)
+    obs = torch.randn(1, dcfg.n_obs_steps, 75)
+    for _ in range(5): model.sample(obs, cfg.num_samples, seed=0)
+    lat = []
+    for i in range(100):
+        t0 = time.perf_counter(); model.sample(obs, cfg.num_samples, seed=i); lat.append(time.perf_counter() - t0)
+    mse = make_model(ModelConfig(kind="mse"), dcfg, 75).eval()
+    mlat = []
+    for i in range(100):
+        t0 = time.perf_counter(); mse.sample(obs, cfg.num_samples); mlat.append(time.perf_counter() - t0)
+    torch.set_num_threads(2)
+    big = torch.randn(256, dcfg.n_obs_steps, 75)
+    model.sample(big, cfg.num_samples, seed=0)
+    t0 = time.perf_counter(); n = 3
+    for i in range(n): model.sample(big, cfg.num_samples, seed=i)
+    dps = 256 * n / (time.perf_counter() - t0)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    for i in range(n): model.sample(big, cfg.num_samples, seed=i)
+    dps1 = 256 * n / (time.perf_counter() - t0)
+    p50, p99 = np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3
+    rows = [dict(metric="single-decision latency p50 (1 thread)", value=f"{p50:.1f} ms", goal="<= 10 ms", met=bool(p50 <= 10),
+                 peer=f"MSE {np.percentile(mlat, 50) * 1e3:.2f} ms",
+                 note=f"K={cfg.num_samples}, {cfg.sampler} {cfg.num_inference_steps} steps, down_dims {cfg.down_dims}"),
+            dict(metric="single-decision latency p99 (1 thread)", value=f"{p99:.1f} ms", goal="-", met=None,
+                 peer=f"MSE {np.percentile(mlat, 99) * 1e3:.2f} ms"),
+            dict(metric="decisions/s at batch 256 (2 threads)", value=f"{dps:.0f}", goal=">= 1000", met=bool(dps >= 1000),
+                 note=f"K={cfg.num_samples} samples each; 1 thread: {dps1:.0f}/s"),
+            dict(metric="training wall time (default config)", value=f"{np.median(train_times):.0f} s" if train_times else "-",
+                 goal="<= 600 s", met=bool(max(train_times) <= 600) if train_times else None,
+                 note=f"median of {len(train_times)} diffusion runs, max {max(train_times):.0f} s; 1 torch thread; S&P 2008-2018" if train_times else "")]
+    print_table("Diffusion policy speed (CPU)", rows)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=None, help="override training.epochs (default: the config's)")
+    ap.add_argument("--quick", action="store_true", help="speed only")
+    a = ap.parse_args()
+    times = [] if a.quick else quality(a)
+    speed(times)

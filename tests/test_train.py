@@ -1,0 +1,117 @@
+"""Training determinism, checkpoint round trip and corruption, resume, CLI end to end (train → backtest)."""
+import json, subprocess, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from diffmarket.core import load_config, DataError, Observation
+from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
+from diffmarket.train import Trainer, load_checkpoint, load_policy, save_checkpoint, imitation_report, main as train_main
+from diffmarket.backtest import Backtest
+
+TINY = {"model": {"down_dims": [16, 32], "diffusion_step_embed_dim": 16, "obs_embed_dim": 16},
+        "training": {"epochs": 2, "batch_size": 128, "warmup_steps": 5}}
+
+@pytest.fixture(scope="module")
+def market():
+    bars = load_bars(sample_path("sp500_daily.csv"))
+    spx = bars[bars.timestamp >= "2015-06-01"].reset_index(drop=True)
+    human = synthetic_trader(spx, "trend", seed=0)
+    return spx, human, StrategyData.build(spx, human)
+
+def _weights(model): return [v.clone() for v in model.state_dict().values()]
+
+@pytest.mark.parametrize("kind", ["diffusion", "mse"])
+def test_same_seed_same_weights(market, kind):
+    cfg = load_config(overrides={**TINY, "model": {**TINY["model"], "kind": kind}})
+    a, b = Trainer(market[2], cfg, progress=False), Trainer(market[2], cfg, progress=False)
+    ha, hb = a.fit(), b.fit()
+    assert ha.train_loss.tolist() == hb.train_loss.tolist()
+    assert all(torch.equal(x, y) for x, y in zip(_weights(a.best_model()), _weights(b.best_model())))
+    cfg.training.seed = 1
+    c = Trainer(market[2], cfg, progress=False); c.fit()
+    assert not all(torch.equal(x, y) for x, y in zip(_weights(a.best_model()), _weights(c.best_model())))
+
+def test_checkpoint_round_trip_and_errors(market, tmp_path):
+    t = Trainer(market[2], load_config(overrides=TINY), progress=False); t.fit(out_dir=tmp_path)
+    m, meta = load_checkpoint(tmp_path / "best_model.pt")
+    assert all(torch.equal(x, y) for x, y in zip(_weights(t.best_model()), _weights(m)))
+    assert meta["normalizer"]["mean"] == market[2].normalizer.to_dict()["mean"]
+    raw = (tmp_path / "best_model.pt").read_bytes()
+    for name, data in [("trunc.pt", raw[: len(raw) // 2]), ("junk.pt", b"not a checkpoint at all"), ("empty.pt", b"")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match="not a readable diffmarket checkpoint"): load_checkpoint(tmp_path / name)
+    torch.save({"a": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(DataError, match="not a diffmarket policy checkpoint"): load_checkpoint(tmp_path / "other.pt")
+    meta2 = dict(meta, model=dict(meta["model"], down_dims=[32, 64]))          # config that does not fit the weights
+    save_checkpoint(tmp_path / "mismatch.pt", m, meta2)
+    with pytest.raises(DataError, match="does not match its model config"): load_checkpoint(tmp_path / "mismatch.pt")
+    with pytest.raises(DataError, match="checkpoint not found"): load_checkpoint(tmp_path / "none.pt")
+
+def test_resume_matches_uninterrupted(market, tmp_path):
+    cfg = load_config(overrides={**TINY, "training": {**TINY["training"], "epochs": 3}})
+    a = Trainer(market[2], cfg, progress=False); a.cfg.training.epochs = 2; a.fit(out_dir=tmp_path)
+    b = Trainer(market[2], cfg, progress=False); hb = b.fit(resume=tmp_path / "last_state.pt")
+    c = Trainer(market[2], cfg, progress=False); hc = c.fit()
+    np.testing.assert_allclose(hb.train_loss.values, hc.train_loss.values, rtol=1e-6)
+
+def test_policy_is_deterministic_and_confident_in_range(market, tmp_path):
+    spx, human, sd = market
+    t = Trainer(sd, load_config(overrides=TINY), progress=False); t.fit(out_dir=tmp_path)
+    runs = [Backtest(spx, load_policy(tmp_path), start=sd.split_times[1]).run() for _ in range(2)]
+    pd.testing.assert_frame_equal(runs[0].positions, runs[1].positions)
+    pol = load_policy(tmp_path / "best_model.pt")
+    rerun = Backtest(spx, pol, start=sd.split_times[1]).run()           # the same object twice: it resets itself
+    pd.testing.assert_frame_equal(rerun.positions, Backtest(spx, pol, start=sd.split_times[1]).run().positions)
+    assert 0.0 <= pol.last_confidence <= 1.0
+    rep = imitation_report(runs[0], human, spx, out_dir=tmp_path)
+    assert set(json.loads((tmp_path / "imitation.json").read_text())) >= {"position_agreement", "pnl_correlation", "sharpe_ratio_ratio"}
+    assert 0.0 <= rep["position_agreement"] <= 1.0
+
+def test_cli_train_then_backtest(market, tmp_path):
+    spx, human, _ = market
+    spx.assign(timestamp=spx.timestamp.dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "bars.csv", index=False)
+    human.to_csv(tmp_path / "trades.csv", index=False)
+    (tmp_path / "config.yaml").write_text(json.dumps(TINY))                 # JSON is YAML
+    exe = Path(sys.executable).parent
+    r = subprocess.run([exe / "diffmarket-train", "--config", tmp_path / "config.yaml", "--data_path", tmp_path / "trades.csv",
+                        "--market_path", tmp_path / "bars.csv", "--out", tmp_path / "ckpt", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "ckpt" / "best_model.pt").exists()
+    r = subprocess.run([exe / "diffmarket-backtest", "--market_path", tmp_path / "bars.csv", "--model_path",
+                        tmp_path / "ckpt" / "best_model.pt", "--start_date", "2017-06-01", "--report", tmp_path / "rep"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["num_bars"] > 100 and (tmp_path / "rep" / "metrics.json").exists()
+
+@pytest.mark.parametrize("args,msg", [(["--model", "gan"], "model.kind"), (["--epochs", "0"], "training.epochs"),
+                                      (["--market_path", "nope.csv"], "file not found")])
+def test_cli_bad_input_one_line_nothing_written(market, tmp_path, capsys, args, msg):
+    spx, human, _ = market
+    spx.to_csv(tmp_path / "bars.csv", index=False); human.to_csv(tmp_path / "trades.csv", index=False)
+    base = {"--data_path": str(tmp_path / "trades.csv"), "--market_path": str(tmp_path / "bars.csv"), "--out": str(tmp_path / "out")}
+    for k, v in zip(args[::2], args[1::2]): base[k] = str(tmp_path / v) if v.endswith(".csv") else v
+    assert train_main([x for kv in base.items() for x in kv] + ["--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and msg in err[0]
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+def test_policy_features_equal_training_features(market):
+    "At inference the policy rebuilds exactly the features the model was trained on (given the same positions)."
+    from diffmarket.data import bars_to_panel
+    from diffmarket.train import DiffusionPolicy
+    spx, human, sd = market
+    t = Trainer(sd, load_config(overrides=TINY), progress=False)
+    pol = DiffusionPolicy(t.best_model(), t.meta)
+    idx, syms, ohlcv = bars_to_panel(spx)
+    for k in range(len(idx) - 1):
+        obs = Observation(k, idx[k], syms, ohlcv[:k + 1], sd.positions[k].copy())
+        pol._last_t = k; pol._record(obs)
+        if k >= 70 and k % 7 == 0:
+            np.testing.assert_allclose(pol._obs_features(obs)[0], sd.features[0][k - 1:k + 1], atol=1e-5)
+
+class _Evil:
+    def __reduce__(self): return (print, ("pickled code ran",))
+
+def test_checkpoint_never_runs_pickled_code(tmp_path, capsys):
+    torch.save({"format": "diffmarket-policy", "meta": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(DataError, match="Python objects other than tensors"): load_checkpoint(tmp_path / "evil.pt")
+    assert "pickled code ran" not in capsys.readouterr().out
