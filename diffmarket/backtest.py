@@ -527,6 +527,12 @@ def _json_value(v):
         return None if math.isnan(v) else ("inf" if v == math.inf else ("-inf" if v == -math.inf else v))
     return v
 
+def _json_tree(x):
+    "A JSON-ready copy of nested dicts/lists of numbers (NaN → null, ±inf → strings)."
+    if isinstance(x, dict): return {str(k): _json_tree(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [_json_tree(v) for v in x]
+    return _json_value(x)
+
 def _iso(s:pd.Series) -> pd.Series: return pd.DatetimeIndex(s).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 def _fmt(v) -> str:
@@ -564,8 +570,9 @@ table{{border-collapse:collapse}} tr:nth-child(even){{background:#f3f3f3}} td:la
 <p>Files: metrics.json, equity.csv, positions.csv, trades.csv, fills.csv.</p></body></html>
 """, encoding="utf-8")
 
-def write_report(result:BacktestResult, out_dir, title:str="diffmarket backtest") -> Path:
-    "Write the report directory for `result` (all or nothing: built in a temporary directory, then renamed)."
+def write_report(result:BacktestResult, out_dir, title:str="diffmarket backtest", extra:Optional[dict]=None) -> Path:
+    """Write the report directory for `result` (all or nothing: built in a temporary directory, then renamed);
+    `extra` maps further file names to text written alongside (e.g. `imitation.json`)."""
     out = Path(out_dir)
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "metrics.json").exists())):
         raise DataError("exists and is not a report directory; remove it or choose another --report", file=out)
@@ -575,6 +582,7 @@ def write_report(result:BacktestResult, out_dir, title:str="diffmarket backtest"
         umask = os.umask(0); os.umask(umask)
         tmp.chmod(0o777 & ~umask)                      # mkdtemp makes it private; a report is an ordinary directory
         _write_files(result, tmp, title)
+        for name, text in (extra or {}).items(): (tmp / name).write_text(text, encoding="utf-8")
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old); tmp.rename(out); shutil.rmtree(old, ignore_errors=True)
@@ -616,14 +624,20 @@ def main(argv=None) -> int:
     ap.add_argument("--start_date", help="first bar traded (earlier bars are history)")
     ap.add_argument("--end_date", help="last bar traded")
     ap.add_argument("--report", help="report directory to write")
+    ap.add_argument("--compare_trades", help="with --model_path: the human trade log the policy learned from; "
+                    "adds imitation.json (position agreement, PnL correlation, Sharpe ratio) to the report")
     ap.add_argument("--title", default=None, help="report title")
     try:
         a = ap.parse_args(argv)
         if (a.model_path is None) == (a.trades_path is None):
             raise ConfigError("give exactly one of --model_path or --trades_path", "command line")
+        if a.compare_trades and not a.model_path:
+            raise ConfigError("--compare_trades compares a trained policy (--model_path) with a human's trade log", "command line")
         from diffmarket.data import load_bars, load_trades
         cfg = load_config(a.config)
         bars = load_bars(a.market_path)
+        human = (load_trades(a.compare_trades, bars, max_price_deviation=cfg.data.max_price_deviation)
+                 if a.compare_trades else None)
         if a.trades_path:
             trades = load_trades(a.trades_path, bars, max_price_deviation=cfg.data.max_price_deviation)
             result = replay_trades(trades, bars, cfg.backtest, a.start_date, a.end_date)
@@ -632,11 +646,19 @@ def main(argv=None) -> int:
             policy = _load_policy(a.model_path)
             result = Backtest(bars, policy, cfg.backtest, a.start_date, a.end_date).run()
             title = a.title or f"Backtest of {Path(a.model_path).name}"
-        if a.report: write_report(result, a.report, title=title)
+        extra, imitation = {}, None
+        if human is not None:
+            from diffmarket.train import imitation_report
+            imitation = imitation_report(result, human, bars, cfg.backtest)
+            extra["imitation.json"] = json.dumps(_json_tree(imitation), indent=2)
+        if a.report: write_report(result, a.report, title=title, extra=extra)
     except DiffmarketError as e:
         print(f"diffmarket-backtest: error: {e}", file=sys.stderr); return 1
     except OSError as e:
         print(f"diffmarket-backtest: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr); return 1
-    print(json.dumps({k: _json_value(v) for k, v in result.metrics.items()}, indent=1))
+    out = {k: _json_value(v) for k, v in result.metrics.items()}
+    if imitation is not None:
+        out["imitation"] = {k: _json_value(imitation[k]) for k in ("position_agreement", "pnl_correlation", "sharpe_ratio_ratio")}
+    print(json.dumps(out, indent=1))
     if a.report: print(f"report written to {a.report}", file=sys.stderr)
     return 0

@@ -346,6 +346,22 @@ def test_cli_model_path(files, capsys, monkeypatch):
     assert rc == 0, err
     assert json.loads(out)["num_trades"] > 0
 
+def test_cli_compare_trades_writes_imitation(files, capsys, monkeypatch):
+    "A policy that holds exactly the human's positions agrees on every bar; the report gains imitation.json."
+    from diffmarket.data import load_bars, load_trades
+    from diffmarket.train import human_targets
+    model = files["tmp"] / "model.pt"; model.write_bytes(b"x")
+    bars = load_bars(files["bars"]); human = load_trades(files["trades"], bars)
+    monkeypatch.setattr(diffmarket, "load_policy", lambda path: TargetSeries(human_targets(human, bars)), raising=False)
+    rc, out, err = run_cli(["--market_path", files["bars"], "--model_path", model, "--compare_trades", files["trades"],
+                            "--report", files["tmp"] / "imit"], capsys)
+    assert rc == 0, err
+    im = json.loads((files["tmp"] / "imit" / "imitation.json").read_text())
+    assert im["position_agreement"] == 1.0 and im["pnl_correlation"] == pytest.approx(1.0)
+    assert json.loads(out)["imitation"]["position_agreement"] == 1.0
+    rc, out, err = run_cli(["--market_path", files["bars"], "--trades_path", files["trades"], "--compare_trades", files["trades"]], capsys)
+    assert rc == 1 and err.count("\n") == 1 and "--compare_trades" in err
+
 BAD = {
     "neither": ([], "exactly one of --model_path or --trades_path"),
     "both": (["--trades_path", "{trades}", "--model_path", "{trades}"], "exactly one"),
