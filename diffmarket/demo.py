@@ -15,7 +15,7 @@ from .data import load_bars, sample_path, synthetic_trader, position_path
 from .backtest import replay_trades, write_report, _json_value, _fmt
 
 # %% auto #0
-__all__ = ['SECTIONS', 'section_human', 'section_market', 'run_demo', 'main']
+__all__ = ['SECTIONS', 'section_human', 'section_policy', 'section_market', 'run_demo', 'main']
 
 # %% ../nbs/90_demo.ipynb #b35e7340
 def section_human(ctx:dict) -> dict:
@@ -34,6 +34,59 @@ def section_human(ctx:dict) -> dict:
             + "".join(f"<p><img src='human/{n}.png' style='max-width:100%'></p>" for n in ("equity", "positions")))
     return dict(key="human_replay", title="1. A human's trades, replayed", metrics=res.metrics, html=text)
 
+# %% ../nbs/90_demo.ipynb #23584728
+def _plot_imitation(bars, trades, results:dict, path):
+    "Human and policy positions over price on the test bars."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    first = next(iter(results.values()))
+    idx = first.positions.index
+    human = position_path(trades, bars).reindex(idx).iloc[:, 0]
+    fig, axes = plt.subplots(len(results) + 1, 1, figsize=(10, 2.2 * (len(results) + 1)), sharex=True)
+    panels = [("human", human)] + [(k, r.positions.iloc[:, 0]) for k, r in results.items()]
+    lim = 1.1 * max(float(np.abs(p.values).max()) for _, p in panels) or 1.0
+    for ax, (name, pos) in zip(axes, panels):
+        ax.plot(idx, first.prices.iloc[:, 0], color="0.3", lw=0.8)
+        a2 = ax.twinx(); a2.fill_between(idx, pos.values, step="post", alpha=0.4, color="C1" if name == "human" else "C0")
+        a2.set_ylim(-lim, lim); a2.set_ylabel("position"); ax.set_ylabel("close"); ax.set_title(name, fontsize=9, loc="left")
+    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+
+def section_policy(ctx:dict) -> dict:
+    "Train a diffusion policy and the MSE baseline on the human's log; backtest both on the held-out bars."
+    import dataclasses
+    from diffmarket.data import StrategyData
+    from diffmarket.train import Trainer, load_policy, imitation_report
+    from diffmarket.backtest import Backtest
+    cfg, bars, trades, out = ctx["cfg"], ctx["bars"], ctx["trades"], ctx["out"]
+    data = StrategyData.build(bars, trades, cfg.data)
+    test_start = data.split_times[1]
+    results, reports, rows = {}, {}, []
+    for kind in ("diffusion", "mse"):
+        c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind=kind))
+        if ctx["quick"]: c = dataclasses.replace(c, training=dataclasses.replace(c.training, epochs=3))
+        d = out / f"policy_{kind}"; d.mkdir()
+        tr = Trainer(data, c, progress=False); tr.fit(out_dir=d)
+        if not (d / "best_model.pt").exists(): tr.save_policy(d / "best_model.pt")
+        res = Backtest(bars, load_policy(d / "best_model.pt"), cfg.backtest, start=test_start).run()
+        rep = imitation_report(res, trades, bars, cfg.backtest, out_dir=d)
+        write_report(res, d / "backtest", title=f"{kind} policy on the held-out bars")
+        results[kind], reports[kind] = res, rep
+        rows.append(f"<tr><td>{kind}</td><td>{_fmt(rep['position_agreement'])}</td><td>{_fmt(rep['pnl_correlation'])}</td>"
+                    f"<td>{_fmt(rep['policy_sharpe'])}</td><td>{_fmt(rep['human_sharpe'])}</td><td>{tr.epoch}</td></tr>")
+    _plot_imitation(bars, trades, results, out / "imitation.png")
+    text = (f"<p>Trained on {len(data.train):,} windows (validation {len(data.val):,}); both policies trade from "
+            f"{test_start:%Y-%m-%d} on, the human's replay over the same bars is the reference. Checkpoints, "
+            f"<code>imitation.json</code> and backtest reports are in <a href='policy_diffusion/'>policy_diffusion/</a> "
+            f"and <a href='policy_mse/'>policy_mse/</a>.</p>"
+            "<table><tr><th>policy</th><th>position agreement</th><th>PnL correlation</th><th>policy Sharpe</th>"
+            f"<th>human Sharpe</th><th>epochs</th></tr>{''.join(rows)}</table>"
+            "<p><img src='imitation.png' style='max-width:100%'></p>")
+    d = reports["diffusion"]
+    m = dict(results["diffusion"].metrics, position_agreement=d["position_agreement"], pnl_correlation=d["pnl_correlation"],
+             sharpe_ratio_ratio=d["sharpe_ratio_ratio"], mse_position_agreement=reports["mse"]["position_agreement"],
+             mse_pnl_correlation=reports["mse"]["pnl_correlation"])
+    return dict(key="policy", title="2. A diffusion policy learns the human", metrics=m, html=text)
+
 # %% ../nbs/90_demo.ipynb #97546392
 def section_market(ctx:dict) -> dict:
     "Simulate the default agent population in the order-book market and measure its stylized facts."
@@ -50,10 +103,10 @@ def section_market(ctx:dict) -> dict:
             + "".join(f"<p><img src='market/{n}' style='max-width:100%'></p>" for n in ("price.png", "wealth.png", "depth.png"))
             + f"<h3>Stylized facts</h3><table>{rows}</table>")
     m = {k: v for k, v in s.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return dict(key="market", title="2. A market of agents", metrics=m, html=text)
+    return dict(key="market", title="3. A market of agents", metrics=m, html=text)
 
 # %% ../nbs/90_demo.ipynb #6666a11a
-SECTIONS = [section_human, section_market]
+SECTIONS = [section_human, section_policy, section_market]
 
 def _metrics_table(m:dict, keys=("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar",
                                  "win_rate", "profit_factor", "num_trades", "exposure", "turnover")) -> str:
