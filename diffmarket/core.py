@@ -151,7 +151,8 @@ class DataConfig:
     val_frac: float = 0.2            # next 20% validation, rest test
     n_obs_steps: int = 2             # observation horizon (bars of features per decision)
     horizon: int = 16                # prediction horizon (bars of target positions)
-    n_action_steps: int = 8          # bars executed before re-planning
+    n_action_steps: int = 1          # bars executed before re-planning (1: decide at every close; the horizon still plans ahead)
+    feature_windows: list = field(default_factory=lambda: [10, 20, 50])  # windows of the breakout, z-score and return/vol features
     max_price_deviation: float = 0.05  # a fill may lie at most 5% outside its bar's [low, high]
 
 @dataclass
@@ -180,6 +181,7 @@ class TrainingConfig:
     warmup_steps: int = 100
     grad_clip: float = 1.0
     ema_power: float = 0.75
+    switch_weight: float = 10.0      # sampling weight of windows where the human changes position in the executed steps (1: uniform)
     patience: int = 10               # epochs without validation improvement before stopping
     seed: int = 0
     device: str = "auto"             # 'auto' picks CUDA when present

@@ -12,12 +12,12 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .core import DataError, DataConfig, Side, OHLCV, make_rng
+from .core import DataError, ConfigError, DataConfig, Side, OHLCV, make_rng
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'BAR_COLUMNS', 'TRADE_COLUMNS', 'STYLES', 'sample_path', 'read_table', 'validate_bars', 'load_bars',
-           'bars_to_panel', 'validate_trades', 'load_trades', 'position_path', 'synthetic_trader', 'make_features',
-           'check_causal', 'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
+           'bars_to_panel', 'validate_trades', 'load_trades', 'position_path', 'synthetic_trader', 'feature_warmup',
+           'make_features', 'check_causal', 'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
 
 # %% ../nbs/05_data.ipynb #b72d60c6
 def _find_data_dir() -> Path:
@@ -319,6 +319,12 @@ def _time_in_position(position:np.ndarray) -> np.ndarray:
     start = np.maximum.accumulate(np.where(changed, np.arange(len(p)), 0))
     return np.arange(len(p)) - start
 
+def feature_warmup(cfg:DataConfig) -> int:
+    "Bars of history the features need before they are defined (the longest window)."
+    fw = [int(n) for n in cfg.feature_windows]
+    if any(n < 2 for n in fw): raise ConfigError(f"every window must be >= 2 bars, got {fw}", "data.feature_windows")
+    return max([cfg.return_window, cfg.vol_window, cfg.volume_window] + [n + 1 for n in fw])
+
 def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=None, position_scale:float=1.0) -> pd.DataFrame:
     "Causal features for one symbol: `ohlcv` of shape (T, 5); `position` held at each close (default flat)."
     cfg = cfg or DataConfig()
@@ -336,6 +342,14 @@ def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=No
     cols["channel"] = np.where(hh > ll, (c - ll) / np.where(hh > ll, hh - ll, 1), 0.5)
     sc = pd.Series(c)
     cols["zscore"] = ((sc - sc.rolling(cfg.vol_window).mean()) / sc.rolling(cfg.vol_window).std().replace(0, np.nan)).fillna(0).values
+    rv = cols["rvol"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for n in cfg.feature_windows:
+            ph, pl = pd.Series(h).rolling(n).max().shift(1).values, pd.Series(l).rolling(n).min().shift(1).values
+            r = np.full(T, np.nan); r[n:] = lc[n:] - lc[:-n]
+            new = {f"breakout_high_{n}": (lc - np.log(ph)) / rv, f"breakout_low_{n}": (lc - np.log(pl)) / rv,
+                   f"zscore_{n}": ((sc - sc.rolling(n).mean()) / sc.rolling(n).std()).values, f"ret_vol_{n}": r / (rv * np.sqrt(n))}
+            for k, x in new.items(): cols[k] = np.clip(np.where(np.isfinite(x), x, 0.0), -10, 10)
     dow = idx.day_of_week.values; tod = (idx.hour.values * 60 + idx.minute.values) / 1440.0
     cols["dow_sin"], cols["dow_cos"] = np.sin(2 * np.pi * dow / 7), np.cos(2 * np.pi * dow / 7)
     cols["tod_sin"], cols["tod_cos"] = np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod)
@@ -343,8 +357,7 @@ def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=No
     cols["position"] = pos / position_scale
     cols["time_in_position"] = np.log1p(_time_in_position(pos))
     out = pd.DataFrame(cols, index=idx)
-    warm = max(cfg.return_window, cfg.vol_window, cfg.volume_window)
-    out.iloc[:warm] = np.nan
+    out.iloc[:feature_warmup(cfg)] = np.nan
     return out
 
 # %% ../nbs/05_data.ipynb #051f4ff2
@@ -433,7 +446,7 @@ class StrategyData:
         cfg = cfg or DataConfig()
         index, symbols, ohlcv = bars_to_panel(bars)
         pos = position_path(trades, bars).values
-        warm = max(cfg.return_window, cfg.vol_window, cfg.volume_window)
+        warm = feature_warmup(cfg)
         T = len(index)
         first, last = warm + cfg.n_obs_steps - 1, T - cfg.horizon - 1     # decision bars with full windows
         if last - first < 10: raise DataError(f"too few bars ({T}) for a {warm}-bar warm-up and a {cfg.horizon}-bar horizon")

@@ -19,12 +19,12 @@ import diffmarket
 from .core import (Config, DataConfig, ModelConfig, TrainingConfig, BacktestConfig, DiffmarketError, DataError,
                              ConfigError, Observation, load_config, config_to_dict, _from_dict, seed_everything, get_device,
                              compute_metrics)
-from .data import StrategyData, make_features, load_bars, load_trades, position_path, bars_to_panel
+from .data import StrategyData, WindowDataset, make_features, feature_warmup, load_bars, load_trades, position_path, bars_to_panel
 from .diffusion import make_model, torch_threads
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'Trainer', 'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy',
-           'human_targets', 'imitation_report', 'train_main', 'main']
+__all__ = ['CHECKPOINT_FORMAT', 'Trainer', 'switch_windows', 'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy',
+           'load_policy', 'human_targets', 'imitation_report', 'train_main', 'main']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 def _policy_meta(data:StrategyData, cfg:Config, n_features:int) -> dict:
@@ -61,12 +61,24 @@ class Trainer:
         self.meta = _policy_meta(data, self.cfg, self.obs.shape[-1])
         self.history, self.epoch, self.best_val, self.bad_epochs = [], 0, math.inf, 0
         self.best_state = None
+        if tc.switch_weight <= 0: raise ConfigError(f"must be > 0, got {tc.switch_weight}", "training.switch_weight")
+        self.switches = switch_windows(data.train, self.cfg.data.n_action_steps)
+        self.weights = None if tc.switch_weight == 1 else \
+            torch.from_numpy(np.where(self.switches, float(tc.switch_weight), 1.0))
 
 # %% ../nbs/21_train.ipynb #5e4c39b3
+def switch_windows(ds:WindowDataset, n_steps:int=1) -> np.ndarray:
+    "Boolean mask over `ds`'s windows: the human's target changes within the first `n_steps` bars after the decision bar."
+    t = ds.t; a = ds.actions[:, 0]
+    later = a[t[:, None] + np.arange(1, n_steps + 1)[None]]
+    return (np.abs(later - a[t][:, None]) > 1e-6).any(axis=1)
+
+# %% ../nbs/21_train.ipynb #f9908f84
 def _train_epoch(self:Trainer) -> float:
     "One pass over the training windows; returns the mean batch loss."
     tc, m = self.cfg.training, self.model.train()
-    perm = torch.randperm(len(self.obs), generator=self.generator).to(self.device)
+    if self.weights is None: perm = torch.randperm(len(self.obs), generator=self.generator).to(self.device)
+    else: perm = torch.multinomial(self.weights, len(self.obs), replacement=True, generator=self.generator).to(self.device)
     total = 0.0
     for k in range(self.steps_per_epoch):
         i = perm[k * tc.batch_size:(k + 1) * tc.batch_size]
@@ -223,7 +235,7 @@ class DiffusionPolicy:
         self.mean, self.std = (np.asarray(meta["normalizer"][k], dtype=np.float32) for k in ("mean", "std"))
         self.scale = float(meta["position_scale"])
         self.levels = np.asarray(meta["position_levels"]) if snap and meta.get("position_levels") else None
-        self.warm = max(self.data_cfg.return_window, self.data_cfg.vol_window, self.data_cfg.volume_window)
+        self.warm = feature_warmup(self.data_cfg)
         self.tip_col = meta["feature_names"].index("time_in_position")
         self.reset()
 
@@ -327,7 +339,7 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
     sp, sh = result.metrics["sharpe"], hres.metrics["sharpe"]
     rep = dict(position_agreement=agree, pnl_correlation=corr(dp, dh), cum_pnl_correlation=corr(np.cumsum(dp), np.cumsum(dh)),
                sharpe_ratio_ratio=float(sp / sh) if sh and not math.isnan(sh) and not math.isnan(sp) else float("nan"),
-               policy_sharpe=sp, human_sharpe=sh, lot=lot, start=str(start), end=str(end), num_bars=len(p),
+               sharpe_difference=float(sp - sh), policy_sharpe=sp, human_sharpe=sh, lot=lot, start=str(start), end=str(end), num_bars=len(p),
                policy=result.metrics, human=hres.metrics)
     if out_dir is not None:
         from diffmarket.backtest import _json_value

@@ -115,3 +115,21 @@ def test_checkpoint_never_runs_pickled_code(tmp_path, capsys):
     torch.save({"format": "diffmarket-policy", "meta": _Evil()}, tmp_path / "evil.pt")
     with pytest.raises(DataError, match="Python objects other than tensors"): load_checkpoint(tmp_path / "evil.pt")
     assert "pickled code ran" not in capsys.readouterr().out
+
+def test_switch_windows_are_oversampled(market):
+    from diffmarket.train import switch_windows
+    from diffmarket.core import ConfigError
+    sd = market[2]
+    sw = switch_windows(sd.train, 1)
+    assert 0 < sw.sum() < len(sw) // 5                      # switches are rare
+    obs, act = sd.train.tensors()                            # a switch: next target differs from the position held now
+    pc = sd.feature_names.index("position")
+    cur = obs[:, -1, pc].numpy() * sd.normalizer.std[pc] + sd.normalizer.mean[pc]
+    np.testing.assert_array_equal(sw, np.abs(act[:, 0, 0].numpy() - cur) > 1e-4)
+    t = Trainer(sd, load_config(overrides={**TINY, "training": {**TINY["training"], "switch_weight": 10.0}}), progress=False)
+    draws = torch.multinomial(t.weights, 20_000, replacement=True, generator=torch.Generator().manual_seed(0)).numpy()
+    expected = 10 * sw.sum() / (10 * sw.sum() + (~sw).sum())
+    assert abs(sw[draws].mean() - expected) < 0.02 and sw[draws].mean() > 3 * sw.mean()
+    assert Trainer(sd, load_config(overrides={**TINY, "training": {**TINY["training"], "switch_weight": 1.0}}), progress=False).weights is None
+    with pytest.raises(ConfigError, match="training.switch_weight"):
+        Trainer(sd, load_config(overrides={**TINY, "training": {**TINY["training"], "switch_weight": 0.0}}), progress=False)
