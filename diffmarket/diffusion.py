@@ -111,6 +111,12 @@ def _flat_conv(convs, length:int, dense:bool):
     c, = convs
     return lambda x: c(x.view(x.shape[0], c.in_channels, length)).flatten(1)
 
+# %% ../nbs/20_diffusion.ipynb #52bcea0e
+def _mish(x):
+    "Mish without autograd, computed as x·n/(n+2) with n = eˣ(eˣ+2) (overwrites nothing but its own temporaries)."
+    e = torch.exp(x.clamp(max=20.0)); n = e.mul_(e + 2)
+    return n.div_(n + 2).mul_(x)
+
 # %% ../nbs/20_diffusion.ipynb #b42f7985
 class DenseUnet1D:
     "Inference-only twin of a ConditionalUnet1D for one horizon: convolutions on short sequences become one matrix product."
@@ -146,9 +152,9 @@ class DenseUnet1D:
     def _block(self, b, x, film):
         N, O, T = x.shape[0], b["O"], b["T"]
         z = b["conv1"](x)
-        h = F.mish(b["gn1"](z[:, :O * T].view(N, O, T)), inplace=True)
+        h = _mish(b["gn1"](z[:, :O * T].view(N, O, T)))
         h = torch.addcmul(film[1], film[0], h)
-        g = F.mish(b["gn2"](b["conv2"](h.view(N, O * T)).view(N, O, T)), inplace=True).view(N, O * T)
+        g = _mish(b["gn2"](b["conv2"](h.view(N, O * T)).view(N, O, T))).view(N, O * T)
         r = b["residual"]
         return g.add_(x if r is None else z[:, O * T:] if r == "shared" else r(x))
 
@@ -164,7 +170,7 @@ class DenseUnet1D:
             x = u(self._block(b2, self._block(b1, x, next(f)), next(f)))
         conv, gn, out = self.final
         N = x.shape[0]
-        return out(F.mish(gn(conv(x).view(N, gn.num_channels, -1)), inplace=True).flatten(1))
+        return out(_mish(gn(conv(x).view(N, gn.num_channels, -1))).flatten(1))
 
 # %% ../nbs/20_diffusion.ipynb #5e6647c2
 class ObsEncoder(nn.Module):
@@ -257,19 +263,21 @@ class DiffusionPolicyModel(nn.Module):
         target = noise if self.model_cfg.prediction_type == "epsilon" else actions
         return F.mse_loss(pred[:, :n_steps], target[:, :n_steps])
 
-    dense_max_batch = 128     # sample with DenseUnet1D up to this many sequences (B·K), with the plain UNet above
+    dense_max_batch = 128     # dense matrices for short levels up to this many sequences (B·K); convolutions above
 
     def __getstate__(self):
         "Pickle and deepcopy without the sampling caches (they are rebuilt on demand)."
         state = self.__dict__.copy(); state.pop("_dense", None); state.pop("_plan", None)
         return state
 
-    def _dense_unet(self):
+    def _dense_unet(self, max_dense_length:int):
         "The DenseUnet1D twin of `self.unet`, rebuilt whenever a parameter has changed."
         key = tuple((p.data_ptr(), p._version) for p in self.unet.parameters()) + (self.data_cfg.horizon,)
-        if getattr(self, "_dense", (None,))[0] != key:
-            with torch.no_grad(): self._dense = (key, DenseUnet1D(self.unet, self.data_cfg.horizon))
-        return self._dense[1]
+        if getattr(self, "_dense", (None,))[0] != key: self._dense = (key, {})
+        twins = self._dense[1]
+        if max_dense_length not in twins:
+            with torch.no_grad(): twins[max_dense_length] = DenseUnet1D(self.unet, self.data_cfg.horizon, max_dense_length)
+        return twins[max_dense_length]
 
     def _ddim_plan(self):
         "(timesteps, coefficients, clip) for the fused DDIM update, or None where the sampler is not plain DDIM."
@@ -294,8 +302,8 @@ class DiffusionPolicyModel(nn.Module):
         sch = self.sampler
         if plan is None: sch.set_timesteps(self.num_inference_steps, device=dev); ts = sch.timesteps
         else: ts, coefs, clip = plan
-        if fast and N <= self.dense_max_batch:
-            net = self._dense_unet(); films = net.films(ts.to(dev), cond)
+        if fast:
+            net = self._dense_unet(8 if N <= self.dense_max_batch else 0); films = net.films(ts.to(dev), cond)
             eps_at = lambda x, i, t: net(x.transpose(1, 2).reshape(N, A * H), films[i]).view(N, A, H).transpose(1, 2)
         else: eps_at = lambda x, i, t: self.unet(x, t, cond)
         onednn = torch._C._get_mkldnn_enabled()
