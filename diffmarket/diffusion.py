@@ -102,8 +102,26 @@ def _conv_matrix(conv, length:int):
     else: out = F.conv1d(eye, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
     return out.reshape(C * length, -1).contiguous(), conv.bias.repeat_interleave(out.shape[-1])
 
+def _unfold_conv(convs, length:int):
+    "Stride-1 'same' conv (and optional 1×1 convs of the same input) as one im2col matrix product on flat (N, C·T) rows."
+    c = convs[0]; C, k, p = c.in_channels, c.kernel_size[0], c.padding[0]
+    Ws, bs = [c.weight.permute(1, 2, 0).reshape(C * k, -1)], [c.bias]
+    for r in convs[1:]:                                   # a 1×1 conv reads only the centre tap
+        W = torch.zeros(C, k, r.out_channels, dtype=r.weight.dtype, device=r.weight.device)
+        W[:, k // 2] = r.weight[:, :, 0].t(); Ws.append(W.reshape(C * k, -1)); bs.append(r.bias)
+    W, b = torch.cat(Ws, 1).contiguous(), torch.cat(bs); O = W.shape[1]
+    def f(x):
+        N = x.shape[0]
+        u = F.pad(x.view(N, C, length), (p, p)).unfold(2, k, 1).permute(0, 2, 1, 3).reshape(N * length, C * k)
+        return torch.addmm(b, u, W).view(N, length, O).transpose(1, 2).reshape(N, O * length)
+    return f
+
 def _flat_conv(convs, length:int, dense:bool):
     "A function of flat (N, C·T) rows applying the convs (one matrix product for all of them if `dense`) and concatenating."
+    c = convs[0]
+    if dense and isinstance(c, nn.Conv1d) and c.stride[0] == 1 and c.kernel_size[0] > 1 and c.padding[0] == c.kernel_size[0] // 2 \
+            and c.dilation[0] == 1 and c.groups == 1 and all(r.kernel_size[0] == 1 for r in convs[1:]):
+        return _unfold_conv(convs, length)
     if dense:
         mats = [_conv_matrix(c, length) for c in convs]
         A, b = torch.cat([m[0] for m in mats], 1), torch.cat([m[1] for m in mats])
@@ -122,6 +140,7 @@ class DenseUnet1D:
     "Inference-only twin of a ConditionalUnet1D for one horizon: convolutions on short sequences become one matrix product."
     def __init__(self, unet, horizon:int, max_dense_length:int=8):
         self.unet, self.horizon = unet, horizon
+        self.mish = _mish if max_dense_length == 0 else lambda x: F.mish(x, inplace=True)   # _mish pays on big batches
         def block(b, T):
             dense, res = T <= max_dense_length, (None if isinstance(b.residual_conv, nn.Identity) else b.residual_conv)
             conv1 = _flat_conv([b.conv1[0]] + ([res] if res is not None and dense else []), T, dense)
@@ -152,9 +171,9 @@ class DenseUnet1D:
     def _block(self, b, x, film):
         N, O, T = x.shape[0], b["O"], b["T"]
         z = b["conv1"](x)
-        h = _mish(b["gn1"](z[:, :O * T].view(N, O, T)))
+        h = self.mish(b["gn1"](z[:, :O * T].view(N, O, T)))
         h = torch.addcmul(film[1], film[0], h)
-        g = _mish(b["gn2"](b["conv2"](h.view(N, O * T)).view(N, O, T))).view(N, O * T)
+        g = self.mish(b["gn2"](b["conv2"](h.view(N, O * T)).view(N, O, T))).view(N, O * T)
         r = b["residual"]
         return g.add_(x if r is None else z[:, O * T:] if r == "shared" else r(x))
 
@@ -170,7 +189,7 @@ class DenseUnet1D:
             x = u(self._block(b2, self._block(b1, x, next(f)), next(f)))
         conv, gn, out = self.final
         N = x.shape[0]
-        return out(_mish(gn(conv(x).view(N, gn.num_channels, -1))).flatten(1))
+        return out(self.mish(gn(conv(x).view(N, gn.num_channels, -1))).flatten(1))
 
 # %% ../nbs/20_diffusion.ipynb #5e6647c2
 class ObsEncoder(nn.Module):
