@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_diffusion.ipynb #d00326fb
 from __future__ import annotations
-import math
+import math, warnings
 from typing import Optional
 
 import numpy as np
@@ -127,7 +127,16 @@ def _flat_conv(convs, length:int, dense:bool):
         A, b = torch.cat([m[0] for m in mats], 1), torch.cat([m[1] for m in mats])
         return lambda x: torch.addmm(b, x, A)
     c, = convs
-    return lambda x: c(x.view(x.shape[0], c.in_channels, length)).flatten(1)
+    w, b, C = c.weight.detach(), c.bias.detach(), c.in_channels     # detached: the twin can be traced
+    if isinstance(c, nn.ConvTranspose1d):
+        return lambda x: F.conv_transpose1d(x.view(x.shape[0], C, length), w, b, c.stride, c.padding, c.output_padding,
+                                            c.groups, c.dilation).flatten(1)
+    return lambda x: F.conv1d(x.view(x.shape[0], C, length), w, b, c.stride, c.padding, c.dilation, c.groups).flatten(1)
+
+def _group_norm(gn):
+    "A GroupNorm module as a function of detached tensors."
+    w, b = gn.weight.detach(), gn.bias.detach()
+    return lambda x: F.group_norm(x, gn.num_groups, w, b, gn.eps)
 
 # %% ../nbs/20_diffusion.ipynb #52bcea0e
 def _mish(x):
@@ -146,7 +155,7 @@ class DenseUnet1D:
             conv1 = _flat_conv([b.conv1[0]] + ([res] if res is not None and dense else []), T, dense)
             residual = None if res is None else ("shared" if dense else _flat_conv([res], T, False))
             return dict(conv1=conv1, residual=residual, conv2=_flat_conv([b.conv2[0]], T, dense), O=b.out_channels, T=T,
-                        gn1=b.conv1[1], gn2=b.conv2[1], film=b.cond_encoder)
+                        gn1=_group_norm(b.conv1[1]), gn2=_group_norm(b.conv2[1]), film=b.cond_encoder)
         self.down, T = [], horizon
         for res1, res2, down in unet.down_modules:
             d = None if isinstance(down, nn.Identity) else _flat_conv([down], T, T <= 2 * max_dense_length)
@@ -157,7 +166,9 @@ class DenseUnet1D:
         for res1, res2, up in unet.up_modules:
             self.up.append((block(res1, T), block(res2, T), _flat_conv([up], T, T <= max_dense_length))); T *= 2
         fc = unet.final_conv
-        self.final = (_flat_conv([fc[0][0]], T, T <= max_dense_length), fc[0][1], _flat_conv([fc[1]], T, T <= max_dense_length))
+        self.final = (_flat_conv([fc[0][0]], T, T <= max_dense_length), _group_norm(fc[0][1]), fc[0][1].num_channels,
+                      _flat_conv([fc[1]], T, T <= max_dense_length))
+        self._traced = {}
         self.all_blocks = [b for lvl in self.down for b in lvl[:2]] + self.mid + [b for lvl in self.up for b in lvl[:2]]
 
     def films(self, timesteps, global_cond):
@@ -187,9 +198,21 @@ class DenseUnet1D:
         for b1, b2, u in self.up:
             x = torch.cat([x, skips.pop()], 1)
             x = u(self._block(b2, self._block(b1, x, next(f)), next(f)))
-        conv, gn, out = self.final
-        N = x.shape[0]
-        return out(self.mish(gn(conv(x).view(N, gn.num_channels, -1))).flatten(1))
+        conv, gn, C, out = self.final
+        return out(self.mish(gn(conv(x).view(x.shape[0], C, -1))).flatten(1))
+
+    def traced(self, x, films):
+        "One step as a TorchScript trace for rows shaped like `x` (cached per shape), or self where tracing fails."
+        key = tuple(x.shape)
+        if key not in self._traced:
+            step = lambda x, *fs: self(x, list(zip(fs[0::2], fs[1::2])))
+            try:
+                with warnings.catch_warnings(), torch.no_grad():
+                    warnings.simplefilter("ignore")
+                    tr = torch.jit.trace(step, (x, *[t for f in films for t in f]), check_trace=False)
+                self._traced[key] = lambda x, films: tr(x, *[t for f in films for t in f])
+            except Exception: self._traced[key] = self
+        return self._traced[key]
 
 # %% ../nbs/20_diffusion.ipynb #5e6647c2
 class ObsEncoder(nn.Module):
@@ -283,6 +306,7 @@ class DiffusionPolicyModel(nn.Module):
         return F.mse_loss(pred[:, :n_steps], target[:, :n_steps])
 
     dense_max_batch = 128     # dense matrices for short levels up to this many sequences (B·K); convolutions above
+    trace = True              # run small batches through a TorchScript trace of the twin (less per-operation overhead)
 
     def __getstate__(self):
         "Pickle and deepcopy without the sampling caches (they are rebuilt on demand)."
@@ -322,8 +346,11 @@ class DiffusionPolicyModel(nn.Module):
         if plan is None: sch.set_timesteps(self.num_inference_steps, device=dev); ts = sch.timesteps
         else: ts, coefs, clip = plan
         if fast:
-            net = self._dense_unet(8 if N <= self.dense_max_batch else 0); films = net.films(ts.to(dev), cond)
-            eps_at = lambda x, i, t: net(x.transpose(1, 2).reshape(N, A * H), films[i]).view(N, A, H).transpose(1, 2)
+            small = N <= self.dense_max_batch
+            net = self._dense_unet(8 if small else 0); films = net.films(ts.to(dev), cond)
+            flat = lambda x: x.transpose(1, 2).reshape(N, A * H)
+            step = net.traced(flat(x), films[0]) if small and self.trace else net
+            eps_at = lambda x, i, t: step(flat(x), films[i]).view(N, A, H).transpose(1, 2)
         else: eps_at = lambda x, i, t: self.unet(x, t, cond)
         onednn = torch._C._get_mkldnn_enabled()
         torch._C._set_mkldnn_enabled(onednn and N > 64)      # oneDNN convolutions only pay off on large batches
