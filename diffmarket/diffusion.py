@@ -147,6 +147,7 @@ def _mish(x):
 # %% ../nbs/20_diffusion.ipynb #b42f7985
 class DenseUnet1D:
     "Inference-only twin of a ConditionalUnet1D for one horizon: convolutions on short sequences become one matrix product."
+    @torch.no_grad()
     def __init__(self, unet, horizon:int, max_dense_length:int=8):
         self.unet, self.horizon = unet, horizon
         self.mish = _mish if max_dense_length == 0 else lambda x: F.mish(x, inplace=True)   # _mish pays on big batches
@@ -211,7 +212,7 @@ class DenseUnet1D:
                     warnings.simplefilter("ignore")
                     tr = torch.jit.trace(step, (x, *[t for f in films for t in f]), check_trace=False)
                 self._traced[key] = lambda x, films: tr(x, *[t for f in films for t in f])
-            except Exception: self._traced[key] = self
+            except Exception: self._traced[key] = self        # tracing is an optimisation only: fall back to the eager twin
         return self._traced[key]
 
 # %% ../nbs/20_diffusion.ipynb #5e6647c2
