@@ -52,3 +52,54 @@ def test_diffusion_keeps_modes_mse_averages():
     long, short = (end > 0.5).float().mean().item(), (end < -0.5).float().mean().item()
     assert long + short > 0.8 and 0.2 < long < 0.8
     assert abs(mm.sample(q, 1)[0, 0, -4:, 0].mean().item()) < 0.3
+
+# --- the fast sampling path (DenseUnet1D twin, FiLM precomputed per step, fused DDIM update) ---
+from diffmarket.diffusion import DenseUnet1D, ddim_coefficients, ddim_step, make_noise_scheduler
+
+@pytest.mark.parametrize("down_dims,horizon,longest", [([16], 16, 8), ([16, 32], 16, 8), ([16, 32, 64], 16, 16),
+                                                       ([16, 32], 16, 0), ([8, 16], 8, 8)])
+def test_dense_twin_matches_unet(down_dims, horizon, longest):
+    torch.manual_seed(0)
+    net = ConditionalUnet1D(2, 8, down_dims, 3, 8, 16)
+    for m in net.modules():                                   # non-trivial GroupNorm affine
+        if isinstance(m, torch.nn.GroupNorm): torch.nn.init.normal_(m.weight); torch.nn.init.normal_(m.bias)
+    twin, x, g = DenseUnet1D(net, horizon, longest), torch.randn(5, horizon, 2), torch.randn(5, 8)
+    with torch.no_grad():
+        films = twin.films(torch.tensor([3, 70]), g)
+        for i, t in enumerate([3, 70]):
+            out = twin(x.transpose(1, 2).flatten(1), films[i]).view(5, 2, horizon).transpose(1, 2)
+            torch.testing.assert_close(out, net(x, t, g), atol=1e-5, rtol=1e-5)
+
+def test_ddim_step_matches_diffusers():
+    sch = make_noise_scheduler(ModelConfig(), "ddim")
+    for n in (3, 5, 10, 20):
+        ts, coefs = ddim_coefficients(sch, n)
+        x, e = torch.randn(7, 16, 1) * 3, torch.randn(7, 16, 1)
+        for t, c in zip(ts, coefs):
+            torch.testing.assert_close(ddim_step(e, x, c), sch.step(e, t, x).prev_sample, atol=1e-6, rtol=0)
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("B", [1, 20])                      # B·K = 8 (dense twin) and 160 (convolution twin)
+def test_fast_sample_matches_plain(sampler, B):
+    torch.manual_seed(0)
+    m = make_model(ModelConfig(sampler=sampler), DataConfig(), 5).eval()
+    obs = torch.randn(B, 2, 5)
+    fast = m.sample(obs, num_samples=8, seed=3)
+    torch.testing.assert_close(fast, m.sample(obs, num_samples=8, seed=3, fast=False), atol=1e-3 if sampler == "dpmsolver" else 1e-4, rtol=0)
+    assert torch.equal(fast, m.sample(obs, num_samples=8, seed=3))          # deterministic with a seed
+
+def test_fast_sample_follows_weight_changes_and_copies():
+    import copy, pickle
+    m = make_model(ModelConfig(), DataConfig(), 5)
+    obs = torch.randn(1, 2, 5)
+    before = m.sample(obs, seed=0)
+    with torch.no_grad():
+        for p in m.parameters(): p.mul_(1.1)                # in place, as an optimiser or EMA does
+    after = m.sample(obs, seed=0)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, m.sample(obs, seed=0, fast=False), atol=1e-4, rtol=0)
+    m2 = make_model(ModelConfig(), DataConfig(), 5); m2.load_state_dict(m.state_dict())
+    torch.testing.assert_close(m2.sample(obs, seed=0), after, atol=1e-4, rtol=0)
+    torch.testing.assert_close(copy.deepcopy(m).sample(obs, seed=0), after, atol=1e-4, rtol=0)
+    pickle.dumps(m)                                          # the sampling caches are not pickled
+    assert not any("dense" in k for k in m.state_dict())      # checkpoints keep the same keys
