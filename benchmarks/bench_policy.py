@@ -1,4 +1,4 @@
-"""Diffusion policy vs the MSE behaviour-cloning baseline: imitation quality on held-out bars and speed.
+"""Diffusion policy vs the MSE behaviour-cloning baseline: imitation quality on held-out bars.
 
 Quality: synthetic humans of three styles (trend, mean_reversion, discretionary) trade the shipped S&P 500
 daily bars from 2008; each model is trained with several seeds on the first 60% of the decision bars and
@@ -11,10 +11,9 @@ style — the human picks one or two lots at random when it enters — the share
 diffusion policy's samples at the human's entry bars is compared with the human's own share; the MSE baseline
 can only predict one size.
 
-Speed: single-decision latency (one observation, K samples batched in one pass per denoising step, default
-sampler and steps) with torch.set_num_threads(1); decisions/s at batch 256 with 2 threads; training wall time.
+Speed (latency, batched throughput, training time) is measured by bench_policy_speed.py.
 
-Usage: python benchmarks/bench_policy.py [--seeds 3] [--epochs N] [--quick]
+Usage: python benchmarks/bench_policy.py [--seeds 3] [--epochs N]
 """
 import argparse, sys, time, warnings
 from pathlib import Path
@@ -133,48 +132,8 @@ def modes(tr, sd, human, kind, K=64):
     return share, human_share, int(entry.sum())
 
 
-def speed(train_times):
-    cfg, dcfg = ModelConfig(), DataConfig()
-    model = make_model(cfg, dcfg, 75).eval()
-    torch.set_num_threads(1)
-    obs = torch.randn(1, dcfg.n_obs_steps, 75)
-    for _ in range(5): model.sample(obs, cfg.num_samples, seed=0)
-    lat = []
-    for i in range(100):
-        t0 = time.perf_counter(); model.sample(obs, cfg.num_samples, seed=i); lat.append(time.perf_counter() - t0)
-    mse = make_model(ModelConfig(kind="mse"), dcfg, 75).eval()
-    mlat = []
-    for i in range(100):
-        t0 = time.perf_counter(); mse.sample(obs, cfg.num_samples); mlat.append(time.perf_counter() - t0)
-    torch.set_num_threads(2)
-    big = torch.randn(256, dcfg.n_obs_steps, 75)
-    model.sample(big, cfg.num_samples, seed=0)
-    t0 = time.perf_counter(); n = 3
-    for i in range(n): model.sample(big, cfg.num_samples, seed=i)
-    dps = 256 * n / (time.perf_counter() - t0)
-    torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    for i in range(n): model.sample(big, cfg.num_samples, seed=i)
-    dps1 = 256 * n / (time.perf_counter() - t0)
-    p50, p99 = np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3
-    rows = [dict(metric="single-decision latency p50 (1 thread)", value=f"{p50:.1f} ms", goal="<= 10 ms", met=bool(p50 <= 10),
-                 peer=f"MSE {np.percentile(mlat, 50) * 1e3:.2f} ms",
-                 note=f"K={cfg.num_samples}, {cfg.sampler} {cfg.num_inference_steps} steps, down_dims {cfg.down_dims}"),
-            dict(metric="single-decision latency p99 (1 thread)", value=f"{p99:.1f} ms", goal="-", met=None,
-                 peer=f"MSE {np.percentile(mlat, 99) * 1e3:.2f} ms"),
-            dict(metric="decisions/s at batch 256 (2 threads)", value=f"{dps:.0f}", goal=">= 1000", met=bool(dps >= 1000),
-                 note=f"K={cfg.num_samples} samples each; 1 thread: {dps1:.0f}/s"),
-            dict(metric="training wall time (default config)", value=f"{np.median(train_times):.0f} s" if train_times else "-",
-                 goal="<= 600 s", met=bool(max(train_times) <= 600) if train_times else None,
-                 note=f"median of {len(train_times)} diffusion runs, max {max(train_times):.0f} s; 1 torch thread; S&P 2008-2018" if train_times else "")]
-    print_table("Diffusion policy speed (CPU)", rows)
-
-
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=None, help="override training.epochs (default: the config's)")
-    ap.add_argument("--quick", action="store_true", help="speed only")
-    a = ap.parse_args()
-    times = [] if a.quick else quality(a)
-    speed(times)
+    quality(ap.parse_args())
