@@ -174,7 +174,7 @@ class ModelConfig:
 @dataclass
 class TrainingConfig:
     "Optimisation settings."
-    epochs: int = 50
+    epochs: int = 200
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-6
@@ -182,7 +182,7 @@ class TrainingConfig:
     grad_clip: float = 1.0
     ema_power: float = 0.75
     switch_weight: float = 10.0      # sampling weight of windows where the human changes position in the executed steps (1: uniform)
-    patience: int = 10               # epochs without validation improvement before stopping
+    patience: int = 40               # epochs without validation improvement before stopping
     seed: int = 0
     device: str = "auto"             # 'auto' picks CUDA when present
     num_threads: int = 1             # torch CPU threads while training (1: fastest for the small default model on shared cores; 0: torch's default)
