@@ -398,10 +398,10 @@ class Normalizer:
     def from_dict(cls, d): return cls(np.asarray(d["mean"]), np.asarray(d["std"]), list(d.get("names", [])))
 
 # %% ../nbs/05_data.ipynb #91efadeb
-import torch
-
-class WindowDataset(torch.utils.data.Dataset):
-    "(observation window, action sequence) pairs at decision bars `t` (obs rows t-To+1..t, actions t+1..t+Tp)."
+class WindowDataset:
+    """(observation window, action sequence) pairs at decision bars `t` (obs rows t-To+1..t, actions t+1..t+Tp).
+    A map-style dataset (`len`, indexing) that torch's DataLoader takes as it is; torch is imported only when
+    tensors are made, so loading bars and trade logs stays light."""
     def __init__(self, features:np.ndarray, actions:np.ndarray, decision_bars:Sequence[int], n_obs_steps:int, horizon:int):
         self.features = np.asarray(features, dtype=np.float32)
         self.actions = np.asarray(actions, dtype=np.float32).reshape(len(actions), -1)
@@ -413,12 +413,14 @@ class WindowDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.t)
 
     def __getitem__(self, i):
+        import torch
         t = int(self.t[i])
         return (torch.from_numpy(self.features[t - self.n_obs_steps + 1: t + 1]),
                 torch.from_numpy(self.actions[t + 1: t + 1 + self.horizon]))
 
     def tensors(self):
         "All pairs at once: obs (N, To, F) and actions (N, Tp, A)."
+        import torch
         oi = self.t[:, None] + np.arange(-self.n_obs_steps + 1, 1)[None]
         ai = self.t[:, None] + np.arange(1, self.horizon + 1)[None]
         return torch.from_numpy(self.features[oi]), torch.from_numpy(self.actions[ai])

@@ -105,3 +105,9 @@ def test_synthetic_logs_round_trip_through_csv(tmp_path, style):
     back = load_trades(p, bars=bars)
     assert len(back) == len(log) > 10
     assert np.allclose(position_path(back, bars).values, position_path(log, bars).values)
+
+def test_loading_data_does_not_import_torch():
+    "Validating and replaying trade logs needs no deep-learning stack: torch loads only when tensors are made."
+    import subprocess, sys
+    code = "import sys, diffmarket.data, diffmarket.backtest; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
