@@ -342,8 +342,8 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
                sharpe_difference=float(sp - sh), policy_sharpe=sp, human_sharpe=sh, lot=lot, start=str(start), end=str(end), num_bars=len(p),
                policy=result.metrics, human=hres.metrics)
     if out_dir is not None:
-        from diffmarket.backtest import _json_value
-        clean = {k: ({kk: _json_value(vv) for kk, vv in v.items()} if isinstance(v, dict) else _json_value(v)) for k, v in rep.items()}
+        from diffmarket.backtest import _json_tree
+        clean = _json_tree(rep)
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         fd, tmpf = tempfile.mkstemp(dir=out, prefix=".imitation."); os.close(fd)
         Path(tmpf).write_text(json.dumps(clean, indent=2), encoding="utf-8"); os.replace(tmpf, out / "imitation.json")
