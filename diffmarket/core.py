@@ -144,7 +144,7 @@ class Policy(Protocol):
 @dataclass
 class DataConfig:
     "Feature and dataset settings (units: bars)."
-    return_window: int = 64          # log returns over this many past bars feed the model
+    return_window: int = 10          # log returns over 1..this many past bars feed the model (longer moves: feature_windows)
     vol_window: int = 20             # realised volatility window
     volume_window: int = 20          # volume z-score window
     train_frac: float = 0.6          # chronological split: first 60% train
@@ -164,11 +164,13 @@ class ModelConfig:
     n_groups: int = 8
     diffusion_step_embed_dim: int = 32
     obs_embed_dim: int = 64
+    obs_encoding: str = "ple"        # 'ple': piecewise-linear bins per feature (sharp thresholds); 'linear': raw features
+    n_bins: int = 16                 # PLE bins per feature, edges at training quantiles
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
-    prediction_type: str = "epsilon"
+    prediction_type: str = "sample"  # what the network predicts: 'sample' (the clean action path) or 'epsilon' (the noise)
     sampler: str = "ddim"            # 'ddim', 'dpmsolver' or 'ddpm'
-    num_inference_steps: int = 10
+    num_inference_steps: int = 3     # DDIM steps per decision (with sample prediction 3 match 10 in imitation; see 21_train)
     num_samples: int = 8             # samples per decision; their dispersion gives the confidence
 
 @dataclass

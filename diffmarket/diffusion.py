@@ -217,13 +217,38 @@ class DenseUnet1D:
 
 # %% ../nbs/20_diffusion.ipynb #5e6647c2
 class ObsEncoder(nn.Module):
-    "MLP over the flattened (n_obs_steps, n_features) window → (B, obs_embed_dim)."
-    def __init__(self, n_obs_steps:int, n_features:int, obs_embed_dim:int=64, hidden:Optional[int]=None):
+    "MLP over the flattened (n_obs_steps, n_features) window → (B, obs_embed_dim); features PLE-encoded when `n_bins` > 0."
+    def __init__(self, n_obs_steps:int, n_features:int, obs_embed_dim:int=64, hidden:Optional[int]=None, n_bins:int=0):
         super().__init__()
         hidden = hidden or 2 * obs_embed_dim
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_obs_steps * n_features, hidden), nn.Mish(),
+        self.n_bins = int(n_bins)
+        width = n_features * (self.n_bins + 1) if self.n_bins else n_features
+        if self.n_bins: self.register_buffer("edges", torch.linspace(-3, 3, self.n_bins + 1).repeat(n_features, 1))
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_obs_steps * width, hidden), nn.Mish(),
                                  nn.Linear(hidden, obs_embed_dim))
-    def forward(self, obs): return self.net(obs)
+
+    @torch.no_grad()
+    def fit_bins(self, rows):
+        "Set the bin edges of every feature to its quantiles over `rows` (N, n_features); repeated quantiles merge bins."
+        if not self.n_bins: return self
+        x = torch.as_tensor(np.asarray(rows, dtype=np.float32))
+        x = x[torch.isfinite(x).all(dim=1)]
+        if len(x) < 2: raise ValueError("fit_bins needs at least two finite rows")
+        q = torch.quantile(x, torch.linspace(0, 1, self.n_bins + 1), dim=0).T.contiguous()       # (F, n_bins+1)
+        q = torch.cummax(q, dim=1).values                       # monotone; equal edges give empty bins, ignored below
+        self.edges.copy_(q)
+        return self
+
+    def encode(self, obs):
+        "PLE of obs (B, To, F) → (B, To, F·(n_bins+1)): bin fill fractions, then the overshoot beyond the outer edges."
+        lo, hi = self.edges[:, :-1], self.edges[:, 1:]
+        w = hi - lo; live = w > 0
+        x = obs.unsqueeze(-1)
+        fill = torch.where(live, ((x - lo) / torch.where(live, w, torch.ones_like(w))).clamp(0, 1), torch.zeros_like(w))
+        over = (x - self.edges[:, -1:]).clamp(min=0) + (x - self.edges[:, :1]).clamp(max=0)
+        return torch.cat([fill, over], dim=-1).flatten(-2)
+
+    def forward(self, obs): return self.net(self.encode(obs) if self.n_bins else obs)
 
 # %% ../nbs/20_diffusion.ipynb #781c8f3e
 SAMPLERS = ("ddim", "dpmsolver", "ddpm")
@@ -239,7 +264,7 @@ def make_noise_scheduler(cfg:ModelConfig, kind:str="ddpm"):
 
 # %% ../nbs/20_diffusion.ipynb #f240e9bb
 def ddim_coefficients(sch:DDIMScheduler, num_inference_steps:int):
-    "Timesteps and per-step (√(1-ᾱ_t), √ᾱ_t, √ᾱ_prev, √(1-ᾱ_prev)) of a DDIM scheduler (ε-prediction, η = 0)."
+    "Timesteps and per-step (√(1-ᾱ_t), √ᾱ_t, √ᾱ_prev, √(1-ᾱ_prev)) of a DDIM scheduler (η = 0)."
     sch.set_timesteps(num_inference_steps)
     coefs = []
     for t in sch.timesteps:
@@ -248,10 +273,11 @@ def ddim_coefficients(sch:DDIMScheduler, num_inference_steps:int):
         coefs.append(((1 - a) ** 0.5, a ** 0.5, ap ** 0.5, (1 - ap) ** 0.5))
     return sch.timesteps.clone(), coefs
 
-def ddim_step(eps, x, coef, clip:Optional[float]=1.0):
-    "One deterministic DDIM update of sample `x` given the predicted noise `eps` (clip: range of the predicted x0)."
+def ddim_step(out, x, coef, clip:Optional[float]=1.0, prediction_type:str="epsilon"):
+    "One deterministic DDIM update of sample `x` given the network's output: the noise ('epsilon') or the clean sample ('sample')."
     b, a, ap, bp = coef
-    x0 = (x - b * eps) / a
+    if prediction_type == "epsilon": eps, x0 = out, (x - b * out) / a
+    else: eps, x0 = (x - a * out) / b, out
     if clip is not None: x0 = x0.clamp(-clip, clip)
     return ap * x0 + bp * eps
 
@@ -260,6 +286,9 @@ def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
     "Raise ConfigError for settings the network cannot be built with."
     if cfg.kind not in ("diffusion", "mse"): raise ConfigError(f"unknown model kind {cfg.kind!r}; choose 'diffusion' or 'mse'", "model.kind")
     if cfg.sampler not in SAMPLERS: raise ConfigError(f"unknown sampler {cfg.sampler!r}; choose from {', '.join(SAMPLERS)}", "model.sampler")
+    if cfg.prediction_type not in ("epsilon", "sample"): raise ConfigError(f"unknown prediction type {cfg.prediction_type!r}; choose 'sample' or 'epsilon'", "model.prediction_type")
+    if cfg.obs_encoding not in ("ple", "linear"): raise ConfigError(f"unknown encoding {cfg.obs_encoding!r}; choose 'ple' or 'linear'", "model.obs_encoding")
+    if cfg.obs_encoding == "ple" and (not isinstance(cfg.n_bins, int) or cfg.n_bins < 1): raise ConfigError(f"must be an integer >= 1, got {cfg.n_bins}", "model.n_bins")
     if not cfg.down_dims or any((not isinstance(d, int)) or d <= 0 or d % cfg.n_groups for d in cfg.down_dims):
         raise ConfigError(f"every entry must be a positive multiple of model.n_groups ({cfg.n_groups}), got {cfg.down_dims}", "model.down_dims")
     if data_cfg.horizon % (2 ** (len(cfg.down_dims) - 1)):
@@ -284,7 +313,8 @@ class DiffusionPolicyModel(nn.Module):
         super().__init__()
         _check_model_config(model_cfg, data_cfg)
         self.model_cfg, self.data_cfg, self.n_features, self.action_dim = model_cfg, data_cfg, n_features, action_dim
-        self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim)
+        self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim,
+                                      n_bins=model_cfg.n_bins if model_cfg.obs_encoding == "ple" else 0)
         self.unet = ConditionalUnet1D(action_dim, model_cfg.obs_embed_dim, tuple(model_cfg.down_dims), model_cfg.kernel_size,
                                       model_cfg.n_groups, model_cfg.diffusion_step_embed_dim)
         self.noise_scheduler = make_noise_scheduler(model_cfg, "ddpm")
@@ -326,7 +356,7 @@ class DiffusionPolicyModel(nn.Module):
     def _ddim_plan(self):
         "(timesteps, coefficients, clip) for the fused DDIM update, or None where the sampler is not plain DDIM."
         sch = self.sampler
-        if not isinstance(sch, DDIMScheduler) or sch.config.prediction_type != "epsilon" or sch.config.thresholding: return None
+        if not isinstance(sch, DDIMScheduler) or sch.config.prediction_type not in ("epsilon", "sample") or sch.config.thresholding: return None
         key = (id(sch), self.num_inference_steps)
         if getattr(self, "_plan", (None,))[0] != key:
             clip = float(sch.config.clip_sample_range) if sch.config.clip_sample else None
@@ -358,7 +388,7 @@ class DiffusionPolicyModel(nn.Module):
         try:
             for i, t in enumerate(ts):
                 eps = eps_at(x, i, t)
-                x = ddim_step(eps, x, coefs[i], clip) if plan is not None else sch.step(eps, t, x, generator=generator).prev_sample
+                x = ddim_step(eps, x, coefs[i], clip, self.model_cfg.prediction_type) if plan is not None else sch.step(eps, t, x, generator=generator).prev_sample
         finally: torch._C._set_mkldnn_enabled(onednn)
         return x.clamp(-1, 1).reshape(B, K, H, A)
 
@@ -370,7 +400,8 @@ class MSEPolicyModel(nn.Module):
         super().__init__()
         _check_model_config(model_cfg, data_cfg)
         self.model_cfg, self.data_cfg, self.n_features, self.action_dim = model_cfg, data_cfg, n_features, action_dim
-        self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim)
+        self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim,
+                                      n_bins=model_cfg.n_bins if model_cfg.obs_encoding == "ple" else 0)
         self.head = nn.Sequential(nn.Mish(), nn.Linear(model_cfg.obs_embed_dim, hidden), nn.Mish(),
                                   nn.Linear(hidden, data_cfg.horizon * action_dim))
 

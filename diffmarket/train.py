@@ -49,7 +49,9 @@ class Trainer:
         self.obs, self.actions = (x.to(self.device) for x in data.train.tensors())
         self.val = tuple(x.to(self.device) for x in data.val.tensors()) if len(data.val) else None
         seed_everything(tc.seed)
-        self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1]).to(self.device)
+        self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1])
+        self.model.obs_encoder.fit_bins(data.train.features[data.train.t])      # PLE edges from training rows only
+        self.model = self.model.to(self.device)
         self.ema = EMAModel(self.model.parameters(), power=tc.ema_power, use_ema_warmup=True, inv_gamma=1.0,
                             min_decay=0.0, decay=0.9999)
         self.ema_model = copy.deepcopy(self.model).eval()

@@ -1,5 +1,5 @@
 """Network shapes and conditioning, sampler swap, seeded sampling and config errors of diffmarket.diffusion."""
-import pytest, torch
+import numpy as np, pytest, torch
 from diffmarket.core import ModelConfig, DataConfig, ConfigError
 from diffmarket.diffusion import (ConditionalUnet1D, DiffusionPolicyModel, MSEPolicyModel, make_model, SAMPLERS,
                                   toy_bimodal_data, fit_toy)
@@ -37,7 +37,9 @@ def test_mse_sample_repeats():
 
 @pytest.mark.parametrize("kw,path", [(dict(kind="x"), "model.kind"), (dict(sampler="euler"), "model.sampler"),
                                      (dict(down_dims=[12]), "model.down_dims"), (dict(kernel_size=4), "model.kernel_size"),
-                                     (dict(num_inference_steps=0), "model.num_inference_steps")])
+                                     (dict(num_inference_steps=0), "model.num_inference_steps"),
+                                     (dict(obs_encoding="onehot"), "model.obs_encoding"), (dict(n_bins=0), "model.n_bins"),
+                                     (dict(prediction_type="v_prediction"), "model.prediction_type")])
 def test_bad_model_config(kw, path):
     with pytest.raises(ConfigError, match=path.replace(".", r"\.")): make_model(ModelConfig(**kw), DataConfig(), 5)
 
@@ -70,13 +72,15 @@ def test_dense_twin_matches_unet(down_dims, horizon, longest):
             out = twin(x.transpose(1, 2).flatten(1), films[i]).view(5, 2, horizon).transpose(1, 2)
             torch.testing.assert_close(out, net(x, t, g), atol=1e-5, rtol=1e-5)
 
-def test_ddim_step_matches_diffusers():
-    sch = make_noise_scheduler(ModelConfig(), "ddim")
+@pytest.mark.parametrize("prediction_type", ["epsilon", "sample"])
+def test_ddim_step_matches_diffusers(prediction_type):
+    sch = make_noise_scheduler(ModelConfig(prediction_type=prediction_type), "ddim")
     for n in (3, 5, 10, 20):
         ts, coefs = ddim_coefficients(sch, n)
         x, e = torch.randn(7, 16, 1) * 3, torch.randn(7, 16, 1)
         for t, c in zip(ts, coefs):
-            torch.testing.assert_close(ddim_step(e, x, c), sch.step(e, t, x).prev_sample, atol=1e-6, rtol=0)
+            torch.testing.assert_close(ddim_step(e, x, c, prediction_type=prediction_type), sch.step(e, t, x).prev_sample,
+                                       atol=1e-5, rtol=1e-5)
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 @pytest.mark.parametrize("B", [1, 20])                      # B·K = 8 (dense twin) and 160 (convolution twin)
@@ -103,3 +107,28 @@ def test_fast_sample_follows_weight_changes_and_copies():
     torch.testing.assert_close(copy.deepcopy(m).sample(obs, seed=0), after, atol=1e-4, rtol=0)
     pickle.dumps(m)                                          # the sampling caches are not pickled
     assert not any("dense" in k for k in m.state_dict())      # checkpoints keep the same keys
+
+
+def test_ple_encoder_fits_quantiles_and_learns_a_step():
+    "PLE edges sit at training quantiles, the encoding is monotone in the value, and an MLP on it learns a sharp step."
+    from diffmarket.diffusion import ObsEncoder
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 1, 1, generator=g)
+    enc = ObsEncoder(1, 1, 8, n_bins=8).fit_bins(x[:, 0].numpy())
+    torch.testing.assert_close(enc.edges[0], torch.quantile(x.flatten(), torch.linspace(0, 1, 9)))
+    e = enc.encode(torch.linspace(-4, 4, 50).view(-1, 1, 1))
+    assert (e.diff(dim=0) >= -1e-6).all()           # every coordinate grows with the value
+    head = torch.nn.Linear(e.shape[-1], 1); opt = torch.optim.Adam(head.parameters(), lr=0.05)
+    y = (x.flatten() < -1.0).float()                # a threshold rule
+    for _ in range(300):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(enc.encode(x)[:, 0]).flatten(), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    acc = ((head(enc.encode(x)[:, 0]).flatten() > 0).float() == y).float().mean()
+    assert acc > 0.97
+
+def test_ple_edges_travel_in_the_state_dict():
+    cfg = ModelConfig(**SMALL)
+    m = make_model(cfg, DataConfig(), 5); m.obs_encoder.fit_bins(np.random.default_rng(0).normal(size=(100, 5)) * 3)
+    m2 = make_model(cfg, DataConfig(), 5); m2.load_state_dict(m.state_dict())
+    torch.testing.assert_close(m2.obs_encoder.edges, m.obs_encoder.edges)
+    assert not torch.equal(m2.obs_encoder.edges, make_model(cfg, DataConfig(), 5).obs_encoder.edges)
