@@ -20,7 +20,7 @@ from _table import print_table
 from diffmarket.core import load_config, DataConfig, ModelConfig
 from diffmarket.diffusion import make_model, torch_threads
 
-N_FEATURES = 75          # the feature count of the shipped S&P 500 data with the default DataConfig
+N_FEATURES = 33          # the feature count of the shipped S&P 500 data with the default DataConfig
 
 
 def latency(model, obs, n, **kw):
