@@ -170,7 +170,7 @@ class ModelConfig:
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: str = "sample"  # what the network predicts: 'sample' (the clean action path) or 'epsilon' (the noise)
     sampler: str = "ddim"            # 'ddim', 'dpmsolver' or 'ddpm'
-    num_inference_steps: int = 3     # DDIM steps per decision (with sample prediction 3 match 10 in imitation; see 21_train)
+    num_inference_steps: int = 3     # DDIM steps per decision (3 vs 10 under sample prediction: benchmarks/bench_policy.py)
     num_samples: int = 8             # samples per decision; their dispersion gives the confidence
 
 @dataclass

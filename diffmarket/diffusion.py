@@ -381,14 +381,14 @@ class DiffusionPolicyModel(nn.Module):
             net = self._dense_unet(8 if small else 0); films = net.films(ts.to(dev), cond)
             flat = lambda x: x.transpose(1, 2).reshape(N, A * H)
             step = net.traced(flat(x), films[0]) if small and self.trace else net
-            eps_at = lambda x, i, t: step(flat(x), films[i]).view(N, A, H).transpose(1, 2)
-        else: eps_at = lambda x, i, t: self.unet(x, t, cond)
+            net_at = lambda x, i, t: step(flat(x), films[i]).view(N, A, H).transpose(1, 2)
+        else: net_at = lambda x, i, t: self.unet(x, t, cond)
         onednn = torch._C._get_mkldnn_enabled()
         torch._C._set_mkldnn_enabled(onednn and N > 64)      # oneDNN convolutions only pay off on large batches
         try:
             for i, t in enumerate(ts):
-                eps = eps_at(x, i, t)
-                x = ddim_step(eps, x, coefs[i], clip, self.model_cfg.prediction_type) if plan is not None else sch.step(eps, t, x, generator=generator).prev_sample
+                out = net_at(x, i, t)
+                x = ddim_step(out, x, coefs[i], clip, self.model_cfg.prediction_type) if plan is not None else sch.step(out, t, x, generator=generator).prev_sample
         finally: torch._C._set_mkldnn_enabled(onednn)
         return x.clamp(-1, 1).reshape(B, K, H, A)
 
