@@ -11,6 +11,11 @@ style — the human picks one or two lots at random when it enters — the share
 diffusion policy's samples at the human's entry bars is compared with the human's own share; the MSE baseline
 can only predict one size.
 
+Also reported: each style's decision accuracy given the human's own state (teacher-forced, so it separates the
+model's errors from closed-loop compounding); for trend seed 0, the agreement when the same model samples with 10
+DDIM steps instead of the default; for the discretionary human, the two-lot share of samples at 3 and 10 steps
+for sample and epsilon prediction (one extra model trained with the other prediction type).
+
 Speed (latency, batched throughput, training time) is measured by bench_policy_speed.py.
 
 Usage: python benchmarks/bench_policy.py [--seeds 3] [--epochs N]
@@ -53,7 +58,7 @@ def sharpe_row(style, d, m, deterministic, min_human=0.3):
 def quality(args):
     bars = load_bars(sample_path("sp500_daily.csv"))
     spx = bars[bars.timestamp >= "2008-01-01"].reset_index(drop=True)
-    rows, train_times, mode_rows, shares = [], [], [], {}
+    rows, train_times, mode_rows, shares, steps_rows = [], [], [], {}, []
     for style in STYLES:
         human = synthetic_trader(spx, style, seed=0)
         sd = StrategyData.build(spx, human)
@@ -72,15 +77,23 @@ def quality(args):
                 bt = Backtest(spx, pol, start=sd.split_times[1]).run()
                 r = imitation_report(bt, human, spx)
                 r["two_lot_share"], r["entries"] = entry_share(bt.positions.values)
+                r["decision_accuracy"] = decision_accuracy(tr.best_model(), sd, tr.meta)
+                if style == "trend" and kind == "diffusion" and seed == 0: steps_rows.append(steps_check(tr, sd, human, spx, choice, r))
                 res[kind].append(r)
-                print(f"  {style:15s} {kind:9s} seed {seed}: epochs {tr.epoch:3d}  agreement {r['position_agreement']:.3f}  "
+                print(f"  {style:15s} {kind:9s} seed {seed}: epochs {tr.epoch:3d}  decision accuracy {r['decision_accuracy']:.3f}  "
+                      f"agreement {r['position_agreement']:.3f}  "
                       f"pnl corr {r['pnl_correlation']:.3f}  sharpe {r['policy_sharpe']:.2f} (human {r['human_sharpe']:.2f})"
                       + (f"  two-lot share of {r['entries']} entries {r['two_lot_share']:.2f}" if style == "discretionary" else ""), flush=True)
-                if style == "discretionary" and seed == 0: mode_rows.append(modes(tr, sd, human, kind))
+                if style == "discretionary" and seed == 0:
+                    mode_rows.append(modes(tr, sd, human, kind))
+                    if kind == "diffusion": steps_rows.append(mode_steps(tr, sd, human, args))
         d, m = res["diffusion"], res["mse"]
         avg = lambda rs, k: float(np.nanmean([r[k] for r in rs]))
         deterministic = style != "discretionary"
         rows += [
+            dict(metric=f"{style}: decision accuracy given the human's state", value=f"{avg(d, 'decision_accuracy'):.3f}",
+                 goal="-", met=None, peer=f"MSE {avg(m, 'decision_accuracy'):.3f}",
+                 note="teacher-forced: share of test bars whose next target (snapped) equals the human's"),
             dict(metric=f"{style}: position agreement (test bars)", value=f"{avg(d, 'position_agreement'):.3f}",
                  goal=">= 0.90" if deterministic else "-", met=(avg(d, "position_agreement") >= 0.9) if deterministic else None,
                  peer=f"MSE {avg(m, 'position_agreement'):.3f}",
@@ -104,9 +117,47 @@ def quality(args):
                      goal=f"within 0.05 of human {shares['h']:.3f}", met=bool(abs(shares['d'] - shares['h']) <= 0.05),
                      peer=f"MSE {shares['m']:.3f}",
                      note=f"closed loop on the test bars, choice='random'; ~{shares['n']} policy entries/seed, human {shares['hn']}"))
+    rows += steps_rows
     print_table("Diffusion policy quality (S&P 500 daily 2008-2018, test = last 20% of decision bars; "
                 "defaults: re-plan every bar, switch_weight 10, multi-window features)", rows)
     return train_times
+
+
+@torch.no_grad()
+def decision_accuracy(model, sd, meta, K=8):
+    "Teacher-forced: share of test windows where the median of K samples' first action, snapped to the human's levels, is the human's."
+    obs, act = sd.test.tensors()
+    s = model.sample(obs, num_samples=K, seed=0)[:, :, 0, 0].median(dim=1).values.numpy()
+    lv = np.asarray(meta["position_levels"] or np.unique(act[:, 0, 0].numpy()))
+    snap = lambda x: lv[np.abs(np.asarray(x)[:, None] - lv[None]).argmin(1)]
+    return float(np.mean(snap(s) == snap(act[:, 0, 0].numpy())))
+
+
+def steps_check(tr, sd, human, bars, choice, r):
+    "Closed-loop agreement of one trained policy sampled with 10 DDIM steps, beside `r`, its report at the default steps."
+    m = tr.best_model(); default = m.num_inference_steps
+    m.set_sampler(m.sampler_name, 10)
+    r10 = imitation_report(Backtest(bars, DiffusionPolicy(m, tr.meta, seed=0, choice=choice), start=sd.split_times[1]).run(), human, bars)
+    return dict(metric=f"trend: agreement at {default} DDIM steps (default) vs 10", value=f"{r['position_agreement']:.3f}",
+                goal="-", met=None, peer=f"10 steps {r10['position_agreement']:.3f}", note="seed 0, same trained model")
+
+
+def mode_steps(tr, sd, human, args):
+    "Two-lot share of samples at the human's entries at 3 and 10 steps, for the default prediction type and for the other."
+    out = {}
+    for pt in ("sample", "epsilon"):
+        if pt == tr.cfg.model.prediction_type: t = tr
+        else:
+            over = {"model": {"prediction_type": pt}, "training": {"seed": 0}}
+            if args.epochs: over["training"]["epochs"] = args.epochs
+            t = Trainer(sd, load_config(overrides=over), progress=False); t.fit()
+        m = t.best_model()
+        for n in (3, 10):
+            m.set_sampler("ddim", n)
+            out[(pt, n)] = modes(t, sd, human, "diffusion", model=m)[0]
+    return dict(metric="discretionary: two-lot share at entries, 3 / 10 DDIM steps", value=f"{out[('sample', 3)]:.3f} / {out[('sample', 10)]:.3f}",
+                goal="-", met=None, peer=f"epsilon {out[('epsilon', 3)]:.3f} / {out[('epsilon', 10)]:.3f}",
+                note="sample (default) vs epsilon prediction, seed 0, 64 samples at each human test entry")
 
 
 def human_test_positions(human, bars, sd):
@@ -117,13 +168,13 @@ def human_test_positions(human, bars, sd):
 
 
 @torch.no_grad()
-def modes(tr, sd, human, kind, K=64):
+def modes(tr, sd, human, kind, K=64, model=None):
     "Share of two-lot plans among K samples at the human's entry bars of the test split, and the human's share."
     obs, act = sd.test.tensors()
     pos_now = obs[:, -1, sd.feature_names.index("position")] * sd.normalizer.std[sd.feature_names.index("position")] \
         + sd.normalizer.mean[sd.feature_names.index("position")]
     entry = (pos_now.abs() < 0.25) & (act[:, 0, 0].abs() > 0.25)
-    model = tr.best_model()
+    model = model or tr.best_model()
     s = model.sample(obs[entry], num_samples=K, seed=0)[:, :, 0, 0].abs().flatten()
     s = s[s > 0.25]
     share = float((s > 0.75).float().mean()) if len(s) else float("nan")

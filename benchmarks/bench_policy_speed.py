@@ -20,7 +20,13 @@ from _table import print_table
 from diffmarket.core import load_config, DataConfig, ModelConfig
 from diffmarket.diffusion import make_model, torch_threads
 
-N_FEATURES = 33          # the feature count of the shipped S&P 500 data with the default DataConfig
+
+
+def n_features(cfg=None) -> int:
+    "Columns make_features gives with the default DataConfig (the width a trained default policy sees)."
+    import pandas as pd
+    from diffmarket.data import make_features
+    return make_features(np.ones((4, 5)), pd.date_range("2020-01-01", periods=4), cfg=cfg or DataConfig()).shape[1]
 
 
 def latency(model, obs, n, **kw):
@@ -63,17 +69,20 @@ def main(a):
     cfg, dcfg = ModelConfig(), DataConfig()
     K = cfg.num_samples
     torch.manual_seed(0)
-    model = make_model(cfg, dcfg, N_FEATURES).eval()
-    mse = make_model(ModelConfig(kind="mse"), dcfg, N_FEATURES).eval()
-    obs = torch.randn(1, dcfg.n_obs_steps, N_FEATURES)
+    nf = n_features(dcfg)
+    model = make_model(cfg, dcfg, nf).eval()
+    mse = make_model(ModelConfig(kind="mse"), dcfg, nf).eval()
+    obs = torch.randn(1, dcfg.n_obs_steps, nf)
     with torch_threads(1):
         fast, plain = [], []
         for _ in range(4):                                   # interleave so both see the same load on shared cores
             fast.append(latency(model, obs, a.decisions // 4)); plain.append(latency(model, obs, a.decisions // 4, fast=False))
         fast, plain = np.concatenate(fast) * 1e3, np.concatenate(plain) * 1e3
         mlat = latency(mse, obs, a.decisions) * 1e3
+        model.set_sampler(cfg.sampler, 10); lat10 = latency(model, obs, a.decisions // 2) * 1e3
+        model.set_sampler(cfg.sampler, cfg.num_inference_steps)
         ok = torch.allclose(model.sample(obs, seed=0), model.sample(obs, seed=0, fast=False), atol=1e-4)
-    big = torch.randn(256, dcfg.n_obs_steps, N_FEATURES)
+    big = torch.randn(256, dcfg.n_obs_steps, nf)
     dps2, dps1 = throughput(model, big, 2), throughput(model, big, 1)
     dps2_plain, dps1_plain = throughput(model, big, 2, reps=1, fast=False), throughput(model, big, 1, reps=1, fast=False)
     mdps = throughput(mse, big, 2)
@@ -81,7 +90,7 @@ def main(a):
     desc = f"K={K}, {cfg.sampler} {cfg.num_inference_steps} steps, down_dims {cfg.down_dims}"
     rows = [dict(metric="single-decision latency p50 (1 thread)", value=f"{p50:.1f} ms", goal="<= 10 ms", met=bool(p50 <= 10),
                  peer=f"MSE {np.percentile(mlat, 50):.2f} ms",
-                 note=f"{desc}; plain path {np.percentile(plain, 50):.1f} ms; same samples: {ok}"),
+                 note=f"{desc}; plain path {np.percentile(plain, 50):.1f} ms; 10 steps {np.percentile(lat10, 50):.1f} ms; same samples: {ok}"),
             dict(metric="single-decision latency p99 (1 thread)", value=f"{p99:.1f} ms", goal="-", met=None,
                  peer=f"MSE {np.percentile(mlat, 99):.2f} ms", note=f"plain path {np.percentile(plain, 99):.1f} ms; {len(fast)} decisions"),
             dict(metric="decisions/s at batch 256 (2 threads)", value=f"{dps2:.0f}", goal=">= 1000", met=bool(dps2 >= 1000),
