@@ -150,7 +150,7 @@ class DataConfig:
     train_frac: float = 0.6          # chronological split: first 60% train
     val_frac: float = 0.2            # next 20% validation, rest test
     n_obs_steps: int = 2             # observation horizon (bars of features per decision)
-    horizon: int = 16                # prediction horizon (bars of target positions)
+    horizon: int = 4                 # prediction horizon (bars of target positions); 16 spent the model on far bars it cannot know (bench_policy)
     n_action_steps: int = 1          # bars executed before re-planning (1: decide at every close; the horizon still plans ahead)
     feature_windows: list = field(default_factory=lambda: [10, 20, 50])  # windows of the breakout, z-score and return/vol features
     max_price_deviation: float = 0.05  # a fill may lie at most 5% outside its bar's [low, high]
@@ -165,7 +165,8 @@ class ModelConfig:
     diffusion_step_embed_dim: int = 32
     obs_embed_dim: int = 64
     obs_encoding: str = "ple"        # 'ple': piecewise-linear bins per feature (sharp thresholds); 'linear': raw features
-    n_bins: int = 16                 # PLE bins per feature, edges at training quantiles
+    n_bins: int = 16                 # PLE bins per feature
+    bin_edges: str = "tree"          # 'tree': edges at a small tree's splits of the human's next position on each feature; 'quantile': training quantiles
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: str = "sample"  # what the network predicts: 'sample' (the clean action path) or 'epsilon' (the noise)

@@ -228,15 +228,34 @@ class ObsEncoder(nn.Module):
                                  nn.Linear(hidden, obs_embed_dim))
 
     @torch.no_grad()
-    def fit_bins(self, rows):
-        "Set the bin edges of every feature to its quantiles over `rows` (N, n_features); repeated quantiles merge bins."
+    def fit_bins(self, rows, target=None, min_samples_leaf:int=5):
+        """Set every feature's bin edges from `rows` (N, n_features): at its quantiles, or, given `target` (N,) or (N, D),
+        at the splits of a tree (at most `n_bins` leaves) fitting the target from that feature alone."""
         if not self.n_bins: return self
-        x = torch.as_tensor(np.asarray(rows, dtype=np.float32))
-        x = x[torch.isfinite(x).all(dim=1)]
+        x = np.asarray(rows, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.edges.shape[0]:
+            raise ValueError(f"fit_bins needs rows of shape (N, {self.edges.shape[0]}), got {x.shape}")
+        ok = np.isfinite(x).all(axis=1)
+        if target is not None:
+            y = np.asarray(target, dtype=np.float64).reshape(len(x), -1)
+            ok &= np.isfinite(y).all(axis=1); y = y[ok]
+            # a few-valued column (positions in lots) is one-hot encoded, so the tree splits where the mix of
+            # decisions changes (squared error on indicators is the Gini impurity), not only where their mean does
+            y = np.concatenate([(c[:, None] == np.unique(c)[None]).astype(float) if len(np.unique(c)) <= 32 else c[:, None]
+                                for c in y.T], axis=1)
+        x = x[ok]
         if len(x) < 2: raise ValueError("fit_bins needs at least two finite rows")
-        q = torch.quantile(x, torch.linspace(0, 1, self.n_bins + 1), dim=0).T.contiguous()       # (F, n_bins+1)
-        q = torch.cummax(q, dim=1).values                       # monotone; equal edges give empty bins, ignored below
-        self.edges.copy_(q)
+        e = np.quantile(x, np.linspace(0, 1, self.n_bins + 1), axis=0).T          # (F, n_bins+1)
+        if target is not None:
+            from sklearn.tree import DecisionTreeRegressor                          # imported here: only training needs it
+            for f in range(x.shape[1]):
+                tree = DecisionTreeRegressor(max_leaf_nodes=max(self.n_bins, 2), min_samples_leaf=min_samples_leaf,
+                                             random_state=0).fit(x[:, f:f + 1], y)
+                cuts = np.sort(tree.tree_.threshold[tree.tree_.feature >= 0])
+                cuts = np.concatenate([[x[:, f].min()], cuts, [x[:, f].max()]])
+                e[f] = np.concatenate([cuts, np.full(self.n_bins + 1 - len(cuts), cuts[-1])])
+        e = np.maximum.accumulate(e, axis=1)                  # monotone; equal edges give empty bins, ignored below
+        self.edges.copy_(torch.as_tensor(e, dtype=self.edges.dtype))
         return self
 
     def encode(self, obs):
@@ -289,6 +308,7 @@ def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
     if cfg.prediction_type not in ("epsilon", "sample"): raise ConfigError(f"unknown prediction type {cfg.prediction_type!r}; choose 'sample' or 'epsilon'", "model.prediction_type")
     if cfg.obs_encoding not in ("ple", "linear"): raise ConfigError(f"unknown encoding {cfg.obs_encoding!r}; choose 'ple' or 'linear'", "model.obs_encoding")
     if cfg.obs_encoding == "ple" and (not isinstance(cfg.n_bins, int) or cfg.n_bins < 1): raise ConfigError(f"must be an integer >= 1, got {cfg.n_bins}", "model.n_bins")
+    if cfg.bin_edges not in ("tree", "quantile"): raise ConfigError(f"unknown bin edges {cfg.bin_edges!r}; choose 'tree' or 'quantile'", "model.bin_edges")
     if not cfg.down_dims or any((not isinstance(d, int)) or d <= 0 or d % cfg.n_groups for d in cfg.down_dims):
         raise ConfigError(f"every entry must be a positive multiple of model.n_groups ({cfg.n_groups}), got {cfg.down_dims}", "model.down_dims")
     if data_cfg.horizon % (2 ** (len(cfg.down_dims) - 1)):

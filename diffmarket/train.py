@@ -50,7 +50,9 @@ class Trainer:
         self.val = tuple(x.to(self.device) for x in data.val.tensors()) if len(data.val) else None
         seed_everything(tc.seed)
         self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1])
-        self.model.obs_encoder.fit_bins(data.train.features[data.train.t])      # PLE edges from training rows only
+        nxt = data.train.actions[data.train.t[:, None] + np.arange(1, self.cfg.data.n_action_steps + 1)]   # the executed bars
+        self.model.obs_encoder.fit_bins(data.train.features[data.train.t],                # PLE edges from training rows only
+                                        target=nxt.reshape(len(nxt), -1) if self.cfg.model.bin_edges == "tree" else None)
         self.model = self.model.to(self.device)
         self.ema = EMAModel(self.model.parameters(), power=tc.ema_power, use_ema_warmup=True, inv_gamma=1.0,
                             min_decay=0.0, decay=0.9999)

@@ -27,18 +27,19 @@ def test_samplers_run_and_are_seeded(sampler):
     m = make_model(ModelConfig(sampler=sampler, **SMALL), DataConfig(), 5)
     obs = torch.randn(3, 2, 5)
     s = m.sample(obs, num_samples=4, generator=torch.Generator().manual_seed(7))
-    assert s.shape == (3, 4, 16, 1) and torch.isfinite(s).all() and s.abs().max() <= 1
+    assert s.shape == (3, 4, DataConfig().horizon, 1) and torch.isfinite(s).all() and s.abs().max() <= 1
     torch.testing.assert_close(s, m.sample(obs, num_samples=4, seed=7))
 
 def test_mse_sample_repeats():
     m = make_model(ModelConfig(kind="mse", **SMALL), DataConfig(), 5)
     s = m.sample(torch.randn(2, 2, 5), num_samples=3)
-    assert s.shape == (2, 3, 16, 1) and torch.equal(s[:, 0], s[:, 2])
+    assert s.shape == (2, 3, DataConfig().horizon, 1) and torch.equal(s[:, 0], s[:, 2])
 
 @pytest.mark.parametrize("kw,path", [(dict(kind="x"), "model.kind"), (dict(sampler="euler"), "model.sampler"),
                                      (dict(down_dims=[12]), "model.down_dims"), (dict(kernel_size=4), "model.kernel_size"),
                                      (dict(num_inference_steps=0), "model.num_inference_steps"),
                                      (dict(obs_encoding="onehot"), "model.obs_encoding"), (dict(n_bins=0), "model.n_bins"),
+                                     (dict(bin_edges="kmeans"), "model.bin_edges"),
                                      (dict(prediction_type="v_prediction"), "model.prediction_type")])
 def test_bad_model_config(kw, path):
     with pytest.raises(ConfigError, match=path.replace(".", r"\.")): make_model(ModelConfig(**kw), DataConfig(), 5)
@@ -47,7 +48,7 @@ def test_diffusion_keeps_modes_mse_averages():
     torch.manual_seed(0)
     cfg = ModelConfig(**SMALL)
     obs, act = toy_bimodal_data(n=256, seed=1)
-    dm, mm = DiffusionPolicyModel(cfg, DataConfig(), 3), MSEPolicyModel(cfg, DataConfig(), 3)
+    dm, mm = DiffusionPolicyModel(cfg, DataConfig(horizon=16), 3), MSEPolicyModel(cfg, DataConfig(horizon=16), 3)   # 16-bar toy paths
     fit_toy(dm, obs, act, steps=250, seed=1); fit_toy(mm, obs, act, steps=250, seed=1)
     q = torch.zeros(1, 2, 3)
     end = dm.sample(q, num_samples=200, seed=0)[0, :, -4:, 0].mean(-1)
@@ -125,6 +126,32 @@ def test_ple_encoder_fits_quantiles_and_learns_a_step():
         opt.zero_grad(); loss.backward(); opt.step()
     acc = ((head(enc.encode(x)[:, 0]).flatten() > 0).float() == y).float().mean()
     assert acc > 0.97
+
+def test_tree_edges_land_on_the_rule_thresholds():
+    "Target-aware edges sit on a rule's thresholds, for a few-valued and for a continuous target; quantiles do not."
+    from diffmarket.diffusion import ObsEncoder
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-3, 3, size=(3000, 2))
+    held = rng.choice([0.0, 1.0], len(x))                       # between the thresholds: whatever was held
+    y = np.where(x[:, 0] < -1.1, 1.0, np.where(x[:, 0] > 0.4, 0.0, held))
+    near = lambda e, v: float(np.abs(e - v).min())
+    tree = ObsEncoder(1, 2, 8, n_bins=8).fit_bins(x, target=y).edges.numpy()
+    quant = ObsEncoder(1, 2, 8, n_bins=8).fit_bins(x).edges.numpy()
+    assert near(tree[0], -1.1) < 0.03 and near(tree[0], 0.4) < 0.03, tree[0]
+    assert near(quant[0], -1.1) > 0.1 and near(quant[0], 0.4) > 0.1
+    assert (np.diff(tree, axis=1) >= 0).all() and tree[:, 0].min() >= -3 and tree[:, -1].max() <= 3
+    cont = ObsEncoder(1, 2, 8, n_bins=4).fit_bins(x, target=np.c_[2.0 * (x[:, 1] > 0.3) + 0.01 * x[:, 1], x[:, 0]]).edges.numpy()
+    assert near(cont[1], 0.3) < 0.03, cont[1]
+
+def test_fit_bins_rejects_bad_rows_and_skips_non_finite():
+    from diffmarket.diffusion import ObsEncoder
+    enc = ObsEncoder(1, 2, 8, n_bins=4)
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"): enc.fit_bins(np.zeros((10, 3)))
+    x = np.c_[np.linspace(-1, 1, 50), np.linspace(0, 2, 50)]; x[3, 1] = np.nan
+    y = (x[:, 0] > 0).astype(float); y[7] = np.inf
+    e = enc.fit_bins(x, target=y).edges
+    assert torch.isfinite(e).all()
+    with pytest.raises(ValueError, match="two finite rows"): enc.fit_bins(np.full((5, 2), np.nan))
 
 def test_ple_edges_travel_in_the_state_dict():
     cfg = ModelConfig(**SMALL)
