@@ -16,9 +16,10 @@ from diffusers import DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler
 from .core import ModelConfig, DataConfig, ConfigError
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'SinusoidalPosEmb', 'Conv1dBlock', 'ConditionalResidualBlock1D', 'ConditionalUnet1D', 'DenseUnet1D',
-           'ObsEncoder', 'make_noise_scheduler', 'ddim_coefficients', 'ddim_step', 'DiffusionPolicyModel',
-           'MSEPolicyModel', 'make_model', 'torch_threads', 'toy_bimodal_data', 'fit_toy', 'load_policy']
+__all__ = ['SAMPLERS', 'ACTION_ENCODINGS', 'SinusoidalPosEmb', 'Conv1dBlock', 'ConditionalResidualBlock1D', 'ConditionalUnet1D',
+           'DenseUnet1D', 'ObsEncoder', 'make_noise_scheduler', 'ddim_coefficients', 'ddim_step', 'encode_levels',
+           'decode_levels', 'DiffusionPolicyModel', 'MSEPolicyModel', 'make_model', 'torch_threads', 'toy_bimodal_data',
+           'fit_toy', 'load_policy']
 
 # %% ../nbs/20_diffusion.ipynb #001d6635
 class SinusoidalPosEmb(nn.Module):
@@ -300,6 +301,26 @@ def ddim_step(out, x, coef, clip:Optional[float]=1.0, prediction_type:str="epsil
     if clip is not None: x0 = x0.clamp(-clip, clip)
     return ap * x0 + bp * eps
 
+# %% ../nbs/20_diffusion.ipynb #fd595bda
+ACTION_ENCODINGS = ("auto", "levels", "value")
+
+def encode_levels(actions, levels):
+    "Positions (..., 1) → (..., L) channels: +1 on each position's nearest level in `levels` (L,), −1 on the rest."
+    k = (actions - levels).abs().argmin(-1)
+    return F.one_hot(k, len(levels)).to(actions.dtype).mul_(2).sub_(1)
+
+def decode_levels(x, levels):
+    "(..., L) channels → (..., 1) positions: the level of the largest channel."
+    return levels[x.argmax(-1)].unsqueeze(-1)
+
+def _levels_buffer(module, levels, action_dim):
+    "Register `levels` (or None) as a buffer that checkpoints do not store (they keep it in their metadata)."
+    lv = None if levels is None else torch.as_tensor(np.asarray(levels, dtype=np.float32)).flatten()
+    if lv is not None and (action_dim != 1 or len(lv) < 2 or not torch.isfinite(lv).all()):
+        raise ConfigError(f"level encoding needs one action and at least two finite levels, got {action_dim} and {levels}", "model.action_encoding")
+    module.register_buffer("levels", lv, persistent=False)
+    return len(lv) if lv is not None else action_dim
+
 # %% ../nbs/20_diffusion.ipynb #6111117c
 def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
     "Raise ConfigError for settings the network cannot be built with."
@@ -309,6 +330,7 @@ def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
     if cfg.obs_encoding not in ("ple", "linear"): raise ConfigError(f"unknown encoding {cfg.obs_encoding!r}; choose 'ple' or 'linear'", "model.obs_encoding")
     if cfg.obs_encoding == "ple" and (not isinstance(cfg.n_bins, int) or cfg.n_bins < 1): raise ConfigError(f"must be an integer >= 1, got {cfg.n_bins}", "model.n_bins")
     if cfg.bin_edges not in ("tree", "quantile"): raise ConfigError(f"unknown bin edges {cfg.bin_edges!r}; choose 'tree' or 'quantile'", "model.bin_edges")
+    if cfg.action_encoding not in ACTION_ENCODINGS: raise ConfigError(f"unknown action encoding {cfg.action_encoding!r}; choose from {', '.join(ACTION_ENCODINGS)}", "model.action_encoding")
     if not cfg.down_dims or any((not isinstance(d, int)) or d <= 0 or d % cfg.n_groups for d in cfg.down_dims):
         raise ConfigError(f"every entry must be a positive multiple of model.n_groups ({cfg.n_groups}), got {cfg.down_dims}", "model.down_dims")
     if data_cfg.horizon % (2 ** (len(cfg.down_dims) - 1)):
@@ -329,13 +351,14 @@ def _generator(generator=None, seed=None):
 class DiffusionPolicyModel(nn.Module):
     "Observation encoder + ConditionalUnet1D, trained as a DDPM on normalised action sequences."
     kind = "diffusion"
-    def __init__(self, model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1):
+    def __init__(self, model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1, levels=None):
         super().__init__()
         _check_model_config(model_cfg, data_cfg)
         self.model_cfg, self.data_cfg, self.n_features, self.action_dim = model_cfg, data_cfg, n_features, action_dim
+        self.net_dim = _levels_buffer(self, levels, action_dim)          # channels diffused: L levels, or the actions
         self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim,
                                       n_bins=model_cfg.n_bins if model_cfg.obs_encoding == "ple" else 0)
-        self.unet = ConditionalUnet1D(action_dim, model_cfg.obs_embed_dim, tuple(model_cfg.down_dims), model_cfg.kernel_size,
+        self.unet = ConditionalUnet1D(self.net_dim, model_cfg.obs_embed_dim, tuple(model_cfg.down_dims), model_cfg.kernel_size,
                                       model_cfg.n_groups, model_cfg.diffusion_step_embed_dim)
         self.noise_scheduler = make_noise_scheduler(model_cfg, "ddpm")
         self.set_sampler(model_cfg.sampler, model_cfg.num_inference_steps)
@@ -347,6 +370,7 @@ class DiffusionPolicyModel(nn.Module):
 
     def compute_loss(self, obs, actions, generator=None, n_steps:Optional[int]=None):
         "Noise-prediction MSE for obs (B, To, F) and actions (B, Tp, A) in [-1, 1] (over the first `n_steps` bars only if given)."
+        if self.levels is not None: actions = encode_levels(actions, self.levels)
         B = actions.shape[0]
         noise = torch.randn(actions.shape, generator=generator, device="cpu" if generator is not None else actions.device).to(actions.device)
         t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (B,), generator=generator,
@@ -385,11 +409,11 @@ class DiffusionPolicyModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, obs, num_samples:Optional[int]=None, generator=None, seed=None, fast:bool=True):
-        "K action sequences per observation: obs (B, To, F) → (B, K, horizon, action_dim), clipped to [-1, 1]."
+        "K action sequences per observation: obs (B, To, F) → (B, K, horizon, action_dim), clipped to [-1, 1] (or decoded levels)."
         K = num_samples or self.model_cfg.num_samples
         generator = _generator(generator, seed)
         B, dev = obs.shape[0], obs.device
-        N, H, A = B * K, self.data_cfg.horizon, self.action_dim
+        N, H, A = B * K, self.data_cfg.horizon, self.net_dim
         cond = self.obs_encoder(obs).repeat_interleave(K, dim=0)
         x = torch.randn((N, H, A), generator=generator, device="cpu" if generator is not None else dev).to(dev)
         plan = self._ddim_plan() if fast else None
@@ -410,41 +434,46 @@ class DiffusionPolicyModel(nn.Module):
                 out = net_at(x, i, t)
                 x = ddim_step(out, x, coefs[i], clip, self.model_cfg.prediction_type) if plan is not None else sch.step(out, t, x, generator=generator).prev_sample
         finally: torch._C._set_mkldnn_enabled(onednn)
+        if self.levels is not None: return decode_levels(x, self.levels).reshape(B, K, H, 1)
         return x.clamp(-1, 1).reshape(B, K, H, A)
 
 # %% ../nbs/20_diffusion.ipynb #442e5ea2
 class MSEPolicyModel(nn.Module):
     "Observation encoder + MLP head predicting the whole action sequence; trained by mean squared error."
     kind = "mse"
-    def __init__(self, model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1, hidden:int=256):
+    def __init__(self, model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1, levels=None, hidden:int=256):
         super().__init__()
         _check_model_config(model_cfg, data_cfg)
         self.model_cfg, self.data_cfg, self.n_features, self.action_dim = model_cfg, data_cfg, n_features, action_dim
+        self.net_dim = _levels_buffer(self, levels, action_dim)
         self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim,
                                       n_bins=model_cfg.n_bins if model_cfg.obs_encoding == "ple" else 0)
         self.head = nn.Sequential(nn.Mish(), nn.Linear(model_cfg.obs_embed_dim, hidden), nn.Mish(),
-                                  nn.Linear(hidden, data_cfg.horizon * action_dim))
+                                  nn.Linear(hidden, data_cfg.horizon * self.net_dim))
 
     def predict(self, obs):
-        "The predicted action sequence (B, horizon, action_dim)."
-        return self.head(self.obs_encoder(obs)).reshape(obs.shape[0], self.data_cfg.horizon, self.action_dim)
+        "The predicted sequence (B, horizon, action_dim), or its level channels (B, horizon, L) under level encoding."
+        return self.head(self.obs_encoder(obs)).reshape(obs.shape[0], self.data_cfg.horizon, self.net_dim)
 
     def compute_loss(self, obs, actions, generator=None, n_steps:Optional[int]=None):
-        "Action MSE (over the first `n_steps` bars only if given)."
+        "Action MSE (over the first `n_steps` bars only if given); on the level channels under level encoding."
+        if self.levels is not None: actions = encode_levels(actions, self.levels)
         return F.mse_loss(self.predict(obs)[:, :n_steps], actions[:, :n_steps])
 
     @torch.no_grad()
     def sample(self, obs, num_samples:Optional[int]=None, generator=None, seed=None):
-        "The one prediction repeated K times: (B, K, horizon, action_dim), clipped to [-1, 1]."
+        "The one prediction repeated K times: (B, K, horizon, action_dim), clipped to [-1, 1] (or decoded levels)."
         K = num_samples or self.model_cfg.num_samples
-        return self.predict(obs).clamp(-1, 1).unsqueeze(1).expand(-1, K, -1, -1).contiguous()
+        p = self.predict(obs)
+        p = decode_levels(p, self.levels) if self.levels is not None else p.clamp(-1, 1)
+        return p.unsqueeze(1).expand(-1, K, -1, -1).contiguous()
 
 # %% ../nbs/20_diffusion.ipynb #55a76acb
-def make_model(model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1) -> nn.Module:
-    "A DiffusionPolicyModel or MSEPolicyModel, as `model_cfg.kind` says."
+def make_model(model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1, levels=None) -> nn.Module:
+    "A DiffusionPolicyModel or MSEPolicyModel, as `model_cfg.kind` says; `levels` (scaled positions) to diffuse level channels."
     _check_model_config(model_cfg, data_cfg)
     cls = DiffusionPolicyModel if model_cfg.kind == "diffusion" else MSEPolicyModel
-    return cls(model_cfg, data_cfg, n_features, action_dim)
+    return cls(model_cfg, data_cfg, n_features, action_dim, levels)
 
 # %% ../nbs/20_diffusion.ipynb #bddfda3d
 class torch_threads:

@@ -23,19 +23,33 @@ from .data import StrategyData, WindowDataset, make_features, feature_warmup, lo
 from .diffusion import make_model, torch_threads
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'Trainer', 'switch_windows', 'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy',
-           'load_policy', 'human_targets', 'imitation_report', 'train_main', 'main']
+__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'action_levels', 'Trainer', 'switch_windows', 'save_checkpoint',
+           'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'train_main',
+           'main']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
-def _policy_meta(data:StrategyData, cfg:Config, n_features:int) -> dict:
+MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
+
+def action_levels(ds:WindowDataset, encoding:str="auto"):
+    "The scaled positions the human holds in the training windows `ds` (with flat), to diffuse as level channels; None for 'value'."
+    if encoding == "value": return None
+    a = np.asarray(ds.actions, dtype=float).reshape(len(ds.actions), -1)[:, 0]
+    lv = np.unique(np.concatenate([np.round(a[ds.t[:, None] + np.arange(ds.horizon + 1)[None]].ravel(), 6), [0.0]]))
+    if len(lv) <= MAX_LEVELS: return [float(x) for x in lv]
+    if encoding == "levels":
+        raise ConfigError(f"the human holds {len(lv)} distinct positions in training, more than the {MAX_LEVELS} that level "
+                          "encoding takes; use 'value' (or 'auto')", "model.action_encoding")
+    return None
+
+def _policy_meta(data:StrategyData, cfg:Config, n_features:int, action_levels=None) -> dict:
     "Everything besides the weights that a policy needs to rebuild its model and its features."
     pos = np.asarray(data.positions, dtype=float)
     levels = np.unique(np.round(pos / data.position_scale, 6))
     return dict(model=config_to_dict(cfg.model), data=config_to_dict(cfg.data), n_features=int(n_features), action_dim=1,
                 feature_names=list(data.feature_names), normalizer=data.normalizer.to_dict(),
                 position_scale=float(data.position_scale), symbols=list(data.symbols),
-                position_levels=[float(x) for x in levels] if len(levels) <= 16 else None,
-                diffmarket_version=diffmarket.__version__)
+                position_levels=[float(x) for x in levels] if len(levels) <= MAX_LEVELS else None,
+                action_levels=action_levels, diffmarket_version=diffmarket.__version__)
 
 class Trainer:
     "Fit a policy model on StrategyData: AdamW, warm-up + cosine LR, gradient clipping, EMA weights, early stopping."
@@ -49,7 +63,8 @@ class Trainer:
         self.obs, self.actions = (x.to(self.device) for x in data.train.tensors())
         self.val = tuple(x.to(self.device) for x in data.val.tensors()) if len(data.val) else None
         seed_everything(tc.seed)
-        self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1])
+        levels = action_levels(data.train, self.cfg.model.action_encoding)
+        self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1], levels=levels)
         nxt = data.train.actions[data.train.t[:, None] + np.arange(1, self.cfg.data.n_action_steps + 1)]   # the executed bars
         self.model.obs_encoder.fit_bins(data.train.features[data.train.t],                # PLE edges from training rows only
                                         target=nxt.reshape(len(nxt), -1) if self.cfg.model.bin_edges == "tree" else None)
@@ -62,7 +77,7 @@ class Trainer:
         self.lr_scheduler = get_scheduler("cosine", self.optimizer, num_warmup_steps=tc.warmup_steps,
                                           num_training_steps=tc.epochs * self.steps_per_epoch)
         self.generator = torch.Generator().manual_seed(tc.seed)
-        self.meta = _policy_meta(data, self.cfg, self.obs.shape[-1])
+        self.meta = _policy_meta(data, self.cfg, self.obs.shape[-1], levels)
         self.history, self.epoch, self.best_val, self.bad_epochs = [], 0, math.inf, 0
         self.best_state = None
         if tc.switch_weight <= 0: raise ConfigError(f"must be > 0, got {tc.switch_weight}", "training.switch_weight")
@@ -181,7 +196,7 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         meta = json.loads(obj["meta"])
         mcfg, dcfg = _from_dict(ModelConfig, meta["model"], "model"), _from_dict(DataConfig, meta["data"], "data")
-        model = make_model(mcfg, dcfg, int(meta["n_features"]), int(meta.get("action_dim", 1)))
+        model = make_model(mcfg, dcfg, int(meta["n_features"]), int(meta.get("action_dim", 1)), levels=meta.get("action_levels"))
         model.load_state_dict(obj["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError, DiffmarketError) as e:
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
@@ -226,11 +241,13 @@ def _load_state(self:Trainer, path):
 Trainer.save_state, Trainer.load_state = _save_state, _load_state
 
 # %% ../nbs/21_train.ipynb #ddc5d494
+CHOICES = ("consensus", "medoid", "random")
+
 class DiffusionPolicy:
     "Trades a trained policy model: `act(observation) -> target position(s)`, receding-horizon, with a confidence."
-    def __init__(self, model, meta:dict, num_samples:Optional[int]=None, choice:str="medoid", seed:int=0,
+    def __init__(self, model, meta:dict, num_samples:Optional[int]=None, choice:str="consensus", seed:int=0,
                  snap:bool=True, n_action_steps:Optional[int]=None, num_threads:int=1):
-        if choice not in ("random", "medoid"): raise ConfigError(f"unknown choice {choice!r}; use 'random' or 'medoid'", "policy.choice")
+        if choice not in CHOICES: raise ConfigError(f"unknown choice {choice!r}; choose from {', '.join(CHOICES)}", "policy.choice")
         self.model, self.meta = model.eval(), meta
         self.data_cfg = _from_dict(DataConfig, meta["data"], "data")
         self.num_samples = num_samples or model.model_cfg.num_samples
@@ -283,8 +300,27 @@ DiffusionPolicy._record, DiffusionPolicy._obs_features = _record, _obs_features
 
 # %% ../nbs/21_train.ipynb #810fc604
 @torch.no_grad()
-def _plan_from(self:DiffusionPolicy, feats:np.ndarray) -> np.ndarray:
-    "A plan (n_action_steps, n_symbols) of target positions in units; sets last_confidence."
+def _direction(self:DiffusionPolicy, x:np.ndarray) -> np.ndarray:
+    "-1, 0 or 1 for scaled positions `x`: their snapped level's sign, or without levels the sign beyond 5% of the largest."
+    if self.levels is not None: x = self.levels[np.abs(x[..., None] - self.levels).argmin(-1)]
+    return np.where(np.abs(x) < (1e-9 if self.levels is not None else 0.05), 0, np.sign(x)).astype(int)
+
+def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
+    "One sample per symbol from ex (S, K, Ta): drawn among those whose first bar takes the majority direction."
+    S, K = ex.shape[:2]
+    d = self._direction(ex[:, :, 0])                                                  # (S, K)
+    votes = np.stack([(d == v).sum(axis=1) for v in (-1, 0, 1)], axis=1)            # (S, 3)
+    top = votes == votes.max(axis=1, keepdims=True)
+    now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self.scale)
+    win = np.where(top[np.arange(S), now + 1], now, np.where(top[:, 1], 0, top.argmax(axis=1) - 1))
+    u = torch.rand(S, generator=self.generator).numpy()
+    out = np.empty_like(ex[:, 0])
+    for j in range(S):
+        idx = np.flatnonzero(d[j] == win[j]); out[j] = ex[j, idx[min(int(u[j] * len(idx)), len(idx) - 1)]]
+    return out
+
+def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
+    "A plan (n_action_steps, n_symbols) of target positions in units, given positions `current`; sets last_confidence."
     with torch_threads(self.num_threads):
         s = self.model.sample(torch.from_numpy(feats), num_samples=self.num_samples, generator=self.generator)
     s = s[..., 0].numpy()                                    # (S, K, horizon)
@@ -293,6 +329,7 @@ def _plan_from(self:DiffusionPolicy, feats:np.ndarray) -> np.ndarray:
     if self.choice == "medoid" and s.shape[1] > 1:
         d = np.abs(ex[:, :, None] - ex[:, None]).sum(axis=(-1, -2))      # (S, K, K)
         pick = ex[np.arange(len(ex)), d.argmin(axis=-1)]
+    elif self.choice == "consensus" and s.shape[1] > 1: pick = self._consensus(ex, current)
     else: pick = ex[:, 0]
     self.last_confidence = float(np.clip(1.0 - ex.std(axis=1).mean(), 0.0, 1.0))
     self.last_samples = s
@@ -309,10 +346,11 @@ def _act(self:DiffusionPolicy, obs:Observation):
         self.last_confidence = 0.0; out = np.zeros(S)
     else:
         if (self._plan is None or obs.t - self._plan_t >= len(self._plan) or self._plan.shape[1] != S):
-            self._plan, self._plan_t = self._plan_from(self._obs_features(obs)), obs.t
+            self._plan, self._plan_t = self._plan_from(self._obs_features(obs), self._pos[obs.t]), obs.t
         out = self._plan[obs.t - self._plan_t]
     return float(out[0]) if S == 1 else out.copy()
 
+DiffusionPolicy._direction, DiffusionPolicy._consensus = _direction, _consensus
 DiffusionPolicy._plan_from, DiffusionPolicy.act = _plan_from, _act
 
 # %% ../nbs/21_train.ipynb #c07b65b3

@@ -159,3 +159,31 @@ def test_ple_edges_travel_in_the_state_dict():
     m2 = make_model(cfg, DataConfig(), 5); m2.load_state_dict(m.state_dict())
     torch.testing.assert_close(m2.obs_encoder.edges, m.obs_encoder.edges)
     assert not torch.equal(m2.obs_encoder.edges, make_model(cfg, DataConfig(), 5).obs_encoder.edges)
+
+def test_level_encoding_round_trip_and_bad_levels():
+    from diffmarket.core import ConfigError
+    from diffmarket.diffusion import encode_levels, decode_levels
+    lv = torch.tensor([0.0, 0.5, 1.0])
+    a = torch.rand(6, 4, 1)
+    e = encode_levels(a, lv)
+    assert e.shape == (6, 4, 3) and set(e.unique().tolist()) == {-1.0, 1.0} and (e.sum(-1) == -1).all()
+    torch.testing.assert_close(decode_levels(e, lv), lv[(a - lv).abs().argmin(-1)].unsqueeze(-1))
+    m = make_model(ModelConfig(**SMALL), DataConfig(), 5, levels=[0.0, 0.5, 1.0])
+    assert "levels" not in m.state_dict()                         # checkpoints keep the levels in their metadata
+    assert torch.isfinite(m.compute_loss(torch.randn(3, 2, 5), torch.rand(3, DataConfig().horizon, 1)))
+    assert set(m.sample(torch.randn(2, 2, 5), num_samples=5, seed=0).unique().tolist()) <= {0.0, 0.5, 1.0}
+    for bad in ([0.0], [0.0, float("nan")]):
+        with pytest.raises(ConfigError, match="model.action_encoding"): make_model(ModelConfig(**SMALL), DataConfig(), 5, levels=bad)
+
+def test_level_encoding_keeps_size_frequencies_on_a_toy():
+    "Entries of one lot (~35%) or two lots (~65%): level channels sample both sizes near their frequencies (300 toy steps)."
+    g = torch.Generator().manual_seed(0)
+    n, H = 512, 4
+    obs = torch.randn(n, 2, 3, generator=g) * 0.1
+    size = torch.where(torch.rand(n, generator=g) < 0.65, 1.0, 0.5)
+    act = size[:, None, None].expand(n, H, 1).clone()
+    torch.manual_seed(0); m = make_model(ModelConfig(**SMALL), DataConfig(), 3, levels=[0.0, 0.5, 1.0])
+    fit_toy(m, obs, act, steps=300, seed=0)
+    s = m.sample(torch.zeros(1, 2, 3), num_samples=400, seed=1)[0, :, 0, 0]
+    share = (size == 1.0).float().mean().item()
+    assert abs((s == 1.0).float().mean().item() - share) < 0.15 and (s == 0.0).float().mean().item() < 0.05

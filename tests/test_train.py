@@ -133,3 +133,25 @@ def test_switch_windows_are_oversampled(market):
     assert Trainer(sd, load_config(overrides={**TINY, "training": {**TINY["training"], "switch_weight": 1.0}}), progress=False).weights is None
     with pytest.raises(ConfigError, match="training.switch_weight"):
         Trainer(sd, load_config(overrides={**TINY, "training": {**TINY["training"], "switch_weight": 0.0}}), progress=False)
+
+def test_action_levels_from_training_windows(market):
+    from diffmarket.core import ConfigError
+    from diffmarket.data import WindowDataset
+    from diffmarket.train import action_levels
+    assert action_levels(market[2].train, "auto") == [-1.0, 0.0, 1.0]          # the trend human: short, flat, long
+    assert action_levels(market[2].train, "value") is None
+    many = WindowDataset(np.zeros((60, 3)), np.linspace(-1, 1, 60)[:, None], np.arange(2, 40), 2, 4)
+    assert action_levels(many, "auto") is None                                # sized continuously: diffuse the value
+    with pytest.raises(ConfigError, match="model.action_encoding"): action_levels(many, "levels")
+
+def test_level_encoded_policy_round_trips_and_samples_levels(market, tmp_path):
+    t = Trainer(market[2], load_config(overrides=TINY), progress=False); t.fit(out_dir=tmp_path)
+    assert t.meta["action_levels"] == [-1.0, 0.0, 1.0] and t.model.net_dim == 3
+    m, meta = load_checkpoint(tmp_path / "best_model.pt")
+    torch.testing.assert_close(m.levels, torch.tensor([-1.0, 0.0, 1.0]))
+    obs = market[2].test.tensors()[0][:5]
+    s = m.sample(obs, num_samples=4, seed=0)
+    assert s.shape == (5, 4, market[2].cfg.horizon, 1) and set(s.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    torch.testing.assert_close(s, t.best_model().sample(obs, num_samples=4, seed=0))
+    v = Trainer(market[2], load_config(overrides={**TINY, "model": {**TINY["model"], "action_encoding": "value"}}), progress=False)
+    assert v.meta["action_levels"] is None and v.model.net_dim == 1
