@@ -16,6 +16,12 @@ model's errors from closed-loop compounding); for trend seed 0, the agreement wh
 DDIM steps instead of the default; for the discretionary human, the two-lot share of samples at 3 and 10 steps
 for sample and epsilon prediction (one extra model trained with the other prediction type).
 
+Context for the goals: each agreement row also shows gradient-boosted trees (scikit-learn's
+HistGradientBoostingClassifier on the last bar's features, trading through the same policy loop), i.e. what these
+features and this much data allow; and each Sharpe-spread row shows the spread from the sampling noise alone (one
+trained model, three policy seeds), a floor under the spread across training seeds. Policies execute with the
+default choice ('consensus': majority direction, size drawn among the agreeing samples).
+
 Speed (latency, batched throughput, training time) is measured by bench_policy_speed.py.
 
 Usage: python benchmarks/bench_policy.py [--seeds 3] [--epochs N]
@@ -58,7 +64,7 @@ def sharpe_row(style, d, m, deterministic, min_human=0.3):
 def quality(args):
     bars = load_bars(sample_path("sp500_daily.csv"))
     spx = bars[bars.timestamp >= "2008-01-01"].reset_index(drop=True)
-    rows, train_times, mode_rows, shares, steps_rows = [], [], [], {}, []
+    rows, train_times, mode_rows, shares, steps_rows, sampling, ceiling = [], [], [], {}, [], {}, {}
     for style in STYLES:
         human = synthetic_trader(spx, style, seed=0)
         sd = StrategyData.build(spx, human)
@@ -71,14 +77,15 @@ def quality(args):
                 t0 = time.perf_counter()
                 tr = Trainer(sd, load_config(overrides=over), progress=False); tr.fit()
                 if kind == "diffusion": train_times.append(time.perf_counter() - t0)
-                # the multimodal style executes one randomly drawn sample (keeps the mode frequencies); the others the medoid
-                choice = "random" if style == "discretionary" else "medoid"
-                pol = DiffusionPolicy(tr.best_model(), tr.meta, seed=seed, choice=choice)
+                pol = DiffusionPolicy(tr.best_model(), tr.meta, seed=seed)          # default choice: consensus
                 bt = Backtest(spx, pol, start=sd.split_times[1]).run()
                 r = imitation_report(bt, human, spx)
+                if kind == "diffusion" and seed == 0:
+                    sampling[style] = [r["policy_sharpe"]] + [policy_sharpe(tr, sd, human, spx, s) for s in (1, 2)]
+                    ceiling[style] = tree_ceiling(tr, sd, human, spx)
                 r["two_lot_share"], r["entries"] = entry_share(bt.positions.values)
                 r["decision_accuracy"] = decision_accuracy(tr.best_model(), sd, tr.meta)
-                if style == "trend" and kind == "diffusion" and seed == 0: steps_rows.append(steps_check(tr, sd, human, spx, choice, r))
+                if style == "trend" and kind == "diffusion" and seed == 0: steps_rows.append(steps_check(tr, sd, human, spx, r))
                 res[kind].append(r)
                 print(f"  {style:15s} {kind:9s} seed {seed}: epochs {tr.epoch:3d}  decision accuracy {r['decision_accuracy']:.3f}  "
                       f"agreement {r['position_agreement']:.3f}  "
@@ -97,14 +104,17 @@ def quality(args):
             dict(metric=f"{style}: position agreement (test bars)", value=f"{avg(d, 'position_agreement'):.3f}",
                  goal=">= 0.90" if deterministic else "-", met=(avg(d, "position_agreement") >= 0.9) if deterministic else None,
                  peer=f"MSE {avg(m, 'position_agreement'):.3f}",
-                 note=f"mean of {args.seeds} seeds (min {min(r['position_agreement'] for r in d):.3f})"),
+                 note=f"mean of {args.seeds} seeds (min {min(r['position_agreement'] for r in d):.3f}); "
+                      f"gradient-boosted trees on the same features {ceiling[style]['position_agreement']:.3f}"),
             dict(metric=f"{style}: per-bar PnL correlation", value=f"{avg(d, 'pnl_correlation'):.3f}",
                  goal=">= 0.90" if deterministic else "-", met=(avg(d, "pnl_correlation") >= 0.9) if deterministic else None,
-                 peer=f"MSE {avg(m, 'pnl_correlation'):.3f}", note=f"min {min(r['pnl_correlation'] for r in d):.3f}"),
+                 peer=f"MSE {avg(m, 'pnl_correlation'):.3f}",
+                 note=f"min {min(r['pnl_correlation'] for r in d):.3f}; trees {ceiling[style]['pnl_correlation']:.3f}"),
             sharpe_row(style, d, m, deterministic),
             dict(metric=f"{style}: Sharpe spread across seeds", value=f"{np.ptp([r['policy_sharpe'] for r in d]):.2f}",
                  goal="<= 0.10", met=bool(np.ptp([r['policy_sharpe'] for r in d]) <= 0.1),
-                 peer=f"MSE {np.ptp([r['policy_sharpe'] for r in m]):.2f}", note="max - min"),
+                 peer=f"MSE {np.ptp([r['policy_sharpe'] for r in m]):.2f}",
+                 note=f"max - min over training seeds; one trained model (seed 0) over 3 sampling seeds alone: {np.ptp(sampling[style]):.2f}"),
         ]
         if style == "discretionary":
             hshare, hn = entry_share(human_test_positions(human, spx, sd))
@@ -116,10 +126,10 @@ def quality(args):
     rows.append(dict(metric="discretionary: two-lot share of traded entries", value=f"{shares['d']:.3f}",
                      goal=f"within 0.05 of human {shares['h']:.3f}", met=bool(abs(shares['d'] - shares['h']) <= 0.05),
                      peer=f"MSE {shares['m']:.3f}",
-                     note=f"closed loop on the test bars, choice='random'; ~{shares['n']} policy entries/seed, human {shares['hn']}"))
+                     note=f"closed loop on the test bars, choice='consensus'; ~{shares['n']} policy entries/seed, human {shares['hn']}"))
     rows += steps_rows
     print_table("Diffusion policy quality (S&P 500 daily 2008-2018, test = last 20% of decision bars; "
-                "defaults: re-plan every bar, switch_weight 10, multi-window features)", rows)
+                "defaults: 4-bar plans re-planned every bar, tree-binned PLE features, level channels, consensus choice)", rows)
     return train_times
 
 
@@ -133,11 +143,11 @@ def decision_accuracy(model, sd, meta, K=8):
     return float(np.mean(snap(s) == snap(act[:, 0, 0].numpy())))
 
 
-def steps_check(tr, sd, human, bars, choice, r):
+def steps_check(tr, sd, human, bars, r):
     "Closed-loop agreement of one trained policy sampled with 10 DDIM steps, beside `r`, its report at the default steps."
     m = tr.best_model(); default = m.num_inference_steps
     m.set_sampler(m.sampler_name, 10)
-    r10 = imitation_report(Backtest(bars, DiffusionPolicy(m, tr.meta, seed=0, choice=choice), start=sd.split_times[1]).run(), human, bars)
+    r10 = imitation_report(Backtest(bars, DiffusionPolicy(m, tr.meta, seed=0), start=sd.split_times[1]).run(), human, bars)
     return dict(metric=f"trend: agreement at {default} DDIM steps (default) vs 10", value=f"{r['position_agreement']:.3f}",
                 goal="-", met=None, peer=f"10 steps {r10['position_agreement']:.3f}", note="seed 0, same trained model")
 
@@ -158,6 +168,33 @@ def mode_steps(tr, sd, human, args):
     return dict(metric="discretionary: two-lot share at entries, 3 / 10 DDIM steps", value=f"{out[('sample', 3)]:.3f} / {out[('sample', 10)]:.3f}",
                 goal="-", met=None, peer=f"epsilon {out[('epsilon', 3)]:.3f} / {out[('epsilon', 10)]:.3f}",
                 note="sample (default) vs epsilon prediction, seed 0, 64 samples at each human test entry")
+
+
+def policy_sharpe(tr, sd, human, bars, seed):
+    "Test Sharpe of the seed-0 trained policy sampled with another policy seed (the sampling noise alone)."
+    pol = DiffusionPolicy(tr.best_model(), tr.meta, seed=seed)
+    return imitation_report(Backtest(bars, pol, start=sd.split_times[1]).run(), human, bars)["policy_sharpe"]
+
+
+class TreePolicy(DiffusionPolicy):
+    "The policy's own features and loop, with the decision taken by a classifier on the last bar's features."
+    def __init__(self, clf, levels, *a, **kw):
+        super().__init__(*a, **kw); self.clf, self.lv = clf, np.asarray(levels)
+    def _plan_from(self, feats, current=None):
+        self.last_confidence = 1.0
+        return (self.lv[self.clf.predict(feats[:, -1])] * self.scale)[None]
+
+
+def tree_ceiling(tr, sd, human, bars):
+    "Imitation by gradient-boosted trees (scikit-learn) on the same last-bar features: what these features allow."
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    ds = sd.train
+    a = np.asarray(ds.actions, dtype=float).reshape(len(ds.actions), -1)[:, 0]
+    lv = np.unique(np.round(a[ds.t + 1], 6))
+    y = np.abs(a[ds.t + 1][:, None] - lv[None]).argmin(1)
+    clf = HistGradientBoostingClassifier(random_state=0).fit(ds.features[ds.t], y)
+    pol = TreePolicy(clf, lv, tr.best_model(), tr.meta, seed=0)
+    return imitation_report(Backtest(bars, pol, start=sd.split_times[1]).run(), human, bars)
 
 
 def human_test_positions(human, bars, sd):

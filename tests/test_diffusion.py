@@ -24,14 +24,14 @@ def test_film_conditioning_is_used():
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_samplers_run_and_are_seeded(sampler):
-    m = make_model(ModelConfig(sampler=sampler, **SMALL), DataConfig(), 5)
+    m = make_model(ModelConfig(sampler=sampler, **SMALL), DataConfig(n_obs_steps=2), 5)
     obs = torch.randn(3, 2, 5)
     s = m.sample(obs, num_samples=4, generator=torch.Generator().manual_seed(7))
     assert s.shape == (3, 4, DataConfig().horizon, 1) and torch.isfinite(s).all() and s.abs().max() <= 1
     torch.testing.assert_close(s, m.sample(obs, num_samples=4, seed=7))
 
 def test_mse_sample_repeats():
-    m = make_model(ModelConfig(kind="mse", **SMALL), DataConfig(), 5)
+    m = make_model(ModelConfig(kind="mse", **SMALL), DataConfig(n_obs_steps=2), 5)
     s = m.sample(torch.randn(2, 2, 5), num_samples=3)
     assert s.shape == (2, 3, DataConfig().horizon, 1) and torch.equal(s[:, 0], s[:, 2])
 
@@ -42,13 +42,13 @@ def test_mse_sample_repeats():
                                      (dict(bin_edges="kmeans"), "model.bin_edges"),
                                      (dict(prediction_type="v_prediction"), "model.prediction_type")])
 def test_bad_model_config(kw, path):
-    with pytest.raises(ConfigError, match=path.replace(".", r"\.")): make_model(ModelConfig(**kw), DataConfig(), 5)
+    with pytest.raises(ConfigError, match=path.replace(".", r"\.")): make_model(ModelConfig(**kw), DataConfig(n_obs_steps=2), 5)
 
 def test_diffusion_keeps_modes_mse_averages():
     torch.manual_seed(0)
     cfg = ModelConfig(**SMALL)
     obs, act = toy_bimodal_data(n=256, seed=1)
-    dm, mm = DiffusionPolicyModel(cfg, DataConfig(horizon=16), 3), MSEPolicyModel(cfg, DataConfig(horizon=16), 3)   # 16-bar toy paths
+    dm, mm = DiffusionPolicyModel(cfg, DataConfig(horizon=16, n_obs_steps=2), 3), MSEPolicyModel(cfg, DataConfig(horizon=16, n_obs_steps=2), 3)   # 16-bar toy paths
     fit_toy(dm, obs, act, steps=250, seed=1); fit_toy(mm, obs, act, steps=250, seed=1)
     q = torch.zeros(1, 2, 3)
     end = dm.sample(q, num_samples=200, seed=0)[0, :, -4:, 0].mean(-1)
@@ -87,7 +87,7 @@ def test_ddim_step_matches_diffusers(prediction_type):
 @pytest.mark.parametrize("B", [1, 20])                      # B·K = 8 (dense twin) and 160 (convolution twin)
 def test_fast_sample_matches_plain(sampler, B):
     torch.manual_seed(0)
-    m = make_model(ModelConfig(sampler=sampler), DataConfig(), 5).eval()
+    m = make_model(ModelConfig(sampler=sampler), DataConfig(n_obs_steps=2), 5).eval()
     obs = torch.randn(B, 2, 5)
     fast = m.sample(obs, num_samples=8, seed=3)
     torch.testing.assert_close(fast, m.sample(obs, num_samples=8, seed=3, fast=False), atol=1e-3 if sampler == "dpmsolver" else 1e-4, rtol=0)
@@ -95,7 +95,7 @@ def test_fast_sample_matches_plain(sampler, B):
 
 def test_fast_sample_follows_weight_changes_and_copies():
     import copy, pickle
-    m = make_model(ModelConfig(), DataConfig(), 5)
+    m = make_model(ModelConfig(), DataConfig(n_obs_steps=2), 5)
     obs = torch.randn(1, 2, 5)
     before = m.sample(obs, seed=0)
     with torch.no_grad():
@@ -103,7 +103,7 @@ def test_fast_sample_follows_weight_changes_and_copies():
     after = m.sample(obs, seed=0)
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, m.sample(obs, seed=0, fast=False), atol=1e-4, rtol=0)
-    m2 = make_model(ModelConfig(), DataConfig(), 5); m2.load_state_dict(m.state_dict())
+    m2 = make_model(ModelConfig(), DataConfig(n_obs_steps=2), 5); m2.load_state_dict(m.state_dict())
     torch.testing.assert_close(m2.sample(obs, seed=0), after, atol=1e-4, rtol=0)
     torch.testing.assert_close(copy.deepcopy(m).sample(obs, seed=0), after, atol=1e-4, rtol=0)
     pickle.dumps(m)                                          # the sampling caches are not pickled
@@ -155,10 +155,10 @@ def test_fit_bins_rejects_bad_rows_and_skips_non_finite():
 
 def test_ple_edges_travel_in_the_state_dict():
     cfg = ModelConfig(**SMALL)
-    m = make_model(cfg, DataConfig(), 5); m.obs_encoder.fit_bins(np.random.default_rng(0).normal(size=(100, 5)) * 3)
-    m2 = make_model(cfg, DataConfig(), 5); m2.load_state_dict(m.state_dict())
+    m = make_model(cfg, DataConfig(n_obs_steps=2), 5); m.obs_encoder.fit_bins(np.random.default_rng(0).normal(size=(100, 5)) * 3)
+    m2 = make_model(cfg, DataConfig(n_obs_steps=2), 5); m2.load_state_dict(m.state_dict())
     torch.testing.assert_close(m2.obs_encoder.edges, m.obs_encoder.edges)
-    assert not torch.equal(m2.obs_encoder.edges, make_model(cfg, DataConfig(), 5).obs_encoder.edges)
+    assert not torch.equal(m2.obs_encoder.edges, make_model(cfg, DataConfig(n_obs_steps=2), 5).obs_encoder.edges)
 
 def test_level_encoding_round_trip_and_bad_levels():
     from diffmarket.core import ConfigError
@@ -168,12 +168,12 @@ def test_level_encoding_round_trip_and_bad_levels():
     e = encode_levels(a, lv)
     assert e.shape == (6, 4, 3) and set(e.unique().tolist()) == {-1.0, 1.0} and (e.sum(-1) == -1).all()
     torch.testing.assert_close(decode_levels(e, lv), lv[(a - lv).abs().argmin(-1)].unsqueeze(-1))
-    m = make_model(ModelConfig(**SMALL), DataConfig(), 5, levels=[0.0, 0.5, 1.0])
+    m = make_model(ModelConfig(**SMALL), DataConfig(n_obs_steps=2), 5, levels=[0.0, 0.5, 1.0])
     assert "levels" not in m.state_dict()                         # checkpoints keep the levels in their metadata
     assert torch.isfinite(m.compute_loss(torch.randn(3, 2, 5), torch.rand(3, DataConfig().horizon, 1)))
     assert set(m.sample(torch.randn(2, 2, 5), num_samples=5, seed=0).unique().tolist()) <= {0.0, 0.5, 1.0}
     for bad in ([0.0], [0.0, float("nan")]):
-        with pytest.raises(ConfigError, match="model.action_encoding"): make_model(ModelConfig(**SMALL), DataConfig(), 5, levels=bad)
+        with pytest.raises(ConfigError, match="model.action_encoding"): make_model(ModelConfig(**SMALL), DataConfig(n_obs_steps=2), 5, levels=bad)
 
 def test_level_encoding_keeps_size_frequencies_on_a_toy():
     "Entries of one lot (~35%) or two lots (~65%): level channels sample both sizes near their frequencies (300 toy steps)."
@@ -182,7 +182,7 @@ def test_level_encoding_keeps_size_frequencies_on_a_toy():
     obs = torch.randn(n, 2, 3, generator=g) * 0.1
     size = torch.where(torch.rand(n, generator=g) < 0.65, 1.0, 0.5)
     act = size[:, None, None].expand(n, H, 1).clone()
-    torch.manual_seed(0); m = make_model(ModelConfig(**SMALL), DataConfig(), 3, levels=[0.0, 0.5, 1.0])
+    torch.manual_seed(0); m = make_model(ModelConfig(**SMALL), DataConfig(n_obs_steps=2), 3, levels=[0.0, 0.5, 1.0])
     fit_toy(m, obs, act, steps=300, seed=0)
     s = m.sample(torch.zeros(1, 2, 3), num_samples=400, seed=1)[0, :, 0, 0]
     share = (size == 1.0).float().mean().item()

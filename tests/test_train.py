@@ -106,7 +106,8 @@ def test_policy_features_equal_training_features(market):
         obs = Observation(k, idx[k], syms, ohlcv[:k + 1], sd.positions[k].copy())
         pol._last_t = k; pol._record(obs)
         if k >= 70 and k % 7 == 0:
-            np.testing.assert_allclose(pol._obs_features(obs)[0], sd.features[0][k - 1:k + 1], atol=1e-5)
+            To = sd.cfg.n_obs_steps
+            np.testing.assert_allclose(pol._obs_features(obs)[0], sd.features[0][k - To + 1:k + 1], atol=1e-5)
 
 class _Evil:
     def __reduce__(self): return (print, ("pickled code ran",))
