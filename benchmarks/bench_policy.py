@@ -119,10 +119,11 @@ def quality(args):
         if style == "discretionary":
             hshare, hn = entry_share(human_test_positions(human, spx, sd))
             shares = dict(d=avg(d, "two_lot_share"), m=avg(m, "two_lot_share"), h=hshare, hn=hn, n=int(np.mean([r["entries"] for r in d])))
-    (dfreq, hfreq, n), (mfreq, _, _) = mode_rows
+    (dfreq, hfreq, n, dboth), (mfreq, _, _, mboth) = mode_rows
     rows.append(dict(metric="discretionary: two-lot share of samples at human entries", value=f"{dfreq:.3f}",
                      goal=f"within 0.05 of human {hfreq:.3f}", met=bool(abs(dfreq - hfreq) <= 0.05), peer=f"MSE {mfreq:.3f}",
-                     note=f"{n} test entry bars, 64 samples each (teacher-forced: the human's own state)"))
+                     note=f"{n} test entry bars, 64 samples each (teacher-forced: the human's own state); both sizes "
+                          f"among one bar's samples at {dboth:.0%} of them (MSE {mboth:.0%}: one size per state)"))
     rows.append(dict(metric="discretionary: two-lot share of traded entries", value=f"{shares['d']:.3f}",
                      goal=f"within 0.05 of human {shares['h']:.3f}", met=bool(abs(shares['d'] - shares['h']) <= 0.05),
                      peer=f"MSE {shares['m']:.3f}",
@@ -206,18 +207,20 @@ def human_test_positions(human, bars, sd):
 
 @torch.no_grad()
 def modes(tr, sd, human, kind, K=64, model=None):
-    "Share of two-lot plans among K samples at the human's entry bars of the test split, and the human's share."
+    """Share of two-lot plans among K samples at the human's entry bars of the test split, the human's share, the
+    number of entry bars, and the share of entry bars where both sizes occur among the K samples."""
     obs, act = sd.test.tensors()
     pos_now = obs[:, -1, sd.feature_names.index("position")] * sd.normalizer.std[sd.feature_names.index("position")] \
         + sd.normalizer.mean[sd.feature_names.index("position")]
     entry = (pos_now.abs() < 0.25) & (act[:, 0, 0].abs() > 0.25)
     model = model or tr.best_model()
-    s = model.sample(obs[entry], num_samples=K, seed=0)[:, :, 0, 0].abs().flatten()
-    s = s[s > 0.25]
+    per = model.sample(obs[entry], num_samples=K, seed=0)[:, :, 0, 0].abs()          # (entries, K)
+    both = float((((per > 0.25) & (per < 0.75)).any(1) & (per > 0.75).any(1)).float().mean()) if len(per) else float("nan")
+    s = per.flatten(); s = s[s > 0.25]
     share = float((s > 0.75).float().mean()) if len(s) else float("nan")
     entries = np.abs(sd.positions[1:, 0])[(np.abs(sd.positions[:-1, 0]) < 1e-9) & (np.abs(sd.positions[1:, 0]) > 0)]
     human_share = float((entries > 1.5 * entries.min()).mean())
-    return share, human_share, int(entry.sum())
+    return share, human_share, int(entry.sum()), both
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Diffusion policy speed on CPU: single-decision latency, batched throughput and default training wall time.
 
-Latency: one observation, K = model.num_samples samples batched in one pass per denoising step, default sampler
-and steps, torch.set_num_threads(1); p50 and p99 over many decisions. The plain path (the UNet's own forward and
-diffusers' scheduler.step every step) is measured in the same run, interleaved, so the ratio holds on shared cores.
+Latency: one observation, K = model.num_samples samples batched in one pass per denoising step, default sampler,
+steps and horizon, three position levels diffused as channels (a long/flat/short human), torch.set_num_threads(1);
+p50 and p99 over many decisions. The plain path (the UNet's own forward and diffusers' scheduler.step every step)
+is measured in the same run, interleaved, so the ratio holds on shared cores.
 Throughput: decisions/s at batch 256 (256·K sequences) with 2 threads, and with 1 thread as a note.
 Training: wall time of diffmarket.train.Trainer with the default config on the shipped S&P 500 daily bars (2008 on)
 and a synthetic 'trend' human. Peer: the MSE behaviour-cloning baseline.
@@ -70,8 +71,9 @@ def main(a):
     K = cfg.num_samples
     torch.manual_seed(0)
     nf = n_features(dcfg)
-    model = make_model(cfg, dcfg, nf).eval()
-    mse = make_model(ModelConfig(kind="mse"), dcfg, nf).eval()
+    lv = [-1.0, 0.0, 1.0]                                    # a trend human's levels: the default level channels
+    model = make_model(cfg, dcfg, nf, levels=lv).eval()
+    mse = make_model(ModelConfig(kind="mse"), dcfg, nf, levels=lv).eval()
     obs = torch.randn(1, dcfg.n_obs_steps, nf)
     with torch_threads(1):
         fast, plain = [], []
@@ -87,7 +89,7 @@ def main(a):
     dps2_plain, dps1_plain = throughput(model, big, 2, reps=1, fast=False), throughput(model, big, 1, reps=1, fast=False)
     mdps = throughput(mse, big, 2)
     p50, p99 = np.percentile(fast, 50), np.percentile(fast, 99)
-    desc = f"K={K}, {cfg.sampler} {cfg.num_inference_steps} steps, down_dims {cfg.down_dims}"
+    desc = f"K={K}, {cfg.sampler} {cfg.num_inference_steps} steps, down_dims {cfg.down_dims}, {dcfg.horizon}-bar plans, 3 level channels"
     rows = [dict(metric="single-decision latency p50 (1 thread)", value=f"{p50:.1f} ms", goal="<= 10 ms", met=bool(p50 <= 10),
                  peer=f"MSE {np.percentile(mlat, 50):.2f} ms",
                  note=f"{desc}; plain path {np.percentile(plain, 50):.1f} ms; 10 steps {np.percentile(lat10, 50):.1f} ms; same samples: {ok}"),
