@@ -229,9 +229,10 @@ class ObsEncoder(nn.Module):
                                  nn.Linear(hidden, obs_embed_dim))
 
     @torch.no_grad()
-    def fit_bins(self, rows, target=None, min_samples_leaf:int=5):
+    def fit_bins(self, rows, target=None, min_samples_leaf:int=5, anchors=None):
         """Set every feature's bin edges from `rows` (N, n_features): at its quantiles, or, given `target` (N,) or (N, D),
-        at the splits of a tree (at most `n_bins` leaves) fitting the target from that feature alone."""
+        at the splits of a tree (at most `n_bins` leaves) fitting the target from that feature alone. `anchors`
+        (n_features,): with a target, a value per feature (NaN: none) that is always an edge where the rows straddle it."""
         if not self.n_bins: return self
         x = np.asarray(rows, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.edges.shape[0]:
@@ -246,14 +247,18 @@ class ObsEncoder(nn.Module):
                                 for c in y.T], axis=1)
         x = x[ok]
         if len(x) < 2: raise ValueError("fit_bins needs at least two finite rows")
+        anchors = np.full(x.shape[1], np.nan) if anchors is None else np.asarray(anchors, dtype=np.float64).reshape(-1)
+        if len(anchors) != x.shape[1]: raise ValueError(f"fit_bins needs one anchor per feature ({x.shape[1]}), got {len(anchors)}")
         e = np.quantile(x, np.linspace(0, 1, self.n_bins + 1), axis=0).T          # (F, n_bins+1)
         if target is not None:
             from sklearn.tree import DecisionTreeRegressor                          # imported here: only training needs it
             for f in range(x.shape[1]):
-                tree = DecisionTreeRegressor(max_leaf_nodes=max(self.n_bins, 2), min_samples_leaf=min_samples_leaf,
+                lo, hi, a = x[:, f].min(), x[:, f].max(), anchors[f]
+                fixed = [a] if lo < a < hi else []                                   # an anchor takes one leaf's edge
+                tree = DecisionTreeRegressor(max_leaf_nodes=max(self.n_bins - len(fixed), 2), min_samples_leaf=min_samples_leaf,
                                              random_state=0).fit(x[:, f:f + 1], y)
-                cuts = np.sort(tree.tree_.threshold[tree.tree_.feature >= 0])
-                cuts = np.concatenate([[x[:, f].min()], cuts, [x[:, f].max()]])
+                cuts = np.sort(np.concatenate([tree.tree_.threshold[tree.tree_.feature >= 0], fixed]))
+                cuts = np.concatenate([[lo], cuts, [hi]])[: self.n_bins + 1]
                 e[f] = np.concatenate([cuts, np.full(self.n_bins + 1 - len(cuts), cuts[-1])])
         e = np.maximum.accumulate(e, axis=1)                  # monotone; equal edges give empty bins, ignored below
         self.edges.copy_(torch.as_tensor(e, dtype=self.edges.dtype))

@@ -66,8 +66,10 @@ class Trainer:
         levels = action_levels(data.train, self.cfg.model.action_encoding)
         self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1], levels=levels)
         nxt = data.train.actions[data.train.t[:, None] + np.arange(1, self.cfg.data.n_action_steps + 1)]   # the executed bars
+        zero = -data.normalizer.mean / data.normalizer.std                # where each raw feature is 0, after normalising
         self.model.obs_encoder.fit_bins(data.train.features[data.train.t],                # PLE edges from training rows only
-                                        target=nxt.reshape(len(nxt), -1) if self.cfg.model.bin_edges == "tree" else None)
+                                        target=nxt.reshape(len(nxt), -1) if self.cfg.model.bin_edges == "tree" else None,
+                                        anchors=zero)
         self.model = self.model.to(self.device)
         self.ema = EMAModel(self.model.parameters(), power=tc.ema_power, use_ema_warmup=True, inv_gamma=1.0,
                             min_decay=0.0, decay=0.9999)

@@ -187,3 +187,15 @@ def test_level_encoding_keeps_size_frequencies_on_a_toy():
     s = m.sample(torch.zeros(1, 2, 3), num_samples=400, seed=1)[0, :, 0, 0]
     share = (size == 1.0).float().mean().item()
     assert abs((s == 1.0).float().mean().item() - share) < 0.15 and (s == 0.0).float().mean().item() < 0.05
+
+def test_fit_bins_keeps_anchors_as_edges():
+    "An anchor (raw zero of a signed feature) is an edge wherever the rows straddle it, and only there."
+    from diffmarket.diffusion import ObsEncoder
+    rng = np.random.default_rng(2)
+    x = np.c_[rng.normal(size=500) + 0.5, rng.uniform(1, 2, size=500)]
+    y = (x[:, 0] > 1.0).astype(float)
+    e = ObsEncoder(1, 2, 8, n_bins=6).fit_bins(x, target=y, anchors=[0.0, 0.0]).edges.numpy()
+    assert np.isclose(e[0], 0.0).any() and np.abs(e[0] - 1.0).min() < 0.05     # the anchor and the rule's threshold
+    assert not np.isclose(e[1], 0.0).any()                                    # feature 1 never crosses its anchor
+    assert e.shape == (2, 7) and (np.diff(e, axis=1) >= 0).all()
+    with pytest.raises(ValueError, match="one anchor per feature"): ObsEncoder(1, 2, 8, n_bins=6).fit_bins(x, target=y, anchors=[0.0])
