@@ -26,7 +26,7 @@ Speed (latency, batched throughput, training time) is measured by bench_policy_s
 
 Usage: python benchmarks/bench_policy.py [--seeds 3] [--epochs N]
 """
-import argparse, sys, time, warnings
+import argparse, sys, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -34,9 +34,8 @@ import torch
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import load_config, DataConfig, ModelConfig
+from diffmarket.core import load_config
 from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
-from diffmarket.diffusion import make_model
 from diffmarket.train import Trainer, DiffusionPolicy, imitation_report
 from diffmarket.backtest import Backtest
 
@@ -64,7 +63,7 @@ def sharpe_row(style, d, m, deterministic, min_human=0.3):
 def quality(args):
     bars = load_bars(sample_path("sp500_daily.csv"))
     spx = bars[bars.timestamp >= "2008-01-01"].reset_index(drop=True)
-    rows, train_times, mode_rows, shares, steps_rows, sampling, ceiling = [], [], [], {}, [], {}, {}
+    rows, mode_rows, shares, steps_rows, sampling, ceiling = [], [], {}, [], {}, {}
     for style in STYLES:
         human = synthetic_trader(spx, style, seed=0)
         sd = StrategyData.build(spx, human)
@@ -74,9 +73,7 @@ def quality(args):
             for seed in range(args.seeds):
                 over = {"model": {"kind": kind}, "training": {"seed": seed}}
                 if args.epochs: over["training"]["epochs"] = args.epochs
-                t0 = time.perf_counter()
                 tr = Trainer(sd, load_config(overrides=over), progress=False); tr.fit()
-                if kind == "diffusion": train_times.append(time.perf_counter() - t0)
                 pol = DiffusionPolicy(tr.best_model(), tr.meta, seed=seed)          # default choice: consensus
                 bt = Backtest(spx, pol, start=sd.split_times[1]).run()
                 r = imitation_report(bt, human, spx)
@@ -92,7 +89,7 @@ def quality(args):
                       f"pnl corr {r['pnl_correlation']:.3f}  sharpe {r['policy_sharpe']:.2f} (human {r['human_sharpe']:.2f})"
                       + (f"  two-lot share of {r['entries']} entries {r['two_lot_share']:.2f}" if style == "discretionary" else ""), flush=True)
                 if style == "discretionary" and seed == 0:
-                    mode_rows.append(modes(tr, sd, human, kind))
+                    mode_rows.append(modes(tr, sd, human))
                     if kind == "diffusion": steps_rows.append(mode_steps(tr, sd, human, args))
         d, m = res["diffusion"], res["mse"]
         avg = lambda rs, k: float(np.nanmean([r[k] for r in rs]))
@@ -131,7 +128,6 @@ def quality(args):
     rows += steps_rows
     print_table("Diffusion policy quality (S&P 500 daily 2008-2018, test = last 20% of decision bars; "
                 "defaults: 4-bar plans re-planned every bar, tree-binned PLE features, level channels, consensus choice)", rows)
-    return train_times
 
 
 @torch.no_grad()
@@ -165,7 +161,7 @@ def mode_steps(tr, sd, human, args):
         m = t.best_model()
         for n in (3, 10):
             m.set_sampler("ddim", n)
-            out[(pt, n)] = modes(t, sd, human, "diffusion", model=m)[0]
+            out[(pt, n)] = modes(t, sd, human, model=m)[0]
     return dict(metric="discretionary: two-lot share at entries, 3 / 10 DDIM steps", value=f"{out[('sample', 3)]:.3f} / {out[('sample', 10)]:.3f}",
                 goal="-", met=None, peer=f"epsilon {out[('epsilon', 3)]:.3f} / {out[('epsilon', 10)]:.3f}",
                 note="sample (default) vs epsilon prediction, seed 0, 64 samples at each human test entry")
@@ -190,9 +186,9 @@ def tree_ceiling(tr, sd, human, bars):
     "Imitation by gradient-boosted trees (scikit-learn) on the same last-bar features: what these features allow."
     from sklearn.ensemble import HistGradientBoostingClassifier
     ds = sd.train
-    a = np.asarray(ds.actions, dtype=float).reshape(len(ds.actions), -1)[:, 0]
-    lv = np.unique(np.round(a[ds.t + 1], 6))
-    y = np.abs(a[ds.t + 1][:, None] - lv[None]).argmin(1)
+    nxt = ds.actions[ds.t + 1, 0]                            # the human's next target at each training decision bar
+    lv = np.unique(np.round(nxt, 6))
+    y = np.abs(nxt[:, None] - lv[None]).argmin(1)
     clf = HistGradientBoostingClassifier(random_state=0).fit(ds.features[ds.t], y)
     pol = TreePolicy(clf, lv, tr.best_model(), tr.meta, seed=0)
     return imitation_report(Backtest(bars, pol, start=sd.split_times[1]).run(), human, bars)
@@ -206,7 +202,7 @@ def human_test_positions(human, bars, sd):
 
 
 @torch.no_grad()
-def modes(tr, sd, human, kind, K=64, model=None):
+def modes(tr, sd, human, K=64, model=None):
     """Share of two-lot plans among K samples at the human's entry bars of the test split, the human's share, the
     number of entry bars, and the share of entry bars where both sizes occur among the K samples."""
     obs, act = sd.test.tensors()
