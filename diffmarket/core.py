@@ -149,8 +149,8 @@ class DataConfig:
     volume_window: int = 20          # volume z-score window
     train_frac: float = 0.6          # chronological split: first 60% train
     val_frac: float = 0.2            # next 20% validation, rest test
-    n_obs_steps: int = 1             # observation horizon (bars of features per decision; the features already span past bars, and 2 learned no better)
-    horizon: int = 4                 # prediction horizon (bars of target positions); 16 spent the model on far bars it cannot know (bench_policy)
+    n_obs_steps: int = 1             # observation horizon (bars of features per decision; the features already span past bars; 21_train)
+    horizon: int = 4                 # prediction horizon (bars of target positions); 16 spent the model on far bars it cannot know (20_diffusion)
     n_action_steps: int = 1          # bars executed before re-planning (1: decide at every close; the horizon still plans ahead)
     feature_windows: list = field(default_factory=lambda: [10, 20, 50])  # windows of the breakout, z-score and return/vol features
     max_price_deviation: float = 0.05  # a fill may lie at most 5% outside its bar's [low, high]

@@ -58,7 +58,7 @@ class ConditionalResidualBlock1D(nn.Module):
 
 # %% ../nbs/20_diffusion.ipynb #9edf1e99
 class ConditionalUnet1D(nn.Module):
-    "ε-prediction network over action sequences, FiLM-conditioned on the diffusion step and a global (observation) vector."
+    "Denoising network over action sequences (predicts the noise or the clean path), FiLM-conditioned on the diffusion step and a global (observation) vector."
     def __init__(self, action_dim:int, global_cond_dim:int, down_dims=(64, 128, 256), kernel_size:int=5,
                  n_groups:int=8, diffusion_step_embed_dim:int=64):
         super().__init__()
@@ -191,7 +191,7 @@ class DenseUnet1D:
         return g.add_(x if r is None else z[:, O * T:] if r == "shared" else r(x))
 
     def __call__(self, x, films):
-        "x: (N, action_dim·horizon) channel-major rows; films: one step's list from `films` → ε of the same shape."
+        "x: (N, action_dim·horizon) channel-major rows; films: one step's list from `films` → the network's output, same shape."
         f, skips = iter(films), []
         for b1, b2, d in self.down:
             x = self._block(b2, self._block(b1, x, next(f)), next(f)); skips.append(x)
@@ -318,13 +318,18 @@ def decode_levels(x, levels):
     "(..., L) channels → (..., 1) positions: the level of the largest channel."
     return levels[x.argmax(-1)].unsqueeze(-1)
 
-def _levels_buffer(module, levels, action_dim):
-    "Register `levels` (or None) as a buffer that checkpoints do not store (they keep it in their metadata)."
+def _common_parts(module, model_cfg, data_cfg, n_features:int, action_dim:int, levels):
+    """What both policy models share: checked configs, the `levels` buffer (or None; checkpoints do not store it,
+    their metadata does), `net_dim` (channels modelled: L levels, or the actions) and the observation encoder."""
+    _check_model_config(model_cfg, data_cfg)
+    module.model_cfg, module.data_cfg, module.n_features, module.action_dim = model_cfg, data_cfg, n_features, action_dim
     lv = None if levels is None else torch.as_tensor(np.asarray(levels, dtype=np.float32)).flatten()
     if lv is not None and (action_dim != 1 or len(lv) < 2 or not torch.isfinite(lv).all()):
         raise ConfigError(f"level encoding needs one action and at least two finite levels, got {action_dim} and {levels}", "model.action_encoding")
     module.register_buffer("levels", lv, persistent=False)
-    return len(lv) if lv is not None else action_dim
+    module.net_dim = len(lv) if lv is not None else action_dim
+    module.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim,
+                                    n_bins=model_cfg.n_bins if model_cfg.obs_encoding == "ple" else 0)
 
 # %% ../nbs/20_diffusion.ipynb #6111117c
 def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
@@ -358,11 +363,7 @@ class DiffusionPolicyModel(nn.Module):
     kind = "diffusion"
     def __init__(self, model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1, levels=None):
         super().__init__()
-        _check_model_config(model_cfg, data_cfg)
-        self.model_cfg, self.data_cfg, self.n_features, self.action_dim = model_cfg, data_cfg, n_features, action_dim
-        self.net_dim = _levels_buffer(self, levels, action_dim)          # channels diffused: L levels, or the actions
-        self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim,
-                                      n_bins=model_cfg.n_bins if model_cfg.obs_encoding == "ple" else 0)
+        _common_parts(self, model_cfg, data_cfg, n_features, action_dim, levels)
         self.unet = ConditionalUnet1D(self.net_dim, model_cfg.obs_embed_dim, tuple(model_cfg.down_dims), model_cfg.kernel_size,
                                       model_cfg.n_groups, model_cfg.diffusion_step_embed_dim)
         self.noise_scheduler = make_noise_scheduler(model_cfg, "ddpm")
@@ -448,11 +449,7 @@ class MSEPolicyModel(nn.Module):
     kind = "mse"
     def __init__(self, model_cfg:ModelConfig, data_cfg:DataConfig, n_features:int, action_dim:int=1, levels=None, hidden:int=256):
         super().__init__()
-        _check_model_config(model_cfg, data_cfg)
-        self.model_cfg, self.data_cfg, self.n_features, self.action_dim = model_cfg, data_cfg, n_features, action_dim
-        self.net_dim = _levels_buffer(self, levels, action_dim)
-        self.obs_encoder = ObsEncoder(data_cfg.n_obs_steps, n_features, model_cfg.obs_embed_dim,
-                                      n_bins=model_cfg.n_bins if model_cfg.obs_encoding == "ple" else 0)
+        _common_parts(self, model_cfg, data_cfg, n_features, action_dim, levels)
         self.head = nn.Sequential(nn.Mish(), nn.Linear(model_cfg.obs_embed_dim, hidden), nn.Mish(),
                                   nn.Linear(hidden, data_cfg.horizon * self.net_dim))
 

@@ -30,26 +30,26 @@ __all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'action_levels', 'Train
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
 
+def _executed(ds:WindowDataset, n_steps:int) -> np.ndarray:
+    "The human's targets (N, n_steps) on the first `n_steps` bars after each of `ds`'s decision bars."
+    return ds.actions[ds.t[:, None] + np.arange(1, n_steps + 1)[None], 0]
+
 def action_levels(ds:WindowDataset, encoding:str="auto"):
-    "The scaled positions the human holds in the training windows `ds` (with flat), to diffuse as level channels; None for 'value'."
+    "The scaled positions the human holds in the windows `ds` (with flat): the levels to diffuse as channels and to snap to."
     if encoding == "value": return None
-    a = np.asarray(ds.actions, dtype=float).reshape(len(ds.actions), -1)[:, 0]
-    lv = np.unique(np.concatenate([np.round(a[ds.t[:, None] + np.arange(ds.horizon + 1)[None]].ravel(), 6), [0.0]]))
+    lv = np.unique(np.concatenate([np.round(ds.actions[ds.t[:, None] + np.arange(ds.horizon + 1)[None], 0].ravel(), 6), [0.0]]))
     if len(lv) <= MAX_LEVELS: return [float(x) for x in lv]
     if encoding == "levels":
         raise ConfigError(f"the human holds {len(lv)} distinct positions in training, more than the {MAX_LEVELS} that level "
                           "encoding takes; use 'value' (or 'auto')", "model.action_encoding")
     return None
 
-def _policy_meta(data:StrategyData, cfg:Config, n_features:int, action_levels=None) -> dict:
-    "Everything besides the weights that a policy needs to rebuild its model and its features."
-    pos = np.asarray(data.positions, dtype=float)
-    levels = np.unique(np.round(pos / data.position_scale, 6))
+def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> dict:
+    "Everything besides the weights that a policy needs to rebuild its model and its features (`levels`: those diffused)."
     return dict(model=config_to_dict(cfg.model), data=config_to_dict(cfg.data), n_features=int(n_features), action_dim=1,
                 feature_names=list(data.feature_names), normalizer=data.normalizer.to_dict(),
                 position_scale=float(data.position_scale), symbols=list(data.symbols),
-                position_levels=[float(x) for x in levels] if len(levels) <= MAX_LEVELS else None,
-                action_levels=action_levels, diffmarket_version=diffmarket.__version__)
+                position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=diffmarket.__version__)
 
 class Trainer:
     "Fit a policy model on StrategyData: AdamW, warm-up + cosine LR, gradient clipping, EMA weights, early stopping."
@@ -65,10 +65,9 @@ class Trainer:
         seed_everything(tc.seed)
         levels = action_levels(data.train, self.cfg.model.action_encoding)
         self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1], levels=levels)
-        nxt = data.train.actions[data.train.t[:, None] + np.arange(1, self.cfg.data.n_action_steps + 1)]   # the executed bars
         zero = -data.normalizer.mean / data.normalizer.std                # where each raw feature is 0, after normalising
         self.model.obs_encoder.fit_bins(data.train.features[data.train.t],                # PLE edges from training rows only
-                                        target=nxt.reshape(len(nxt), -1) if self.cfg.model.bin_edges == "tree" else None,
+                                        target=_executed(data.train, self.cfg.data.n_action_steps) if self.cfg.model.bin_edges == "tree" else None,
                                         anchors=zero)
         self.model = self.model.to(self.device)
         self.ema = EMAModel(self.model.parameters(), power=tc.ema_power, use_ema_warmup=True, inv_gamma=1.0,
@@ -90,9 +89,7 @@ class Trainer:
 # %% ../nbs/21_train.ipynb #5e4c39b3
 def switch_windows(ds:WindowDataset, n_steps:int=1) -> np.ndarray:
     "Boolean mask over `ds`'s windows: the human's target changes within the first `n_steps` bars after the decision bar."
-    t = ds.t; a = ds.actions[:, 0]
-    later = a[t[:, None] + np.arange(1, n_steps + 1)[None]]
-    return (np.abs(later - a[t][:, None]) > 1e-6).any(axis=1)
+    return (np.abs(_executed(ds, n_steps) - ds.actions[ds.t, :1]) > 1e-6).any(axis=1)
 
 # %% ../nbs/21_train.ipynb #f9908f84
 def _train_epoch(self:Trainer) -> float:

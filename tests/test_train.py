@@ -156,3 +156,17 @@ def test_level_encoded_policy_round_trips_and_samples_levels(market, tmp_path):
     torch.testing.assert_close(s, t.best_model().sample(obs, num_samples=4, seed=0))
     v = Trainer(market[2], load_config(overrides={**TINY, "model": {**TINY["model"], "action_encoding": "value"}}), progress=False)
     assert v.meta["action_levels"] is None and v.model.net_dim == 1
+
+def test_consensus_takes_the_majority_direction_and_draws_the_size(market):
+    "Majority direction decides whether to trade; the size keeps the agreeing samples' odds; ties hold, then go flat."
+    from diffmarket.train import DiffusionPolicy
+    t = Trainer(market[2], load_config(overrides=TINY), progress=False)
+    pol = DiffusionPolicy(t.best_model(), t.meta, seed=0)
+    pol.levels = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])                     # a human who trades one or two lots
+    ex = np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.0, 0.0, 0.0])[None, :, None]  # 5 of 8 long, 3 of them two lots
+    picks = np.array([pol._consensus(ex)[0, 0] for _ in range(2000)])
+    assert set(picks) == {0.5, 1.0} and abs((picks == 1.0).mean() - 0.6) < 0.04
+    tie = np.array([1.0] * 4 + [0.0] * 4)[None, :, None]
+    assert pol._consensus(tie, current=[pol.scale])[0, 0] == 1.0          # a tie keeps the current direction
+    assert pol._consensus(tie, current=[0.0])[0, 0] == 0.0
+    assert pol._consensus(tie, current=[-pol.scale])[0, 0] == 0.0         # neither side holds it: flat
