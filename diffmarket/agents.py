@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_agents.ipynb #6546788a
 from __future__ import annotations
-import argparse, json, math, os, shutil, sys, tempfile, time
+import dataclasses, math, time
 from pathlib import Path
 from typing import Optional
 
@@ -14,11 +14,12 @@ import pandas as pd
 from .core import Config, ConfigError, DiffmarketError, MarketAgentsConfig, MarketConfig, load_config, make_rng
 from .market import AgentAction, MarketEnvironment, O, OrderRequest
 from .stylized import stylized_facts
+from .report import output_dir, write_json
 
 # %% auto #0
 __all__ = ['AGENT_KINDS', 'FIGURES', 'FACT_NAMES', 'MarketAgent', 'MarketMaker', 'Speculator', 'StatArbitrageur',
            'InformedTrader', 'NoiseTrader', 'AgentFactory', 'fundamental_views', 'run_market', 'MetaorderTrader',
-           'metaorder_impact', 'impact_by_size', 'plot_depth', 'simulate', 'facts_by_seed', 'main']
+           'metaorder_impact', 'impact_by_size', 'plot_depth', 'simulate', 'facts_by_seed']
 
 # %% ../nbs/12_agents.ipynb #cc2dbad0
 class MarketAgent:
@@ -386,9 +387,7 @@ def simulate(cfg:Optional[Config]=None, out_dir=None, seed:Optional[int]=None, n
     if num_agents is not None: kw["num_agents"] = num_agents
     if num_steps is not None: kw["num_steps"] = num_steps
     if seed is not None: kw["seed"] = seed
-    if kw:
-        import dataclasses
-        m = dataclasses.replace(m, **kw)
+    if kw: m = dataclasses.replace(m, **kw)
     if m.num_agents < 1: raise ConfigError(f"need at least one agent, got {m.num_agents}", "market.num_agents")
     if m.num_steps < 2: raise ConfigError(f"need at least two steps, got {m.num_steps}", "market.num_steps")
     agents = AgentFactory.create_mixed_population(m.num_agents, seed=m.seed, cfg=m.agents)
@@ -409,21 +408,14 @@ def simulate(cfg:Optional[Config]=None, out_dir=None, seed:Optional[int]=None, n
                    rejections=len(env.rejections), halted_steps=int(book.halted.sum()),
                    facts_met=facts.get("facts_met"), seconds=elapsed)
     if out_dir is not None:
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with output_dir(out_dir, exists="replace", marker="summary.json", what="--out") as tmp:
             env.trades_frame().to_csv(tmp / "trades.csv", index=False)
             book.to_csv(tmp / "book.csv", index=False)
             acc.to_csv(tmp / "agents.csv", index=False)
-            (tmp / "stylized.json").write_text(json.dumps(facts, indent=2, default=float))
-            (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+            write_json(tmp / "stylized.json", facts)
+            write_json(tmp / "summary.json", summary)
             if figures: _figures(env, tmp)
-            if out.exists(): shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True); raise
-        summary["out_dir"] = str(out)
+        summary["out_dir"] = str(out_dir)
     summary["facts"], summary["env"] = facts, env
     return summary
 
@@ -443,30 +435,3 @@ def facts_by_seed(cfg:Optional[Config]=None, seeds=range(10), **kw) -> pd.DataFr
                "leverage_L": f["leverage_effect"]["mean_L"], "impact_delta": f["impact_exponent"]["delta"]}
         rows.append(row)
     return pd.DataFrame(rows).set_index("seed")
-
-# %% ../nbs/12_agents.ipynb #641eb32f
-def main(argv=None) -> int:
-    "Entry point of `diffmarket-simulate`."
-    p = argparse.ArgumentParser(prog="diffmarket-simulate", description="Simulate a limit-order-book market with a mixed agent population.")
-    p.add_argument("--config", default=None, help="YAML config (default: packaged defaults)")
-    p.add_argument("--checkpoint", default=None, help="diffusion agent checkpoint (not used yet by this command)")
-    p.add_argument("--num_agents", type=int, default=None)
-    p.add_argument("--num_steps", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--out", default="runs/simulate", help="output folder")
-    p.add_argument("--no_figures", action="store_true")
-    def _err(message):
-        print(f"diffmarket-simulate: error: {message}", file=sys.stderr); raise SystemExit(2)
-    p.error = _err
-    args = p.parse_args(argv)
-    try:
-        if args.checkpoint is not None: raise ConfigError("--checkpoint: the diffusion agent does not join this command yet")
-        cfg = load_config(args.config)
-        s = simulate(cfg, args.out, seed=args.seed, num_agents=args.num_agents, num_steps=args.num_steps,
-                     figures=not args.no_figures)
-    except DiffmarketError as e:
-        print(f"diffmarket-simulate: {e}", file=sys.stderr); return 1
-    s.pop("env"); s.pop("facts")
-    print(f"simulated {s['num_steps']} steps of {s['num_agents']} agents: {s['num_trades']} trades, "
-          f"{s['facts_met']} stylized facts met; wrote {s['out_dir']}")
-    return 0

@@ -14,11 +14,10 @@ import pandas as pd
 import yaml
 
 # %% auto #0
-__all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'OrderType', 'Bar', 'Order', 'Fill',
-           'Observation', 'Policy', 'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig',
-           'LiveConfig', 'MarketAgentsConfig', 'MarketConfig', 'GamesConfig', 'Config', 'load_config', 'config_to_dict',
-           'make_rng', 'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
-           'max_drawdown_duration', 'compute_metrics']
+__all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Policy', 'DataConfig',
+           'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig', 'MarketConfig', 'GamesConfig',
+           'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng', 'seed_everything', 'get_device',
+           'periods_per_year', 'returns_from_equity', 'drawdown', 'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -57,61 +56,6 @@ class Side(enum.Enum):
         if s in ("buy", "b", "long", "bid"): return Side.BUY
         if s in ("sell", "s", "short", "ask", "offer"): return Side.SELL
         raise ValueError(f"unknown side {value!r}: expected 'buy' or 'sell'")
-
-# %% ../nbs/00_core.ipynb #b66b5d60
-class OrderType(enum.Enum):
-    MARKET = "market"
-    LIMIT = "limit"
-
-@dataclass(frozen=True)
-class Bar:
-    "One OHLCV bar of one symbol."
-    timestamp: pd.Timestamp
-    symbol: str
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-@dataclass
-class Order:
-    "An instruction to trade `quantity` (> 0) of `symbol`; `limit_price` is None for a market order."
-    symbol: str
-    side: Side
-    quantity: float
-    order_type: OrderType = OrderType.MARKET
-    limit_price: Optional[float] = None
-    timestamp: Optional[pd.Timestamp] = None
-    order_id: Optional[str] = None
-
-    def __post_init__(self):
-        self.side = Side.parse(self.side)
-        if not (self.quantity > 0): raise ValueError(f"order quantity must be > 0, got {self.quantity}")
-        if self.order_type is OrderType.LIMIT and self.limit_price is None:
-            raise ValueError("a limit order needs a limit_price")
-
-    @property
-    def signed_quantity(self) -> float: return self.side.sign * self.quantity
-
-@dataclass(frozen=True)
-class Fill:
-    "An execution: `quantity` (> 0) of `symbol` at `price`, paying `fee`."
-    timestamp: pd.Timestamp
-    symbol: str
-    side: Side
-    quantity: float
-    price: float
-    fee: float = 0.0
-    order_id: Optional[str] = None
-
-    @property
-    def signed_quantity(self) -> float: return self.side.sign * self.quantity
-
-    @property
-    def cash_flow(self) -> float:
-        "Cash this fill moves into the account (negative for a buy)."
-        return -self.signed_quantity * self.price - self.fee
 
 # %% ../nbs/00_core.ipynb #45be9224
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -155,6 +99,7 @@ class DataConfig:
     feature_windows: list = field(default_factory=lambda: [10, 20, 50])  # windows of the breakout, z-score and return/vol features
     max_price_deviation: float = 0.05  # a fill may lie at most 5% outside its bar's [low, high]
 
+# %% ../nbs/00_core.ipynb #18d0e510
 @dataclass
 class ModelConfig:
     "Conditional 1D UNet and diffusion settings."
@@ -175,6 +120,7 @@ class ModelConfig:
     num_inference_steps: int = 3     # DDIM steps per decision (3 vs 10 under sample prediction: benchmarks/bench_policy.py)
     num_samples: int = 8             # samples per decision; their dispersion gives the confidence
 
+# %% ../nbs/00_core.ipynb #43d07104
 @dataclass
 class TrainingConfig:
     "Optimisation settings."
@@ -191,6 +137,7 @@ class TrainingConfig:
     device: str = "auto"             # 'auto' picks CUDA when present
     num_threads: int = 1             # torch CPU threads while training (1: fastest for the small default model on shared cores; 0: torch's default)
 
+# %% ../nbs/00_core.ipynb #a6236f8c
 @dataclass
 class BacktestConfig:
     "Costs, limits and accounting for bar backtests."
@@ -204,31 +151,7 @@ class BacktestConfig:
     risk_free_rate: float = 0.0      # annual, for Sharpe and Sortino
     periods_per_year: Optional[float] = None  # None: inferred from bar spacing
 
-@dataclass
-class RiskConfig:
-    "Position sizing, stops and risk budgets (fractions of equity unless stated)."
-    vol_target: float = 0.15         # annualised volatility target for sizing
-    max_position_fraction: float = 1.0   # gross notional / equity cap
-    stop_loss: Optional[float] = 0.05    # close a position after this loss from entry
-    take_profit: Optional[float] = None
-    daily_loss_limit: float = 0.03
-    weekly_loss_limit: float = 0.06
-    monthly_loss_limit: float = 0.10
-    max_correlation: float = 0.8     # refuse to add exposure to assets more correlated than this
-    min_confidence: float = 0.0      # skip policy decisions less confident than this
-
-@dataclass
-class LiveConfig:
-    "Paper and live execution."
-    mode: str = "paper"              # 'paper' or 'live'
-    exchange: str = "paper"          # ccxt exchange id for live mode
-    symbols: list = field(default_factory=lambda: ["BTC/USDT"])
-    timeframe: str = "1h"
-    poll_seconds: float = 60.0
-    api_key_env: str = "DIFFMARKET_API_KEY"
-    api_secret_env: str = "DIFFMARKET_API_SECRET"
-    state_path: str = "runs/live/state.json"
-
+# %% ../nbs/00_core.ipynb #46ba7ca4
 @dataclass
 class MarketAgentsConfig:
     "Parameters of the simulated market's agents (sizes in shares, prices in ticks, times in steps)."
@@ -285,6 +208,7 @@ class MarketConfig:
     seed: int = 0
     agents: MarketAgentsConfig = field(default_factory=MarketAgentsConfig)
 
+# %% ../nbs/00_core.ipynb #bc95bc51
 @dataclass
 class GamesConfig:
     "Equilibrium solvers."
@@ -293,6 +217,7 @@ class GamesConfig:
     n_candidates: int = 16           # strategies proposed per best-response step
     level_k: int = 2
 
+# %% ../nbs/00_core.ipynb #7b5de09f
 @dataclass
 class Config:
     "The whole configuration; `load_config()` fills it from YAML over these defaults."
@@ -300,8 +225,6 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
-    risk: RiskConfig = field(default_factory=RiskConfig)
-    live: LiveConfig = field(default_factory=LiveConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
     games: GamesConfig = field(default_factory=GamesConfig)
 
@@ -332,7 +255,7 @@ def _check_value(value, tp, path):
         return value
     return value
 
-def _from_dict(cls, data, path=""):
+def config_from_dict(cls, data, path:str=""):
     "Build dataclass `cls` from `data`, reporting unknown keys and wrong types by dotted path."
     if data is None: data = {}
     if not isinstance(data, dict):
@@ -345,7 +268,7 @@ def _from_dict(cls, data, path=""):
     kw = {}
     for k, v in data.items():
         p, tp = (f"{path}.{k}" if path else k), hints[k]
-        kw[k] = _from_dict(tp, v, p) if is_dataclass(tp) else _check_value(v, tp, p)
+        kw[k] = config_from_dict(tp, v, p) if is_dataclass(tp) else _check_value(v, tp, p)
     return cls(**kw)
 
 def load_config(path=None, overrides:Optional[dict]=None) -> Config:
@@ -359,7 +282,7 @@ def load_config(path=None, overrides:Optional[dict]=None) -> Config:
     if overrides:
         for section, values in overrides.items():
             data.setdefault(section, {}).update(values)
-    return _from_dict(Config, data)
+    return config_from_dict(Config, data)
 
 def config_to_dict(cfg) -> dict:
     "A plain dict of a config (for YAML, JSON or checkpoints)."

@@ -4,18 +4,28 @@
 
 # %% ../nbs/90_demo.ipynb #029a0190
 from __future__ import annotations
-import argparse, html, json, math, shutil, sys, tempfile, time
+import dataclasses, html, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import DiffmarketError, load_config, seed_everything
-from .data import load_bars, sample_path, synthetic_trader, position_path
-from .backtest import replay_trades, write_report, _json_value, _fmt
+from .core import load_config, seed_everything
+from .data import StrategyData, load_bars, sample_path, synthetic_trader, position_path
+from .backtest import Backtest, replay_trades, write_report
+from .train import Trainer, load_policy, imitation_report
+from .agents import simulate
+from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['SECTIONS', 'section_human', 'section_policy', 'section_market', 'run_demo', 'main']
+__all__ = ['SECTIONS', 'SUMMARY_METRICS', 'demo_context', 'section_human', 'section_policy', 'section_market', 'run_demo']
+
+# %% ../nbs/90_demo.ipynb #6a24c631
+def demo_context(out, seed:int=0, style:str="mean_reversion", quick:bool=False, config=None) -> dict:
+    "The shared context of the demo's sections: config, bars, output folder, seed, style, quick."
+    bars = load_bars(sample_path("sp500_daily.csv"))
+    if quick: bars = bars.iloc[-1500:].reset_index(drop=True)
+    return dict(cfg=load_config(config), bars=bars, out=Path(out), seed=seed, style=style, quick=quick, config=config)
 
 # %% ../nbs/90_demo.ipynb #b35e7340
 def section_human(ctx:dict) -> dict:
@@ -37,7 +47,6 @@ def section_human(ctx:dict) -> dict:
 # %% ../nbs/90_demo.ipynb #23584728
 def _plot_imitation(bars, trades, results:dict, path):
     "Human and policy positions over price on the test bars."
-    import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     first = next(iter(results.values()))
     idx = first.positions.index
@@ -53,14 +62,10 @@ def _plot_imitation(bars, trades, results:dict, path):
 
 def section_policy(ctx:dict) -> dict:
     "Train a diffusion policy and the MSE baseline on the human's log; backtest both on the held-out bars."
-    import dataclasses
-    from diffmarket.data import StrategyData
-    from diffmarket.train import Trainer, load_policy, imitation_report
-    from diffmarket.backtest import Backtest
     cfg, bars, trades, out = ctx["cfg"], ctx["bars"], ctx["trades"], ctx["out"]
     data = StrategyData.build(bars, trades, cfg.data)
     test_start = data.split_times[1]
-    results, reports, rows = {}, {}, []
+    results, reports, rows = {}, {}, {}
     for kind in ("diffusion", "mse"):
         c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind=kind))
         # the demo's twenty years hold twice the windows of the benchmark's ten: half the epochs, the same steps
@@ -73,16 +78,15 @@ def section_policy(ctx:dict) -> dict:
         rep = imitation_report(res, trades, bars, cfg.backtest, out_dir=d)
         write_report(res, d / "backtest", title=f"{kind} policy on the held-out bars")
         results[kind], reports[kind] = res, rep
-        rows.append(f"<tr><td>{kind}</td><td>{_fmt(rep['position_agreement'])}</td><td>{_fmt(rep['pnl_correlation'])}</td>"
-                    f"<td>{_fmt(rep['policy_sharpe'])}</td><td>{_fmt(rep['human_sharpe'])}</td><td>{tr.epoch}</td></tr>")
+        rows[kind] = {"position agreement": rep["position_agreement"], "PnL correlation": rep["pnl_correlation"],
+                      "policy Sharpe": rep["policy_sharpe"], "human Sharpe": rep["human_sharpe"], "epochs": tr.epoch}
     _plot_imitation(bars, trades, results, out / "imitation.png")
     text = (f"<p>Trained on {len(data.train):,} windows (validation {len(data.val):,}); both policies trade from "
             f"{test_start:%Y-%m-%d} on, the human's replay over the same bars is the reference. Checkpoints, "
             f"<code>imitation.json</code> and backtest reports are in <a href='policy_diffusion/'>policy_diffusion/</a> "
             f"and <a href='policy_mse/'>policy_mse/</a>.</p>"
-            "<table><tr><th>policy</th><th>position agreement</th><th>PnL correlation</th><th>policy Sharpe</th>"
-            f"<th>human Sharpe</th><th>epochs</th></tr>{''.join(rows)}</table>"
-            "<p><img src='imitation.png' style='max-width:100%'></p>")
+            + html_table(pd.DataFrame(rows).T.rename_axis("policy"))
+            + "<p><img src='imitation.png' style='max-width:100%'></p>")
     d = reports["diffusion"]
     m = dict(results["diffusion"].metrics, position_agreement=d["position_agreement"], pnl_correlation=d["pnl_correlation"],
              sharpe_ratio_ratio=d["sharpe_ratio_ratio"], mse_position_agreement=reports["mse"]["position_agreement"],
@@ -92,76 +96,40 @@ def section_policy(ctx:dict) -> dict:
 # %% ../nbs/90_demo.ipynb #97546392
 def section_market(ctx:dict) -> dict:
     "Simulate the default agent population in the order-book market and measure its stylized facts."
-    from diffmarket.agents import simulate
     cfg = ctx["cfg"]
     s = simulate(cfg, ctx["out"] / "market", seed=ctx["seed"], num_steps=300 if ctx["quick"] else None)
     facts = s["facts"]
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in facts.items() if not isinstance(v, (dict, list)))
+    rows = html_table({k: v for k, v in facts.items() if not isinstance(v, (dict, list))})
     text = (f"<p>{s['num_agents']} agents, {s['num_steps']} steps (seed {s['seed']}): {s['num_trades']:,} trades, "
             f"final price {s['final_price']:.2f} against a fundamental of {s['final_fundamental']:.2f}, "
             f"{s['rejections']} orders rejected by the rules, {s['halted_steps']} halted steps. Files in "
             f"<a href='market/'>market/</a> (trades.csv, book.csv, agents.csv, stylized.json).</p>"
             + "".join(f"<p><img src='market/{n}' style='max-width:100%'></p>" for n in ("price.png", "wealth.png", "depth.png"))
-            + f"<h3>Stylized facts</h3><table>{rows}</table>")
+            + f"<h3>Stylized facts</h3>{rows}")
     m = {k: v for k, v in s.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return dict(key="market", title="3. A market of agents", metrics=m, html=text)
 
-# %% ../nbs/90_demo.ipynb #6666a11a
+# %% ../nbs/90_demo.ipynb #c903f471
 SECTIONS = [section_human, section_policy, section_market]
-
-def _metrics_table(m:dict, keys=("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar",
-                                 "win_rate", "profit_factor", "num_trades", "exposure", "turnover")) -> str:
-    rows = "".join(f"<tr><td>{k}</td><td>{_fmt(m[k])}</td></tr>" for k in keys if k in m)
-    return f"<table>{rows}</table>"
+SUMMARY_METRICS = ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate",
+                   "profit_factor", "num_trades", "exposure", "turnover")
 
 def run_demo(out="runs/demo", seed:int=0, style:str="mean_reversion", quick:bool=False, config=None, sections=None) -> dict:
-    "Run every demo section into `out` (all or nothing: built in a temporary folder, then renamed)."
+    "Run every demo section into `out` (all or nothing); returns each section's metrics."
     t_start = time.perf_counter()
     seed_everything(seed)
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    cfg = load_config(config)
-    bars = load_bars(sample_path("sp500_daily.csv"))
-    if quick: bars = bars.iloc[-1500:].reset_index(drop=True)
-    ctx = dict(cfg=cfg, bars=bars, out=tmp, seed=seed, style=style, quick=quick)
     results, parts = {}, []
-    try:
+    with output_dir(out, exists="replace", marker="report.html", what="--out") as tmp:
+        ctx = demo_context(tmp, seed, style, quick, config)
         for fn in (sections or SECTIONS):
             t0 = time.perf_counter()
             r = fn(ctx)
-            results[r["key"]] = {k: _json_value(v) for k, v in r["metrics"].items()}
-            parts.append(f"<h2>{html.escape(r['title'])}</h2>{r['html']}<h3>Metrics</h3>{_metrics_table(r['metrics'])}"
+            results[r["key"]] = r["metrics"]
+            shown = {k: r["metrics"][k] for k in SUMMARY_METRICS if k in r["metrics"]}
+            parts.append(f"<h2>{html.escape(r['title'])}</h2>{r['html']}<h3>Metrics</h3>{html_table(shown)}"
                          f"<p style='color:#777'>section time {time.perf_counter() - t0:.1f}s</p>")
-        (tmp / "metrics.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-        (tmp / "report.html").write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>diffmarket demo</title>
-<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}} td{{padding:2px 12px}} table{{border-collapse:collapse}}
-tr:nth-child(even){{background:#f3f3f3}} td:last-child{{text-align:right}}</style></head><body>
-<h1>diffmarket demo</h1><p>Seed {seed}; config: {'packaged defaults' if config is None else html.escape(str(config))}; 
-{time.perf_counter() - t_start:.0f}s on this machine. Every number here is reproduced by <code>make demo</code>.</p>
-{''.join(parts)}</body></html>""", encoding="utf-8")
-        if out.exists(): shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+        write_json(tmp / "metrics.json", results)
+        intro = (f"<p>Seed {seed}; config: {'packaged defaults' if config is None else html.escape(str(config))}; "
+                 f"{time.perf_counter() - t_start:.0f}s on this machine. Every number here is reproduced by <code>make demo</code>.</p>")
+        (tmp / "report.html").write_text(html_page("diffmarket demo", intro + "".join(parts)), encoding="utf-8")
     return results
-
-# %% ../nbs/90_demo.ipynb #c5ab8b12
-def main(argv=None) -> int:
-    "Command line entry point of `diffmarket-demo`."
-    ap = argparse.ArgumentParser(prog="diffmarket-demo", description="Run the whole main job on the shipped data.")
-    ap.add_argument("--out", default="runs/demo", help="output folder (replaced)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--style", default="mean_reversion", choices=["trend", "mean_reversion", "discretionary"])
-    ap.add_argument("--quick", action="store_true", help="a light run on the last 1,500 bars")
-    ap.add_argument("--config", default=None, help="YAML config over the packaged defaults")
-    a = ap.parse_args(argv)
-    try: res = run_demo(a.out, a.seed, a.style, a.quick, a.config)
-    except DiffmarketError as e:
-        print(f"diffmarket-demo: error: {e}", file=sys.stderr); return 1
-    for key, m in res.items():
-        shown = [k for k in ("total_return", "sharpe", "max_drawdown", "position_agreement", "pnl_correlation",
-                             "num_trades", "facts_met") if isinstance(m.get(k), (int, float))][:4]
-        print(f"{key}: " + ", ".join(f"{k}={m[k]:.4g}" for k in shown))
-    print(f"report: {Path(a.out) / 'report.html'}")
-    return 0

@@ -19,7 +19,7 @@ from .core import ModelConfig, DataConfig, ConfigError
 __all__ = ['SAMPLERS', 'ACTION_ENCODINGS', 'SinusoidalPosEmb', 'Conv1dBlock', 'ConditionalResidualBlock1D', 'ConditionalUnet1D',
            'DenseUnet1D', 'ObsEncoder', 'make_noise_scheduler', 'ddim_coefficients', 'ddim_step', 'encode_levels',
            'decode_levels', 'DiffusionPolicyModel', 'MSEPolicyModel', 'make_model', 'torch_threads', 'toy_bimodal_data',
-           'fit_toy', 'load_policy']
+           'fit_toy']
 
 # %% ../nbs/20_diffusion.ipynb #001d6635
 class SinusoidalPosEmb(nn.Module):
@@ -507,9 +507,3 @@ def fit_toy(model, obs, actions, steps:int=300, lr:float=3e-3, batch_size:int=12
             loss = model.compute_loss(obs[i], actions[i], generator=g)
             opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item())
     return losses
-
-# %% ../nbs/20_diffusion.ipynb #b228f896
-def load_policy(path, **kwargs):
-    "A trained DiffusionPolicy from a checkpoint file or directory (see `diffmarket.train.load_policy`)."
-    from diffmarket.train import load_policy as _load
-    return _load(path, **kwargs)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import gymnasium
 from pettingzoo import ParallelEnv
+from fastcore.basics import patch
 
 from .core import ConfigError, DiffmarketError, MarketConfig, Side, load_config, make_rng
 from .orderbook import LimitOrderBook, OrderError, Trade
@@ -19,8 +20,7 @@ from .orderbook import LimitOrderBook, OrderError, Trade
 # %% auto #0
 __all__ = ['FUNDAMENTALS', 'CIRCUIT_BREAKERS', 'SESSION_MINUTES', 'OBS_FIELDS', 'ACTION_FIELDS', 'news_volatility',
            'fundamental_path', 'ImpactModel', 'halt_steps', 'session_minute', 'clock', 'O', 'OrderRequest',
-           'AgentAction', 'vector_to_action', 'MarketEnvironment', 'reset', 'mid_ticks', 'mark_price', 'observe',
-           'submit', 'step', 'book_frame', 'trades_frame', 'accounts']
+           'AgentAction', 'vector_to_action', 'MarketEnvironment']
 
 # %% ../nbs/11_market.ipynb #a75d1e56
 FUNDAMENTALS = ("random_walk_jumps", "mean_reverting", "garch_news")
@@ -165,7 +165,8 @@ class MarketEnvironment(ParallelEnv):
     def action_space(self, agent): return self._act_space
 
 # %% ../nbs/11_market.ipynb #80735899
-def reset(self, seed=None, options=None):
+@patch
+def reset(self:MarketEnvironment, seed=None, options=None):
     "Start an episode: empty book, fresh accounts, a new fundamental path; returns (observations, infos)."
     cfg = self.cfg
     if seed is not None: self._seed = seed
@@ -196,29 +197,31 @@ def reset(self, seed=None, options=None):
     self._fills = [[] for _ in range(n)]; self._rejected = [[] for _ in range(n)]
     obs = {a: self.observe(a) for a in self.agents}
     return obs, {a: {} for a in self.agents}
-MarketEnvironment.reset = reset
 
-def _set_band(self):
+@patch
+def _set_band(self:MarketEnvironment):
     "Price-limit band (ticks) around the previous close."
     L, tick = self.cfg.price_limit, self.cfg.tick_size
     if L is None: self.band = (-(10**18), 10**18)
     else: self.band = (math.ceil(self.prev_close * (1 - L) / tick - 1e-9), math.floor(self.prev_close * (1 + L) / tick + 1e-9))
-MarketEnvironment._set_band = _set_band
 
 # %% ../nbs/11_market.ipynb #e6b3387a
-def mid_ticks(self) -> int:
+@patch
+def mid_ticks(self:MarketEnvironment) -> int:
     "Mid price in ticks (rounded down); the last trade where a side is empty."
     bb, ba = self.book.best_bid(), self.book.best_ask()
     if bb and ba: return (bb[0] + ba[0]) // 2
     return self.last_ticks
 
-def mark_price(self) -> float:
+@patch
+def mark_price(self:MarketEnvironment) -> float:
     "Mark-to-market price: the mid when both sides quote, else the last trade."
     bb, ba = self.book.best_bid(), self.book.best_ask()
     if bb and ba: return round((bb[0] + ba[0]) * 0.5 * self.cfg.tick_size, 10)
     return self.last_price
 
-def observe(self, agent) -> np.ndarray:
+@patch
+def observe(self:MarketEnvironment, agent) -> np.ndarray:
     "The observation vector of `agent` (fields `OBS_FIELDS`)."
     i, cfg, tick = self._index[agent], self.cfg, self.cfg.tick_size
     bb, ba = self.book.best_bid(), self.book.best_ask()
@@ -231,10 +234,11 @@ def observe(self, agent) -> np.ndarray:
                      self.cash[i] + self.position[i] * mark - cfg.initial_cash, float(self.t < self.halted_until),
                      self.prev_close, self.fundamental[self.t + h] if h is not None else 0.0, tick], dtype=np.float64)
 
-MarketEnvironment.mid_ticks, MarketEnvironment.mark_price, MarketEnvironment.observe = mid_ticks, mark_price, observe
+
 
 # %% ../nbs/11_market.ipynb #f09cbc74
-def _book_fills(self, fills):
+@patch
+def _book_fills(self:MarketEnvironment, fills):
     cfg, tick = self.cfg, self.cfg.tick_size
     mf, tf = cfg.maker_fee_bps * 1e-4, cfg.taker_fee_bps * 1e-4
     for f in fills:
@@ -252,9 +256,9 @@ def _book_fills(self, fills):
     if fills:
         self.last_price = round(self.last_ticks * tick, 10)
         if self.breaker_levels: self._check_breaker()
-MarketEnvironment._book_fills = _book_fills
 
-def _check_breaker(self):
+@patch
+def _check_breaker(self:MarketEnvironment):
     "Halt trading when the move from the previous close reaches a breaker level not yet hit today."
     move = abs(self.last_price / self.prev_close - 1.0)
     spd = self.cfg.steps_per_day; session = SESSION_MINUTES[self.cfg.circuit_breaker]
@@ -268,13 +272,14 @@ def _check_breaker(self):
             self.breakers_hit.add(level)
             until = end_of_day if minutes is None else min(end_of_day, self.t + 1 + halt_steps(minutes, spd, session))
             self.halted_until = max(self.halted_until, until)
-MarketEnvironment._check_breaker = _check_breaker
 
 # %% ../nbs/11_market.ipynb #4be91fcd
-def _reject(self, i, req, reason):
+@patch
+def _reject(self:MarketEnvironment, i, req, reason):
     self._rejected[i].append((req, reason)); self.rejections.append((self.t, i, reason))
 
-def submit(self, i:int, req:OrderRequest) -> list:
+@patch
+def submit(self:MarketEnvironment, i:int, req:OrderRequest) -> list:
     "Check one order of agent index `i` against the rules and send it to the book; returns its fills."
     if self.t < self.halted_until: self._reject(i, req, "halted"); return []
     try:
@@ -302,9 +307,9 @@ def submit(self, i:int, req:OrderRequest) -> list:
     if self.book.last_status == "rejected": self._reject(i, req, self.book.last_reason)
     self._book_fills(fills)
     return fills
-MarketEnvironment.submit, MarketEnvironment._reject = submit, _reject
 
-def _apply(self, i:int, action):
+@patch
+def _apply(self:MarketEnvironment, i:int, action):
     "Apply one agent's action: cancels, then orders."
     if action is None: return
     if not isinstance(action, AgentAction): action = vector_to_action(action, self.mid_ticks())
@@ -314,10 +319,10 @@ def _apply(self, i:int, action):
         o = self.book.order(oid)
         if o is not None and o.owner == i: self.book.cancel(oid)
     for req in action.orders: self.submit(i, req)
-MarketEnvironment._apply = _apply
 
 # %% ../nbs/11_market.ipynb #d03bdbe0
-def step(self, actions:dict):
+@patch
+def step(self:MarketEnvironment, actions:dict):
     "One step: apply every agent's action in a random order, then record; PettingZoo's 5-tuple."
     cfg, n = self.cfg, len(self.possible_agents)
     self._fills = [[] for _ in range(n)]; self._rejected = [[] for _ in range(n)]
@@ -343,9 +348,9 @@ def step(self, actions:dict):
     truncs = {a: done for a in self.agents}
     if done: self.agents = []
     return obs, rewards, terms, truncs, infos
-MarketEnvironment.step = step
 
-def _record(self):
+@patch
+def _record(self:MarketEnvironment):
     h, tick = self.history, self.cfg.tick_size
     l1 = self.book.l1()
     h["step"].append(self.t); h["price"].append(self.last_price); h["mid"].append(self.mark_price())
@@ -357,34 +362,34 @@ def _record(self):
     mark = h["mid"][-1]
     self.pnl_history.append([c + p * mark - self.cfg.initial_cash for c, p in zip(self.cash, self.position)])
     if self.record_depth: self.depth_history.append(self.book.depth(self.record_depth))
-MarketEnvironment._record = _record
 
-def _end_of_day(self):
+@patch
+def _end_of_day(self:MarketEnvironment):
     "Close the day: cancel resting orders, the close becomes the reference, halts and breakers reset."
     for i in range(len(self.possible_agents)):
         for oid in self.book.orders_of(i): self.book.cancel(oid)
     self.prev_close = self.last_price
     self._set_band()
     self.halted_until, self.breakers_hit = -1, set()
-MarketEnvironment._end_of_day = _end_of_day
 
 # %% ../nbs/11_market.ipynb #37bbec56
-def book_frame(self) -> pd.DataFrame:
+@patch
+def book_frame(self:MarketEnvironment) -> pd.DataFrame:
     "L1 book, last price, volume and fundamental per step."
     return pd.DataFrame(self.history)
 
-def trades_frame(self) -> pd.DataFrame:
+@patch
+def trades_frame(self:MarketEnvironment) -> pd.DataFrame:
     "Every trade: step, price, qty, maker and taker agent, taker side."
     df = pd.DataFrame(self.trades, columns=["step", "price", "qty", "maker", "taker", "taker_side"])
     names = np.array(self.possible_agents)
     if len(df): df["maker"], df["taker"] = names[df["maker"].to_numpy()], names[df["taker"].to_numpy()]
     return df
 
-def accounts(self) -> pd.DataFrame:
+@patch
+def accounts(self:MarketEnvironment) -> pd.DataFrame:
     "Each agent's cash, position, fees paid, traded size and mark-to-market PnL."
     mark = self.mark_price()
     return pd.DataFrame({"agent": self.possible_agents, "cash": self.cash, "position": self.position,
                          "fees_paid": self.fees_paid, "traded_qty": self.traded_qty,
                          "pnl": [c + p * mark - self.cfg.initial_cash for c, p in zip(self.cash, self.position)]})
-
-MarketEnvironment.book_frame, MarketEnvironment.trades_frame, MarketEnvironment.accounts = book_frame, trades_frame, accounts

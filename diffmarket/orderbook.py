@@ -9,13 +9,13 @@ from collections import deque
 from typing import Any, Hashable, NamedTuple, Optional
 
 import numpy as np
+from fastcore.basics import patch
 
 from .core import DiffmarketError, Side
 
 # %% auto #0
 __all__ = ['TIME_IN_FORCE', 'STP_MODES', 'LIMIT', 'CANCEL', 'MARKET', 'OrderError', 'Trade', 'RestingOrder', 'LimitOrderBook',
-           'best_bid', 'best_ask', 'submit_limit', 'submit_market', 'cancel', 'modify', 'depth', 'l1', 'order',
-           'orders_of', 'resting_qty', 'tape_frame', 'StreamResult', 'match_stream']
+           'StreamResult', 'match_stream']
 
 # %% ../nbs/10_orderbook.ipynb #c86a5cd6
 class OrderError(DiffmarketError):
@@ -72,6 +72,7 @@ class LimitOrderBook:
         self.tape = []                     # every Trade, in order
         self.n_trades = 0
         self.last_status, self.last_reason = None, None
+        self.submitted_qty = self.cancelled_qty = 0   # shares sent in, and shares cancelled, expired or refused
 
     def to_ticks(self, price:float) -> int:
         "The nearest tick of a price."
@@ -85,28 +86,30 @@ class LimitOrderBook:
     def __contains__(self, order_id): return order_id in self._orders
 
 # %% ../nbs/10_orderbook.ipynb #e41dfe34
-def _best(self, side:int) -> Optional[int]:
+@patch
+def _best(self:LimitOrderBook, side:int) -> Optional[int]:
     heap, levels, inheap = self._heaps[side], self._levels[side], self._inheap[side]
     while heap:
         p = heap[0] if side == -1 else -heap[0]
         if p in levels: return p
         heapq.heappop(heap); inheap.discard(p)
     return None
-LimitOrderBook._best = _best
 
-def best_bid(self):
+@patch
+def best_bid(self:LimitOrderBook):
     "(price_ticks, qty) of the best bid, or None."
     p = self._best(1)
     return None if p is None else (p, self._levels[1][p][1])
 
-def best_ask(self):
+@patch
+def best_ask(self:LimitOrderBook):
     "(price_ticks, qty) of the best ask, or None."
     p = self._best(-1)
     return None if p is None else (p, self._levels[-1][p][1])
-LimitOrderBook.best_bid, LimitOrderBook.best_ask = best_bid, best_ask
 
 # %% ../nbs/10_orderbook.ipynb #137e66f3
-def _match(self, oid, side, limit, qty, owner):
+@patch
+def _match(self:LimitOrderBook, oid, side, limit, qty, owner):
     "Match an incoming order; return (fills, remaining qty, stopped by self-trade prevention)."
     fills, opp = [], -side
     levels = self._levels[opp]
@@ -138,10 +141,12 @@ def _match(self, oid, side, limit, qty, owner):
     if self.keep_tape and fills: self.tape.extend(fills)
     return fills, qty, False
 
-def _drop_empty(self, side, price, lvl):
+@patch
+def _drop_empty(self:LimitOrderBook, side, price, lvl):
     if lvl[1] == 0 and self._levels[side].get(price) is lvl: del self._levels[side][price]
 
-def _cancel_rec(self, rec):
+@patch
+def _cancel_rec(self:LimitOrderBook, rec):
     "Remove a resting order (its entry in the deque dies lazily)."
     side, price, q = rec[_SIDE], rec[_PRICE], rec[_QTY]
     lvl = self._levels[side][price]
@@ -153,11 +158,11 @@ def _cancel_rec(self, rec):
     if lvl[1] == 0: del self._levels[side][price]
     return q
 
-LimitOrderBook._match, LimitOrderBook._drop_empty, LimitOrderBook._cancel_rec = _match, _drop_empty, _cancel_rec
-LimitOrderBook.cancelled_qty = 0
+
 
 # %% ../nbs/10_orderbook.ipynb #e8e946d6
-def _fillable(self, side, limit, qty, owner) -> int:
+@patch
+def _fillable(self:LimitOrderBook, side, limit, qty, owner) -> int:
     opp = -side; levels = self._levels[opp]
     prices = sorted((p for p in levels if limit is None or (p <= limit if side == 1 else p >= limit)),
                     reverse=(side == -1))
@@ -171,10 +176,10 @@ def _fillable(self, side, limit, qty, owner) -> int:
             got += rec[_QTY]
             if got >= qty: return got
     return got
-LimitOrderBook._fillable = _fillable
 
 # %% ../nbs/10_orderbook.ipynb #50e79905
-def _rest(self, oid, side, price, qty, owner):
+@patch
+def _rest(self:LimitOrderBook, oid, side, price, qty, owner):
     "Put an order in the book behind every order already at its price."
     levels = self._levels[side]
     self._seq += 1
@@ -192,10 +197,10 @@ def _rest(self, oid, side, price, qty, owner):
         s = self._by_owner.get(owner)
         if s is None: self._by_owner[owner] = s = set()
         s.add(oid)
-LimitOrderBook._rest = _rest
 
 # %% ../nbs/10_orderbook.ipynb #e5e3ff0c
-def submit_limit(self, order_id, side, price_ticks:int, qty, owner=None, tif:str="GTC", post_only:bool=False) -> list:
+@patch
+def submit_limit(self:LimitOrderBook, order_id, side, price_ticks:int, qty, owner=None, tif:str="GTC", post_only:bool=False) -> list:
     "Submit a limit order; returns its fills (`Trade`s). Rests what is left if GTC."
     if order_id in self._orders: raise OrderError(f"duplicate order id {order_id!r}: it is still resting")
     s = side if (side == 1 or side == -1) and type(side) is int else _side_sign(side)
@@ -239,7 +244,8 @@ def submit_limit(self, order_id, side, price_ticks:int, qty, owner=None, tif:str
         self.last_reason = "self-trade prevented" if stopped else "immediate-or-cancel remainder"
     return fills
 
-def submit_market(self, order_id, side, qty, owner=None, tif:str="IOC") -> list:
+@patch
+def submit_market(self:LimitOrderBook, order_id, side, qty, owner=None, tif:str="IOC") -> list:
     "Submit a market order (IOC, or FOK to fill completely or not at all); returns its fills."
     s, qty = _side_sign(side), _check_qty(qty)
     if tif not in ("IOC", "FOK"): raise OrderError(f"a market order's time in force is IOC or FOK, got {tif!r}")
@@ -256,18 +262,17 @@ def submit_market(self, order_id, side, qty, owner=None, tif:str="IOC") -> list:
         self.last_reason = "self-trade prevented" if stopped else "no more liquidity"
     return fills
 
-LimitOrderBook.submit_limit, LimitOrderBook.submit_market = submit_limit, submit_market
-LimitOrderBook.submitted_qty = 0
-
 # %% ../nbs/10_orderbook.ipynb #0e13c2d1
-def cancel(self, order_id) -> bool:
+@patch
+def cancel(self:LimitOrderBook, order_id) -> bool:
     "Cancel a resting order; False if it is not resting (unknown, filled or cancelled)."
     rec = self._orders.get(order_id)
     if rec is None: return False
     self._cancel_rec(rec)
     return True
 
-def modify(self, order_id, qty=None, price_ticks=None) -> Optional[list]:
+@patch
+def modify(self:LimitOrderBook, order_id, qty=None, price_ticks=None) -> Optional[list]:
     "Change a resting order's size and/or price; returns its fills, or None if it is not resting."
     rec = self._orders.get(order_id)
     if rec is None:
@@ -285,10 +290,9 @@ def modify(self, order_id, qty=None, price_ticks=None) -> Optional[list]:
     self._cancel_rec(rec)
     return self.submit_limit(order_id, side, new_price, new_qty, owner=owner)
 
-LimitOrderBook.cancel, LimitOrderBook.modify = cancel, modify
-
 # %% ../nbs/10_orderbook.ipynb #1feb7c1d
-def depth(self, levels:int=5) -> dict:
+@patch
+def depth(self:LimitOrderBook, levels:int=5) -> dict:
     "L2 snapshot: {'bids': [(price, qty), ...], 'asks': [...]}, best first."
     out = {}
     for name, side in (("bids", 1), ("asks", -1)):
@@ -297,37 +301,38 @@ def depth(self, levels:int=5) -> dict:
         out[name] = [(p, lv[p][1]) for p in ps]
     return out
 
-def l1(self) -> dict:
+@patch
+def l1(self:LimitOrderBook) -> dict:
     "L1 snapshot: best bid and ask with their sizes (None where a side is empty)."
     bb, ba = self.best_bid(), self.best_ask()
     return dict(bid=bb[0] if bb else None, bid_qty=bb[1] if bb else 0,
                 ask=ba[0] if ba else None, ask_qty=ba[1] if ba else 0)
 
-def order(self, order_id) -> Optional[RestingOrder]:
+@patch
+def order(self:LimitOrderBook, order_id) -> Optional[RestingOrder]:
     "The resting order `order_id`, or None."
     rec = self._orders.get(order_id)
     return None if rec is None else RestingOrder(*rec)
 
-def orders_of(self, owner) -> list:
+@patch
+def orders_of(self:LimitOrderBook, owner) -> list:
     "Ids of the orders `owner` has resting, oldest first."
     ids = self._by_owner.get(owner, ())
     return sorted(ids, key=lambda i: self._orders[i][_SEQ])
 
-def resting_qty(self) -> int:
+@patch
+def resting_qty(self:LimitOrderBook) -> int:
     "Total size resting on both sides."
     return sum(l[1] for s in (1, -1) for l in self._levels[s].values())
 
-LimitOrderBook.depth, LimitOrderBook.l1, LimitOrderBook.order = depth, l1, order
-LimitOrderBook.orders_of, LimitOrderBook.resting_qty = orders_of, resting_qty
-
 # %% ../nbs/10_orderbook.ipynb #ebd7e252
-def tape_frame(self):
+@patch
+def tape_frame(self:LimitOrderBook):
     "The trade tape as a DataFrame (prices in currency units)."
     import pandas as pd
     df = pd.DataFrame(self.tape, columns=Trade._fields)
     df["price"] = df["price"] * self.tick_size
     return df
-LimitOrderBook.tape_frame = tape_frame
 
 # %% ../nbs/10_orderbook.ipynb #4c16ada2
 LIMIT, CANCEL, MARKET = 0, 1, 2

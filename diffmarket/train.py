@@ -4,7 +4,7 @@
 
 # %% ../nbs/21_train.ipynb #ba292515
 from __future__ import annotations
-import argparse, copy, io, json, math, os, shutil, sys, tempfile, time
+import copy, json, math, os, tempfile, time
 from pathlib import Path
 from typing import Optional
 
@@ -14,18 +14,22 @@ import torch
 from tqdm.auto import tqdm
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
+from fastcore.basics import patch
 
-import diffmarket
-from .core import (Config, DataConfig, ModelConfig, TrainingConfig, BacktestConfig, DiffmarketError, DataError,
-                             ConfigError, Observation, load_config, config_to_dict, _from_dict, seed_everything, get_device,
-                             compute_metrics)
-from .data import StrategyData, WindowDataset, make_features, feature_warmup, load_bars, load_trades, position_path, bars_to_panel
+import yaml
+
+from . import __version__
+from .core import (Config, DataConfig, ModelConfig, BacktestConfig, DiffmarketError, DataError, ConfigError,
+                             Observation, load_config, config_to_dict, config_from_dict, seed_everything, get_device)
+from .data import StrategyData, WindowDataset, make_features, feature_warmup, load_bars, position_path
 from .diffusion import make_model, torch_threads
+from .backtest import Backtest, TargetSeries
+from .report import output_dir, write_json
 
 # %% auto #0
-__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'action_levels', 'Trainer', 'switch_windows', 'save_checkpoint',
-           'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'train_main',
-           'main']
+__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'MODEL_KINDS', 'action_levels', 'Trainer', 'switch_windows',
+           'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report',
+           'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -49,7 +53,7 @@ def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> 
     return dict(model=config_to_dict(cfg.model), data=config_to_dict(cfg.data), n_features=int(n_features), action_dim=1,
                 feature_names=list(data.feature_names), normalizer=data.normalizer.to_dict(),
                 position_scale=float(data.position_scale), symbols=list(data.symbols),
-                position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=diffmarket.__version__)
+                position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=__version__)
 
 class Trainer:
     "Fit a policy model on StrategyData: AdamW, warm-up + cosine LR, gradient clipping, EMA weights, early stopping."
@@ -92,6 +96,7 @@ def switch_windows(ds:WindowDataset, n_steps:int=1) -> np.ndarray:
     return (np.abs(_executed(ds, n_steps) - ds.actions[ds.t, :1]) > 1e-6).any(axis=1)
 
 # %% ../nbs/21_train.ipynb #f9908f84
+@patch
 def _train_epoch(self:Trainer) -> float:
     "One pass over the training windows; returns the mean batch loss."
     tc, m = self.cfg.training, self.model.train()
@@ -108,6 +113,7 @@ def _train_epoch(self:Trainer) -> float:
         total += loss.item()
     return total / self.steps_per_epoch
 
+@patch
 @torch.no_grad()
 def _val_loss(self:Trainer) -> float:
     "Loss of the EMA weights on the executed part (first n_action_steps bars) of the validation windows, fixed noise seed."
@@ -120,13 +126,15 @@ def _val_loss(self:Trainer) -> float:
                                              n_steps=self.cfg.data.n_action_steps).item() * len(obs[k:k + bs])
     return total / len(obs)
 
-Trainer._train_epoch, Trainer._val_loss = _train_epoch, _val_loss
+
 
 # %% ../nbs/21_train.ipynb #30d4dc84
-def _fit(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
+@patch
+def fit(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
     "Train; returns the history (epoch, train_loss, val_loss, lr, seconds). Writes checkpoints into `out_dir` if given."
     with torch_threads(self.cfg.training.num_threads): return self._run_epochs(out_dir, resume)
 
+@patch
 def _run_epochs(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
     "The epoch loop of `fit` (on the threads `fit` set)."
     tc = self.cfg.training
@@ -150,16 +158,15 @@ def _run_epochs(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
         if self.bad_epochs >= tc.patience: break
     return pd.DataFrame(self.history)
 
-Trainer.fit, Trainer._run_epochs = _fit, _run_epochs
+
 
 # %% ../nbs/21_train.ipynb #3e037634
-def _best_model(self:Trainer):
+@patch
+def best_model(self:Trainer):
     "A copy of the model holding the best EMA weights seen (the current EMA weights before any epoch)."
     m = copy.deepcopy(self.ema_model).cpu().eval()
     if self.best_state is not None: m.load_state_dict(self.best_state)
     return m
-
-Trainer.best_model = _best_model
 
 # %% ../nbs/21_train.ipynb #379d9570
 CHECKPOINT_FORMAT = "diffmarket-policy"
@@ -194,7 +201,7 @@ def load_checkpoint(path, map_location="cpu"):
         raise DataError(f"not a diffmarket policy checkpoint (no '{CHECKPOINT_FORMAT}' header)", file=p)
     try:
         meta = json.loads(obj["meta"])
-        mcfg, dcfg = _from_dict(ModelConfig, meta["model"], "model"), _from_dict(DataConfig, meta["data"], "data")
+        mcfg, dcfg = config_from_dict(ModelConfig, meta["model"], "model"), config_from_dict(DataConfig, meta["data"], "data")
         model = make_model(mcfg, dcfg, int(meta["n_features"]), int(meta.get("action_dim", 1)), levels=meta.get("action_levels"))
         model.load_state_dict(obj["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError, DiffmarketError) as e:
@@ -202,14 +209,16 @@ def load_checkpoint(path, map_location="cpu"):
         raise DataError(f"checkpoint does not match its model config ({msg})", file=p) from None
     return model.eval(), meta
 
-def _save_policy(self:Trainer, path):
+@patch
+def save_policy(self:Trainer, path):
     "Write the best EMA weights as a policy checkpoint."
     save_checkpoint(path, self.best_model(), self.meta, dict(epoch=self.epoch, best_val_loss=self.best_val))
 
-Trainer.save_policy = _save_policy
+
 
 # %% ../nbs/21_train.ipynb #1a9093df
-def _save_state(self:Trainer, path):
+@patch
+def save_state(self:Trainer, path):
     "Write everything needed to resume training."
     _atomic_torch_save({"format": "diffmarket-train-state", "meta": json.dumps(self.meta), "model": self.model.state_dict(),
                         "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -217,7 +226,8 @@ def _save_state(self:Trainer, path):
                         "best_state": self.best_state, "progress": json.dumps(dict(epoch=self.epoch, best_val=self.best_val,
                         bad_epochs=self.bad_epochs, history=self.history))}, path)
 
-def _load_state(self:Trainer, path):
+@patch
+def load_state(self:Trainer, path):
     "Resume from a `last_state.pt` written by a trainer with the same config and data."
     p = Path(path)
     try: st = torch.load(p, map_location=self.device, weights_only=True)
@@ -237,8 +247,6 @@ def _load_state(self:Trainer, path):
     self.epoch, self.best_val, self.bad_epochs, self.history = pr["epoch"], pr["best_val"], pr["bad_epochs"], pr["history"]
     self.ema.copy_to(self.ema_model.parameters())
 
-Trainer.save_state, Trainer.load_state = _save_state, _load_state
-
 # %% ../nbs/21_train.ipynb #ddc5d494
 CHOICES = ("consensus", "medoid", "random")
 
@@ -248,7 +256,7 @@ class DiffusionPolicy:
                  snap:bool=True, n_action_steps:Optional[int]=None, num_threads:int=1):
         if choice not in CHOICES: raise ConfigError(f"unknown choice {choice!r}; choose from {', '.join(CHOICES)}", "policy.choice")
         self.model, self.meta = model.eval(), meta
-        self.data_cfg = _from_dict(DataConfig, meta["data"], "data")
+        self.data_cfg = config_from_dict(DataConfig, meta["data"], "data")
         self.num_samples = num_samples or model.model_cfg.num_samples
         self.n_action_steps = n_action_steps or self.data_cfg.n_action_steps
         self.choice, self.seed, self.snap, self.num_threads = choice, seed, snap, num_threads
@@ -271,6 +279,7 @@ class DiffusionPolicy:
                 f"{self.data_cfg.horizon} bars, choice={self.choice})")
 
 # %% ../nbs/21_train.ipynb #e4743ba9
+@patch
 def _record(self:DiffusionPolicy, obs:Observation):
     "Remember this bar's position, timestamp and time in position."
     t, pos = obs.t, np.asarray(obs.position, dtype=float).reshape(-1)
@@ -280,6 +289,7 @@ def _record(self:DiffusionPolicy, obs:Observation):
     for d in (self._pos, self._tip, self._ts):          # keep only what a feature window can need
         for k in [k for k in d if k < t - self.warm - self.data_cfg.n_obs_steps - 2]: del d[k]
 
+@patch
 def _obs_features(self:DiffusionPolicy, obs:Observation) -> np.ndarray:
     "Normalised features (n_symbols, n_obs_steps, n_features) at the close of `obs.t`."
     To, W, t = self.data_cfg.n_obs_steps, self.warm + self.data_cfg.n_obs_steps, obs.t
@@ -295,15 +305,17 @@ def _obs_features(self:DiffusionPolicy, obs:Observation) -> np.ndarray:
     z = (np.stack(out) - self.mean) / self.std
     return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
-DiffusionPolicy._record, DiffusionPolicy._obs_features = _record, _obs_features
+
 
 # %% ../nbs/21_train.ipynb #810fc604
+@patch
 @torch.no_grad()
 def _direction(self:DiffusionPolicy, x:np.ndarray) -> np.ndarray:
     "-1, 0 or 1 for scaled positions `x`: their snapped level's sign, or without levels the sign beyond 5% of the largest."
     if self.levels is not None: x = self.levels[np.abs(x[..., None] - self.levels).argmin(-1)]
     return np.where(np.abs(x) < (1e-9 if self.levels is not None else 0.05), 0, np.sign(x)).astype(int)
 
+@patch
 def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
     "One sample per symbol from ex (S, K, Ta): drawn among those whose first bar takes the majority direction."
     S, K = ex.shape[:2]
@@ -318,6 +330,7 @@ def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
         idx = np.flatnonzero(d[j] == win[j]); out[j] = ex[j, idx[min(int(u[j] * len(idx)), len(idx) - 1)]]
     return out
 
+@patch
 def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
     "A plan (n_action_steps, n_symbols) of target positions in units, given positions `current`; sets last_confidence."
     with torch_threads(self.num_threads):
@@ -335,7 +348,8 @@ def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarr
     if self.levels is not None: pick = self.levels[np.abs(pick[..., None] - self.levels).argmin(-1)]
     return (pick * self.scale).T
 
-def _act(self:DiffusionPolicy, obs:Observation):
+@patch
+def act(self:DiffusionPolicy, obs:Observation):
     "Target position at the close of `obs.t` (a float for one symbol, else one per symbol)."
     if self._last_t is not None and obs.t <= self._last_t: self.reset()
     self._last_t = obs.t
@@ -349,8 +363,7 @@ def _act(self:DiffusionPolicy, obs:Observation):
         out = self._plan[obs.t - self._plan_t]
     return float(out[0]) if S == 1 else out.copy()
 
-DiffusionPolicy._direction, DiffusionPolicy._consensus = _direction, _consensus
-DiffusionPolicy._plan_from, DiffusionPolicy.act = _plan_from, _act
+
 
 # %% ../nbs/21_train.ipynb #c07b65b3
 def load_policy(path, **kwargs) -> DiffusionPolicy:
@@ -368,7 +381,6 @@ def _bucket(pos:np.ndarray, lot:float) -> np.ndarray: return np.sign(pos) * np.r
 
 def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, out_dir=None) -> dict:
     "Compare a policy's BacktestResult with the human's trade log over the same bars; writes imitation.json to `out_dir`."
-    from diffmarket.backtest import Backtest, TargetSeries
     start, end = result.equity.index[0], result.equity.index[-1]
     hres = Backtest(bars, TargetSeries(human_targets(trades, bars)), cfg or result.config, start, end).run()
     p, h = result.positions.values, hres.positions.reindex(result.positions.index).values
@@ -382,65 +394,25 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
                sharpe_ratio_ratio=float(sp / sh) if sh and not math.isnan(sh) and not math.isnan(sp) else float("nan"),
                sharpe_difference=float(sp - sh), policy_sharpe=sp, human_sharpe=sh, lot=lot, start=str(start), end=str(end), num_bars=len(p),
                policy=result.metrics, human=hres.metrics)
-    if out_dir is not None:
-        from diffmarket.backtest import _json_tree
-        clean = _json_tree(rep)
-        out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-        fd, tmpf = tempfile.mkstemp(dir=out, prefix=".imitation."); os.close(fd)
-        Path(tmpf).write_text(json.dumps(clean, indent=2), encoding="utf-8"); os.replace(tmpf, out / "imitation.json")
+    if out_dir is not None: write_json(Path(out_dir) / "imitation.json", rep)
     return rep
 
 # %% ../nbs/21_train.ipynb #1a56c0f5
-class _Parser(argparse.ArgumentParser):
-    def error(self, message): raise ConfigError(message, "command line")
+MODEL_KINDS = ("diffusion", "mse")
 
-def train_main(argv=None) -> dict:
-    "Parse arguments, train and write the output directory; returns a summary. Raises DiffmarketError on bad input."
-    ap = _Parser(prog="diffmarket-train", description="Train a diffusion (or MSE) policy on a human trade log and its market bars.")
-    ap.add_argument("--config", help="YAML config; packaged defaults without it")
-    ap.add_argument("--data_path", required=True, help="human trade log (CSV: timestamp, symbol, side, quantity, price[, fee])")
-    ap.add_argument("--market_path", required=True, help="market bars (CSV or Parquet)")
-    ap.add_argument("--out", default="checkpoints", help="output directory (default: checkpoints)")
-    ap.add_argument("--model", choices=None, help="'diffusion' or 'mse' (overrides model.kind)")
-    ap.add_argument("--epochs", type=int, help="overrides training.epochs")
-    ap.add_argument("--seed", type=int, help="overrides training.seed")
-    ap.add_argument("--resume", help="last_state.pt of an earlier run to continue")
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    a = ap.parse_args(argv)
-    over = {}
-    if a.model is not None: over["model"] = {"kind": a.model}
-    if a.epochs is not None: over.setdefault("training", {})["epochs"] = a.epochs
-    if a.seed is not None: over.setdefault("training", {})["seed"] = a.seed
-    cfg = load_config(a.config, overrides=over)
-    if cfg.model.kind not in ("diffusion", "mse"): raise ConfigError(f"unknown model kind {cfg.model.kind!r}; choose 'diffusion' or 'mse'", "model.kind")
-    bars = load_bars(a.market_path)
-    trades = load_trades(a.data_path, bars, max_price_deviation=cfg.data.max_price_deviation)
+def train_to_dir(bars:pd.DataFrame, trades:pd.DataFrame, cfg:Optional[Config]=None, out="checkpoints",
+                 resume=None, progress:bool=True) -> dict:
+    "Train a policy on `trades` over `bars` and write its checkpoint folder `out` (all or nothing); returns a summary."
+    cfg = cfg or load_config()
+    if cfg.model.kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model kind {cfg.model.kind!r}; choose one of {', '.join(MODEL_KINDS)}", "model.kind")
     data = StrategyData.build(bars, trades, cfg.data)
-    out = Path(a.out)
-    if out.exists() and not out.is_dir(): raise DataError("exists and is not a directory", file=out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        t0 = time.perf_counter()
-        trainer = Trainer(data, cfg, progress=not a.quiet)
-        hist = trainer.fit(out_dir=tmp, resume=a.resume)
+    t0 = time.perf_counter()
+    with output_dir(out, exists="merge", what="--out") as tmp:
+        trainer = Trainer(data, cfg, progress=progress)
+        trainer.fit(out_dir=tmp, resume=resume).to_csv(tmp / "history.csv", index=False)
         if not (tmp / "best_model.pt").exists(): trainer.save_policy(tmp / "best_model.pt")
-        hist.to_csv(tmp / "history.csv", index=False)
-        import yaml
         (tmp / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-        out.mkdir(exist_ok=True)
-        for f in tmp.iterdir(): os.replace(f, out / f.name)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    return dict(model=str(out / "best_model.pt"), kind=cfg.model.kind, epochs=int(trainer.epoch),
+    return dict(model=str(Path(out) / "best_model.pt"), kind=cfg.model.kind, epochs=int(trainer.epoch),
                 best_val_loss=float(trainer.best_val), train_windows=len(data.train), val_windows=len(data.val),
                 seconds=round(time.perf_counter() - t0, 1))
-
-def main(argv=None) -> int:
-    "Entry point of `diffmarket-train`: one line on stderr and exit status 1 on bad input."
-    try: summary = train_main(argv)
-    except DiffmarketError as e:
-        print(f"diffmarket-train: error: {e}", file=sys.stderr); return 1
-    except OSError as e:
-        print(f"diffmarket-train: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr); return 1
-    print(json.dumps(summary, indent=1))
-    return 0

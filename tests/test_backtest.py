@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-import diffmarket
 from diffmarket.core import BacktestConfig, ConfigError, DataError
 from diffmarket.data import load_bars, sample_path, synthetic_trader
 from diffmarket.backtest import (Backtest, BacktestError, CostModel, Panel, SMACrossover, TargetSeries, as_panel,
-                                 main, replay_trades, run_targets, write_report)
+                                 replay_trades, run_targets, write_report)
+from diffmarket import cli
+from diffmarket.cli import backtest_cmd as main
 
 ROOT = Path(__file__).resolve().parent.parent
 COSTLY = BacktestConfig(initial_cash=10_000, fee_bps=5, half_spread_bps=3, slippage_bps=2, impact_lambda=2e-3,
@@ -339,9 +340,8 @@ def test_cli_config_costs_change_result(files, capsys):
 def test_cli_model_path(files, capsys, monkeypatch):
     model = files["tmp"] / "model.pt"; model.write_bytes(b"x")
     rc, out, err = run_cli(["--market_path", files["bars"], "--model_path", model, "--report", files["tmp"] / "m"], capsys)
-    if not hasattr(diffmarket, "load_policy"):
-        assert rc == 1 and err.count("\n") == 1 and "load_policy" in err and not (files["tmp"] / "m").exists()
-    monkeypatch.setattr(diffmarket, "load_policy", lambda path: SMACrossover(20, 50, 1), raising=False)
+    assert rc == 1 and err.count("\n") == 1 and "not a readable diffmarket checkpoint" in err and not (files["tmp"] / "m").exists()
+    monkeypatch.setattr(cli, "load_policy", lambda path: SMACrossover(20, 50, 1))
     rc, out, err = run_cli(["--market_path", files["bars"], "--model_path", model, "--report", files["tmp"] / "m"], capsys)
     assert rc == 0, err
     assert json.loads(out)["num_trades"] > 0
@@ -352,7 +352,7 @@ def test_cli_compare_trades_writes_imitation(files, capsys, monkeypatch):
     from diffmarket.train import human_targets
     model = files["tmp"] / "model.pt"; model.write_bytes(b"x")
     bars = load_bars(files["bars"]); human = load_trades(files["trades"], bars)
-    monkeypatch.setattr(diffmarket, "load_policy", lambda path: TargetSeries(human_targets(human, bars)), raising=False)
+    monkeypatch.setattr(cli, "load_policy", lambda path: TargetSeries(human_targets(human, bars)))
     rc, out, err = run_cli(["--market_path", files["bars"], "--model_path", model, "--compare_trades", files["trades"],
                             "--report", files["tmp"] / "imit"], capsys)
     assert rc == 0, err
@@ -399,7 +399,7 @@ def test_cli_bad_input(files, capsys, case):
 def test_cli_refuses_to_overwrite_a_non_report(files, capsys):
     f = files["tmp"] / "notes.txt"; f.write_text("precious")
     rc, _, err = run_cli(["--market_path", files["bars"], "--trades_path", files["trades"], "--report", f], capsys)
-    assert rc == 1 and "not a report directory" in err and f.read_text() == "precious"
+    assert rc == 1 and "not a directory" in err and f.read_text() == "precious"
 
 def test_console_script_runs(files):
     exe = Path(sys.executable).parent / "diffmarket-backtest"

@@ -250,12 +250,13 @@ def test_bad_config():
 import json, shutil, subprocess, sys
 from pathlib import Path
 import pandas as pd
-from diffmarket.agents import main, FIGURES
+from diffmarket.agents import FIGURES
+from diffmarket.cli import simulate_cmd as main
 
 
 def cli(*args):
     exe = shutil.which("diffmarket-simulate", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from diffmarket.agents import main; sys.exit(main())"]
+    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from diffmarket.cli import simulate_cmd; sys.exit(simulate_cmd())"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from diffmarket.core import load_config, DataError, Observation
 from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
-from diffmarket.train import Trainer, load_checkpoint, load_policy, save_checkpoint, imitation_report, main as train_main
+from diffmarket.train import Trainer, load_checkpoint, load_policy, save_checkpoint, imitation_report
+from diffmarket.cli import train_cmd as train_main
 from diffmarket.backtest import Backtest
 
 TINY = {"model": {"down_dims": [16, 32], "diffusion_step_embed_dim": 16, "obs_embed_dim": 16},
