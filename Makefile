@@ -9,13 +9,14 @@ export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test lab bench sync-check clean help
+.PHONY: demo test lab bench notebooks sync-check clean help
 
 help:
 	@echo "make demo   - install into .venv and run the main job on the shipped data (writes runs/demo/)"
 	@echo "make test   - install dev tools, check notebooks/library are in sync and clean, run nbdev_test and pytest"
 	@echo "make lab    - JupyterLab on the notebooks"
 	@echo "make bench  - speed and quality benchmarks (prints tables with goals)"
+	@echo "make notebooks - re-execute every notebook in place (outputs and figures committed; slow cells included)"
 
 $(STAMP): settings.ini setup.py constraints.txt
 	$(PY) -m venv $(VENV)
@@ -41,6 +42,14 @@ test: $(STAMP) sync-check
 	$(BIN)/python tools/make_readme.py --check
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/python -m pytest -q tests
+
+# Notebooks are committed with their outputs so a reader on a code host sees every figure. This re-executes them
+# (inline figures need the default backend, not the Agg the other targets use), then cleans their metadata.
+NOTEBOOKS ?= nbs/*.ipynb nbs/tutorials/*.ipynb
+notebooks: $(STAMP)
+	env -u MPLBACKEND PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.kernel_name=python3 $(NOTEBOOKS)
+	$(BIN)/nbdev_clean
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab nbs

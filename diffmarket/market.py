@@ -289,7 +289,7 @@ def submit(self:MarketEnvironment, i:int, req:OrderRequest) -> list:
     if qty <= 0 or qty != req.qty: self._reject(i, req, "bad order"); return []
     lim = self.cfg.position_limit
     if lim is not None:
-        pend = sum(o.qty for o in map(self.book.order, self.book.orders_of(i)) if o.side == s)
+        pend = self.book.owner_qty(i, s)                  # the agent's resting orders on this side count too
         if abs(self.position[i] + s * (pend + qty)) > lim: self._reject(i, req, "position limit"); return []
     lo, hi = self.band
     oid = self.next_order_id; self.next_order_id += 1

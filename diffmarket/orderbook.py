@@ -40,34 +40,45 @@ class RestingOrder(NamedTuple):
     qty: int
     owner: Any
     seq: int
+    post_only: bool = False
 
 # %% ../nbs/10_orderbook.ipynb #60aabc89
-_OID, _SIDE, _PRICE, _QTY, _OWNER, _SEQ = range(6)
+_OID, _SIDE, _PRICE, _QTY, _OWNER, _SEQ, _POST = range(7)
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 STP_MODES = ("cancel_newest", "cancel_oldest", "none")
 
 def _side_sign(side) -> int:
-    if side == 1 or side == -1: return int(side)
+    if type(side) is int and (side == 1 or side == -1): return side
+    if isinstance(side, bool): raise OrderError(f"unknown side {side!r}: expected 'buy' or 'sell'")
     try: return Side.parse(side).sign
     except ValueError as e: raise OrderError(str(e)) from None
 
 def _check_qty(qty) -> int:
-    if isinstance(qty, bool) or not isinstance(qty, (int, float)) or qty != qty or int(qty) != qty or qty <= 0:
+    if isinstance(qty, bool) or not isinstance(qty, (int, float, np.integer, np.floating)) or qty != qty or int(qty) != qty or qty <= 0:
         raise OrderError(f"order quantity must be a positive whole number of shares, got {qty!r}")
     return int(qty)
 
-# %% ../nbs/10_orderbook.ipynb #84b329b7
+def _check_price(price_ticks) -> int:
+    if isinstance(price_ticks, bool) or not isinstance(price_ticks, (int, float, np.integer, np.floating)) \
+       or price_ticks != price_ticks or int(price_ticks) != price_ticks:
+        raise OrderError(f"limit price must be a whole number of ticks, got {price_ticks!r}")
+    return int(price_ticks)
+
+# %% ../nbs/10_orderbook.ipynb #9b0beaed
 class LimitOrderBook:
     "A price-time priority limit order book on integer price ticks."
     def __init__(self, tick_size:float=0.01, stp:str="cancel_newest", keep_tape:bool=True):
         if not tick_size > 0: raise OrderError(f"tick_size must be > 0, got {tick_size!r}")
         if stp not in STP_MODES: raise OrderError(f"self-trade prevention must be one of {STP_MODES}, got {stp!r}")
         self.tick_size, self.stp, self.keep_tape = float(tick_size), stp, keep_tape
-        self._levels = {1: {}, -1: {}}     # side -> {price: [deque of orders, total qty]}
-        self._heaps = {1: [], -1: []}      # bids hold -price so both heaps pop the best price first
+        self._bids, self._asks = {}, {}    # price -> [deque of order records, total qty]
+        self._levels = {1: self._bids, -1: self._asks}
+        self._heaps = {1: [], -1: []}      # prices with a level (bids negated, so both heaps pop the best first), lazily cleaned
         self._inheap = {1: set(), -1: set()}
-        self._orders = {}                  # order_id -> order list
-        self._by_owner = {}                # owner -> set of resting order ids
+        self._bb = self._ba = None         # best bid and best ask, exact after every message
+        self._orders = {}                  # order_id -> record
+        self._by_owner = {}                # owner -> {order_id: None}, in arrival order
+        self._owner_qty = {}               # owner -> [resting bid qty, resting ask qty]
         self._seq = 0
         self.tape = []                     # every Trade, in order
         self.n_trades = 0
@@ -87,78 +98,113 @@ class LimitOrderBook:
 
 # %% ../nbs/10_orderbook.ipynb #e41dfe34
 @patch
-def _best(self:LimitOrderBook, side:int) -> Optional[int]:
+def _next_best(self:LimitOrderBook, side:int) -> Optional[int]:
+    "Recompute side's best price from its heap (after its best level emptied) and store it."
     heap, levels, inheap = self._heaps[side], self._levels[side], self._inheap[side]
+    best = None
     while heap:
         p = heap[0] if side == -1 else -heap[0]
-        if p in levels: return p
+        if p in levels: best = p; break
         heapq.heappop(heap); inheap.discard(p)
-    return None
+    if side == 1: self._bb = best
+    else: self._ba = best
+    return best
 
 @patch
 def best_bid(self:LimitOrderBook):
     "(price_ticks, qty) of the best bid, or None."
-    p = self._best(1)
-    return None if p is None else (p, self._levels[1][p][1])
+    p = self._bb
+    return None if p is None else (p, self._bids[p][1])
 
 @patch
 def best_ask(self:LimitOrderBook):
     "(price_ticks, qty) of the best ask, or None."
-    p = self._best(-1)
-    return None if p is None else (p, self._levels[-1][p][1])
+    p = self._ba
+    return None if p is None else (p, self._asks[p][1])
+
+# %% ../nbs/10_orderbook.ipynb #63801c91
+@patch
+def _rest(self:LimitOrderBook, oid, side:int, price:int, qty:int, owner, post_only:bool=False):
+    "Put an order in the book behind every order already at its price."
+    self._seq += 1
+    rec = [oid, side, price, qty, owner, self._seq, post_only]
+    levels = self._bids if side == 1 else self._asks
+    lvl = levels.get(price)
+    if lvl is None:
+        levels[price] = [deque((rec,)), qty]
+        inheap = self._inheap[side]
+        if price not in inheap:
+            heapq.heappush(self._heaps[side], -price if side == 1 else price); inheap.add(price)
+        if side == 1:
+            if self._bb is None or price > self._bb: self._bb = price
+        elif self._ba is None or price < self._ba: self._ba = price
+    else:
+        lvl[0].append(rec); lvl[1] += qty
+    self._orders[oid] = rec
+    if owner is not None:
+        ids = self._by_owner.get(owner)
+        if ids is None: self._by_owner[owner] = {oid: None}; self._owner_qty[owner] = [0, 0]
+        else: ids[oid] = None
+        self._owner_qty[owner][0 if side == 1 else 1] += qty
+
+@patch
+def _remove(self:LimitOrderBook, rec, q:int):
+    "Take `q` shares of a resting order out of the book's totals; when it is used up, forget the order."
+    side, price, owner = rec[_SIDE], rec[_PRICE], rec[_OWNER]
+    levels = self._bids if side == 1 else self._asks
+    lvl = levels[price]
+    rec[_QTY] -= q; lvl[1] -= q
+    if owner is not None: self._owner_qty[owner][0 if side == 1 else 1] -= q
+    if rec[_QTY] == 0:
+        del self._orders[rec[_OID]]
+        if owner is not None: del self._by_owner[owner][rec[_OID]]
+    if lvl[1] == 0:
+        del levels[price]
+        if price == (self._bb if side == 1 else self._ba): self._next_best(side)
+
+@patch
+def _cancel_rec(self:LimitOrderBook, rec) -> int:
+    "Cancel a resting order (its entry in the deque dies lazily); returns the size cancelled."
+    q = rec[_QTY]
+    self._remove(rec, q); self.cancelled_qty += q
+    return q
 
 # %% ../nbs/10_orderbook.ipynb #137e66f3
 @patch
-def _match(self:LimitOrderBook, oid, side, limit, qty, owner):
+def _match(self:LimitOrderBook, oid, side:int, limit, qty:int, owner):
     "Match an incoming order; return (fills, remaining qty, stopped by self-trade prevention)."
-    fills, opp = [], -side
-    levels = self._levels[opp]
+    fills = []
+    levels = self._asks if side == 1 else self._bids
+    mside = 0 if side == -1 else 1                                   # the makers' side in the owner totals (0: bids)
     stp = self.stp if owner is not None else "none"
+    stopped = False
+    orders, by_owner, owner_qty = self._orders, self._by_owner, self._owner_qty
     while qty > 0:
-        best = self._best(opp)
+        best = self._ba if side == 1 else self._bb
         if best is None or (limit is not None and (best > limit if side == 1 else best < limit)): break
         lvl = levels[best]; dq = lvl[0]
         while qty > 0 and dq:
             rec = dq[0]
             rq = rec[_QTY]
             if rq == 0: dq.popleft(); continue
-            if stp != "none" and rec[_OWNER] == owner:
-                if stp == "cancel_newest":
-                    self._drop_empty(opp, best, lvl)
-                    if self.keep_tape and fills: self.tape.extend(fills)
-                    return fills, qty, True
-                self._cancel_rec(rec); continue          # cancel_oldest
+            maker = rec[_OWNER]
+            if stp != "none" and maker == owner:
+                if stp == "cancel_newest": stopped = True; break
+                self._cancel_rec(rec); dq.popleft(); continue          # cancel_oldest
             q = qty if qty < rq else rq
-            rec[_QTY] = rq - q; lvl[1] -= q; qty -= q
-            t = Trade(rec[_OID], oid, best, q, rec[_OWNER], owner, side, self.n_trades)
+            qty -= q
+            fills.append(Trade(rec[_OID], oid, best, q, maker, owner, side, self.n_trades))
             self.n_trades += 1
-            fills.append(t)
-            if rec[_QTY] == 0:
-                dq.popleft(); del self._orders[rec[_OID]]
-                s = self._by_owner.get(rec[_OWNER])
-                if s is not None: s.discard(rec[_OID])
-        self._drop_empty(opp, best, lvl)
+            rec[_QTY] = rq - q; lvl[1] -= q                            # `_remove` written out: the hot loop of a take
+            if maker is not None: owner_qty[maker][mside] -= q
+            if q == rq:
+                dq.popleft(); del orders[rec[_OID]]
+                if maker is not None: del by_owner[maker][rec[_OID]]
+        if lvl[1] == 0 and best in levels:                             # (a cancel_oldest may have removed it already)
+            del levels[best]; self._next_best(-side)
+        if stopped: break
     if self.keep_tape and fills: self.tape.extend(fills)
-    return fills, qty, False
-
-@patch
-def _drop_empty(self:LimitOrderBook, side, price, lvl):
-    if lvl[1] == 0 and self._levels[side].get(price) is lvl: del self._levels[side][price]
-
-@patch
-def _cancel_rec(self:LimitOrderBook, rec):
-    "Remove a resting order (its entry in the deque dies lazily)."
-    side, price, q = rec[_SIDE], rec[_PRICE], rec[_QTY]
-    lvl = self._levels[side][price]
-    lvl[1] -= q; rec[_QTY] = 0
-    del self._orders[rec[_OID]]
-    s = self._by_owner.get(rec[_OWNER])
-    if s is not None: s.discard(rec[_OID])
-    self.cancelled_qty += q
-    if lvl[1] == 0: del self._levels[side][price]
-    return q
-
-
+    return fills, qty, stopped
 
 # %% ../nbs/10_orderbook.ipynb #e8e946d6
 @patch
@@ -179,48 +225,19 @@ def _fillable(self:LimitOrderBook, side, limit, qty, owner) -> int:
 
 # %% ../nbs/10_orderbook.ipynb #50e79905
 @patch
-def _rest(self:LimitOrderBook, oid, side, price, qty, owner):
-    "Put an order in the book behind every order already at its price."
-    levels = self._levels[side]
-    self._seq += 1
-    rec = [oid, side, price, qty, owner, self._seq]
-    lvl = levels.get(price)
-    if lvl is None:
-        levels[price] = [deque((rec,)), qty]
-        inheap = self._inheap[side]
-        if price not in inheap:
-            heapq.heappush(self._heaps[side], price if side == -1 else -price); inheap.add(price)
-    else:
-        lvl[0].append(rec); lvl[1] += qty
-    self._orders[oid] = rec
-    if owner is not None:
-        s = self._by_owner.get(owner)
-        if s is None: self._by_owner[owner] = s = set()
-        s.add(oid)
-
-# %% ../nbs/10_orderbook.ipynb #e5e3ff0c
-@patch
 def submit_limit(self:LimitOrderBook, order_id, side, price_ticks:int, qty, owner=None, tif:str="GTC", post_only:bool=False) -> list:
     "Submit a limit order; returns its fills (`Trade`s). Rests what is left if GTC."
     if order_id in self._orders: raise OrderError(f"duplicate order id {order_id!r}: it is still resting")
-    s = side if (side == 1 or side == -1) and type(side) is int else _side_sign(side)
+    s = side if type(side) is int and (side == 1 or side == -1) else _side_sign(side)
     if type(qty) is not int or qty <= 0: qty = _check_qty(qty)
-    if type(price_ticks) is not int:
-        if isinstance(price_ticks, bool) or int(price_ticks) != price_ticks:
-            raise OrderError(f"limit price must be a whole number of ticks, got {price_ticks!r}")
-        price_ticks = int(price_ticks)
-    price = price_ticks
+    price = price_ticks if type(price_ticks) is int else _check_price(price_ticks)
     if tif != "GTC" and tif not in TIME_IN_FORCE: raise OrderError(f"time in force must be one of {TIME_IN_FORCE}, got {tif!r}")
     self.submitted_qty += qty
-    # fast path: the order does not cross, so it rests (GTC) or dies (IOC/FOK) without matching
-    heap = self._heaps[-s]
-    if heap:
-        opp = heap[0] if s == 1 else -heap[0]
-        if opp not in self._levels[-s]: opp = self._best(-s)
-    else: opp = None
-    if opp is None or (opp > price if s == 1 else opp < price):
+    opp = self._ba if s == 1 else self._bb
+    if opp is None or (opp > price if s == 1 else opp < price):                  # does not cross
         if tif == "GTC":
-            self._rest(order_id, s, price, qty, owner); self.last_status, self.last_reason = "rested", None
+            self._rest(order_id, s, price, qty, owner, post_only)
+            self.last_status = "rested"; self.last_reason = None
         else:
             self.cancelled_qty += qty
             self.last_status, self.last_reason = "cancelled", ("fill-or-kill could not fill completely" if tif == "FOK"
@@ -247,8 +264,9 @@ def submit_limit(self:LimitOrderBook, order_id, side, price_ticks:int, qty, owne
 @patch
 def submit_market(self:LimitOrderBook, order_id, side, qty, owner=None, tif:str="IOC") -> list:
     "Submit a market order (IOC, or FOK to fill completely or not at all); returns its fills."
-    s, qty = _side_sign(side), _check_qty(qty)
-    if tif not in ("IOC", "FOK"): raise OrderError(f"a market order's time in force is IOC or FOK, got {tif!r}")
+    s = side if type(side) is int and (side == 1 or side == -1) else _side_sign(side)
+    if type(qty) is not int or qty <= 0: qty = _check_qty(qty)
+    if tif != "IOC" and tif != "FOK": raise OrderError(f"a market order's time in force is IOC or FOK, got {tif!r}")
     self.submitted_qty += qty
     if tif == "FOK" and self._fillable(s, None, qty, owner) < qty:
         self.cancelled_qty += qty
@@ -266,9 +284,22 @@ def submit_market(self:LimitOrderBook, order_id, side, qty, owner=None, tif:str=
 @patch
 def cancel(self:LimitOrderBook, order_id) -> bool:
     "Cancel a resting order; False if it is not resting (unknown, filled or cancelled)."
-    rec = self._orders.get(order_id)
+    rec = self._orders.pop(order_id, None)
     if rec is None: return False
-    self._cancel_rec(rec)
+    q, price, owner = rec[_QTY], rec[_PRICE], rec[_OWNER]     # `_cancel_rec` written out: cancels are a quarter of all messages
+    rec[_QTY] = 0; self.cancelled_qty += q
+    if rec[_SIDE] == 1:
+        lvl = self._bids[price]; lvl[1] -= q
+        if owner is not None: self._owner_qty[owner][0] -= q; del self._by_owner[owner][order_id]
+        if lvl[1] == 0:
+            del self._bids[price]
+            if price == self._bb: self._next_best(1)
+    else:
+        lvl = self._asks[price]; lvl[1] -= q
+        if owner is not None: self._owner_qty[owner][1] -= q; del self._by_owner[owner][order_id]
+        if lvl[1] == 0:
+            del self._asks[price]
+            if price == self._ba: self._next_best(-1)
     return True
 
 @patch
@@ -279,16 +310,16 @@ def modify(self:LimitOrderBook, order_id, qty=None, price_ticks=None) -> Optiona
         self.last_status, self.last_reason = "rejected", "unknown order"
         return None
     new_qty = rec[_QTY] if qty is None else (0 if qty == 0 else _check_qty(qty))
-    new_price = rec[_PRICE] if price_ticks is None else int(price_ticks)
+    new_price = rec[_PRICE] if price_ticks is None else _check_price(price_ticks)
     if new_qty == 0: self.cancel(order_id); self.last_status = "cancelled"; return []
     if new_price == rec[_PRICE] and new_qty <= rec[_QTY]:     # keeps priority
         d = rec[_QTY] - new_qty
-        rec[_QTY] = new_qty; self._levels[rec[_SIDE]][new_price][1] -= d; self.cancelled_qty += d
+        if d: self._remove(rec, d); self.cancelled_qty += d
         self.last_status, self.last_reason = "rested", None
         return []
-    side, owner = rec[_SIDE], rec[_OWNER]
+    side, owner, post_only = rec[_SIDE], rec[_OWNER], rec[_POST]
     self._cancel_rec(rec)
-    return self.submit_limit(order_id, side, new_price, new_qty, owner=owner)
+    return self.submit_limit(order_id, side, new_price, new_qty, owner=owner, post_only=post_only)
 
 # %% ../nbs/10_orderbook.ipynb #1feb7c1d
 @patch
@@ -317,8 +348,13 @@ def order(self:LimitOrderBook, order_id) -> Optional[RestingOrder]:
 @patch
 def orders_of(self:LimitOrderBook, owner) -> list:
     "Ids of the orders `owner` has resting, oldest first."
-    ids = self._by_owner.get(owner, ())
-    return sorted(ids, key=lambda i: self._orders[i][_SEQ])
+    return list(self._by_owner.get(owner, ()))
+
+@patch
+def owner_qty(self:LimitOrderBook, owner, side) -> int:
+    "Total size `owner` has resting on `side` (+1/'buy' bids, -1/'sell' asks)."
+    q = self._owner_qty.get(owner)
+    return 0 if q is None else q[0 if _side_sign(side) == 1 else 1]
 
 @patch
 def resting_qty(self:LimitOrderBook) -> int:

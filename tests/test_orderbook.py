@@ -50,7 +50,7 @@ class RefBook:
         if left == 0: self.status = "filled"
         elif tif == "GTC" and not stopped:
             self.seq += 1
-            self.orders.append(dict(id=oid, side=side, price=price, qty=left, owner=owner, seq=self.seq))
+            self.orders.append(dict(id=oid, side=side, price=price, qty=left, owner=owner, seq=self.seq, post_only=post_only))
             self.status = "rested"
         else: self.status = "cancelled"
         return fills
@@ -70,8 +70,8 @@ class RefBook:
         if o is None: return None
         if price == o["price"] and qty <= o["qty"]:
             o["qty"] = qty; return []
-        self.orders.remove(o)
-        return self.limit(oid, o["side"], price, qty, o["owner"])
+        self.orders.remove(o)                  # a repriced or larger order is a new one with the same flags
+        return self.limit(oid, o["side"], price, qty, o["owner"], post_only=o["post_only"])
 
     def depth(self):
         out = {}
@@ -137,6 +137,10 @@ def run_stream(msgs, stp):
         d = book.depth(1000)
         assert d == ref.depth()
         assert all(q > 0 for lv in d.values() for _, q in lv)
+        for own in range(4):                              # each owner's resting orders and sizes per side
+            mine = sorted((o for o in ref.orders if o["owner"] == own), key=lambda o: o["seq"])
+            assert book.orders_of(own) == [o["id"] for o in mine]
+            for sd in (1, -1): assert book.owner_qty(own, sd) == sum(o["qty"] for o in mine if o["side"] == sd)
     # quantity is conserved: submitted = filled + resting + cancelled
     assert book.submitted_qty == submitted
     assert submitted == filled + book.resting_qty() + book.cancelled_qty
