@@ -61,7 +61,8 @@ def crossover_bench():
     n = len(bars)
     cfg = BacktestConfig(initial_cash=1e6, fee_bps=FEE_BPS, half_spread_bps=0.0)
     fast_s, ours = best_of(lambda: Backtest(bars, SMACrossover(FAST, SLOW, SIZE), cfg).run())
-    event_s, ev = best_of(lambda: Backtest(bars, SMACrossover(FAST, SLOW, SIZE), cfg).run(fast=False), k=1)
+    event = lambda: Backtest(bars, SMACrossover(FAST, SLOW, SIZE), cfg).run(fast=False)
+    event_s, ev = best_of(event, k=1)
     assert np.array_equal(ev.equity.to_numpy(), ours.equity.to_numpy()), "event loop and fast path disagree"
     try:
         from backtesting import Backtest as PBacktest, Strategy
@@ -86,7 +87,11 @@ def crossover_bench():
             return PBacktest(df, SmaCross, cash=1e6, commission=FEE_BPS / 1e4,
                              exclusive_orders=True, trade_on_close=False).run()
     peer_s, stats = best_of(peer, k=1)
-    return dict(n=n, fast_s=fast_s, event_s=event_s, ours=ours, peer=stats, peer_s=peer_s)
+    ratios = []                                   # event loop against the peer, interleaved so both see the same load
+    for _ in range(3):
+        e, _ = best_of(event, k=1); p, _ = best_of(peer, k=1)
+        event_s, peer_s = min(event_s, e), min(peer_s, p); ratios.append(p / e)
+    return dict(n=n, fast_s=fast_s, event_s=event_s, ours=ours, peer=stats, peer_s=peer_s, event_ratios=ratios)
 
 def main():
     rate, secs, r = targets_bench()
@@ -110,7 +115,10 @@ def main():
         rows += [
             dict(metric="speed vs backtesting.py, crossover (x)", value=f"{speed:,.1f}", goal=">= 10", met=speed >= 10,
                  peer=f"backtesting.py {n / peer_s:,.0f} bars/s ({peer_s:.2f}s)"),
-            dict(metric="event loop vs backtesting.py (x)", value=f"{peer_s / cx['event_s']:,.1f}", goal="-", met=None),
+            dict(metric="event loop vs backtesting.py (x)", value=f"{np.median(cx['event_ratios']):,.2f}", goal=">= 1",
+                 met=np.median(cx["event_ratios"]) >= 1, peer=f"backtesting.py {n / peer_s:,.0f} bars/s",
+                 note=f"median of 3 interleaved pairs ({min(cx['event_ratios']):.2f}-{max(cx['event_ratios']):.2f}); "
+                      "both call the strategy on every bar"),
             dict(metric="closed trades: diffmarket / backtesting.py", value=f"{len(closed)} / {len(pt)}", goal="equal", met=same_n),
             dict(metric="max |trade PnL difference|", value=f"{pnl_err:.2e}", goal="< 1e-6", met=pnl_err < 1e-6),
             dict(metric="final equity: diffmarket / backtesting.py", value=f"{eq_ours:,.4f} / {eq_peer:,.4f}",

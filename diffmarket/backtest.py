@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .core import OHLCV, BacktestConfig, ConfigError, DataError, DiffmarketError, Observation, compute_metrics, drawdown
+from .core import OHLCV, BacktestConfig, ConfigError, DataError, DiffmarketError, Observation, Side, compute_metrics, drawdown
 from .data import bars_to_panel
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['TRADE_FIELDS', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'run_targets', 'BacktestError', 'Backtest',
-           'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns',
+__all__ = ['TRADE_FIELDS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'run_targets', 'BacktestError',
+           'Backtest', 'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns',
            'write_tables', 'write_figures', 'report_html', 'write_report']
 
 # %% ../nbs/35_backtest.ipynb #33d00339
@@ -195,6 +195,11 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
     cash = cfg.initial_cash + np.cumsum(np.bincount(bar, -q * px - fee, minlength=n))
     close = _ffill(panel.close[t0:t1 + 1])
     value = np.where(pos != 0, pos * np.nan_to_num(close), 0.0).sum(axis=1)
+    broke = np.flatnonzero(cash + value <= 0)
+    if len(broke) and broke[0] < n - 1:                  # ruined: the run ends at the first close with equity <= 0
+        k, keep = int(broke[0]), bar <= broke[0]
+        cut = tuple(a[keep] for a in (sym, bar, q, ref, px, fee, ts, pos_after))
+        return _result(panel, t0, t0 + k, pos[:k + 1], cut, cfg, None if decisions is None else np.asarray(decisions)[:k + 1])
     equity = pd.Series(cash + value, index=index, name="equity")
     notional = np.bincount(bar, np.abs(q * px), minlength=n)
     trades = _episodes(sym, bar, q, px, fee, pos_after, ts, n - 1, np.nan_to_num(close[-1]), index, panel.symbols)
@@ -210,7 +215,8 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
                         ppy=cfg.periods_per_year, risk_free_rate=cfg.risk_free_rate)
     m.update(final_equity=float(equity.iloc[-1]), total_fees=float(fee.sum()),
              total_cost=float(np.sum(np.abs(q) * np.abs(px - ref)) + fee.sum()), num_fills=int(len(q)),
-             num_bars=int(n))
+             num_bars=int(n), ruined=bool(equity.iloc[-1] <= 0),
+             ruin_time=str(index[-1]) if equity.iloc[-1] <= 0 else None)
     prices = pd.DataFrame(close, index=index, columns=list(panel.symbols))
     dec = None if decisions is None else pd.DataFrame(decisions, index=index, columns=list(panel.symbols))
     return BacktestResult(equity, pd.Series(cash, index=index, name="cash"), positions, fills, trades, m, prices, dec, cfg)
@@ -237,6 +243,8 @@ def _cum_by_symbol(sym, q):
     return pos
 
 # %% ../nbs/35_backtest.ipynb #6b51f24a
+REPLAY_FEES = ("recorded", "model")
+
 def _window(panel:Panel, start=None, end=None) -> tuple:
     "Positions (t0, t1) of the first and last bar in [start, end]."
     def ts(x, what):
@@ -266,6 +274,10 @@ def _check_cfg(cfg:Optional[BacktestConfig]) -> BacktestConfig:
         raise ConfigError(f"must be >= 0 or null, got {cfg.max_position}", "backtest.max_position")
     if cfg.periods_per_year is not None and not (cfg.periods_per_year > 0):
         raise ConfigError(f"must be > 0 or null, got {cfg.periods_per_year}", "backtest.periods_per_year")
+    if cfg.max_leverage is not None and not (cfg.max_leverage > 0):
+        raise ConfigError(f"must be > 0 or null, got {cfg.max_leverage}", "backtest.max_leverage")
+    if cfg.replay_fees not in REPLAY_FEES:
+        raise ConfigError(f"must be one of {', '.join(REPLAY_FEES)}, got {cfg.replay_fees!r}", "backtest.replay_fees")
     return cfg
 
 def _positions_from_targets(panel:Panel, targets, t0:int, t1:int, cfg:BacktestConfig) -> np.ndarray:
@@ -290,10 +302,15 @@ def _fills_from_positions(panel:Panel, pos, t0:int, cost:CostModel):
     px = cost.exec_price(ref, q)
     return ss, tt, q, ref, px, cost.fee(px, q), panel.index[t0 + tt], pos[tt, ss]
 
-def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, end=None, _decisions=None) -> BacktestResult:
+def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, end=None, _decisions=None,
+                _capped:bool=False) -> BacktestResult:
     "Backtest precomputed target positions: `targets[t]` decided at the close of bar t, filled at the open of t+1."
     cfg = _check_cfg(cfg); panel = as_panel(bars)
     t0, t1 = _window(panel, start, end)
+    if cfg.max_leverage is not None and not _capped:            # the leverage cap needs the account: the event loop
+        tgt = np.asarray(targets, dtype=float).reshape(len(targets), -1)
+        full = tgt if len(tgt) == len(panel) else np.vstack([np.full((t0, tgt.shape[1]), np.nan), tgt])
+        return Backtest(panel, TargetSeries(full), cfg, panel.index[t0], panel.index[t1]).run(fast=False)
     pos = _positions_from_targets(panel, targets, t0, t1, cfg)
     fills = _fills_from_positions(panel, pos, t0, CostModel.from_config(cfg))
     return _result(panel, t0, t1, pos, fills, cfg, decisions=_decisions)
@@ -305,6 +322,7 @@ class BacktestError(DiffmarketError):
 def _as_target(action, position:np.ndarray, symbols:tuple) -> np.ndarray:
     "A target vector (NaN = keep) from what `act` returned."
     S = len(symbols)
+    if type(action) is np.ndarray and action.shape == (S,) and action.dtype == np.float64: return action   # the common case
     if action is None: return np.full(S, np.nan)
     if hasattr(action, "target_position"): action = action.target_position
     if isinstance(action, pd.Series): action = action.to_dict()
@@ -316,8 +334,7 @@ def _as_target(action, position:np.ndarray, symbols:tuple) -> np.ndarray:
         return out
     a = np.asarray(action, dtype=float).reshape(-1)
     if a.shape != (S,): raise BacktestError(f"policy returned {a.size} target(s) for {S} symbol(s); return one per symbol or a dict")
-    if np.isinf(a).any(): raise BacktestError("policy returned an infinite target position")
-    return a
+    return a                                              # infinities are refused once, after the loop
 
 # %% ../nbs/35_backtest.ipynb #17574d37
 class Backtest:
@@ -328,15 +345,21 @@ class Backtest:
         self.panel, self.policy, self.cfg = as_panel(bars), policy, _check_cfg(cfg)
         self.t0, self.t1 = _window(self.panel, start, end)
         self.cost = CostModel.from_config(self.cfg)
+        check = getattr(policy, "check_bars", None)           # a policy may refuse bars it was not made for
+        if callable(check): check(self.panel)
 
     def run(self, fast:Optional[bool]=None) -> BacktestResult:
         "Run the backtest; `fast=None` uses the policy's `target_positions` when it has one."
         has_fast = callable(getattr(self.policy, "target_positions", None))
         if fast is None: fast = has_fast
         if fast and not has_fast: raise BacktestError(f"{type(self.policy).__name__} has no target_positions(ohlcv)")
-        targets = self._fast_targets() if fast else self._event_targets()
+        if fast:
+            targets = self._fast_targets()
+            if self.cfg.max_leverage is not None:               # the cap needs the account at each close
+                targets = self._event_targets(lambda obs: targets[obs.t - self.t0])
+        else: targets = self._event_targets()
         return run_targets(self.panel, targets, self.cfg, self.panel.index[self.t0], self.panel.index[self.t1],
-                           _decisions=targets)
+                           _decisions=targets, _capped=True)
 
     def _fast_targets(self) -> np.ndarray:
         tgt = np.asarray(self.policy.target_positions(self.panel.ohlcv[:self.t1 + 1]), dtype=float)
@@ -345,43 +368,79 @@ class Backtest:
             raise BacktestError(f"target_positions returned shape {tgt.shape}; expected {(self.t1 + 1, len(self.panel.symbols))}")
         return tgt[self.t0:]
 
-    def _event_targets(self) -> np.ndarray:
-        "Call `act` at every close of the window; the account it sees follows the same arithmetic as `run_targets`."
-        P, cfg, cost, act = self.panel, self.cfg, self.cost, self.policy.act
-        t0, n, S = self.t0, self.t1 - self.t0 + 1, len(P.symbols)
-        out = np.full((n, S), np.nan)
-        opens, lim = P.open, self.cfg.max_position
-        close = np.nan_to_num(_ffill(P.close[t0:self.t1 + 1]))
-        stamps = list(P.index[t0:self.t1 + 1])
-        pos, cash = np.zeros(S), float(cfg.initial_cash)
-        for i in range(n):
-            t = t0 + i
-            if i:
-                want = out[i - 1] if lim is None else np.clip(out[i - 1], -lim, lim)
-                want = np.where(np.isnan(want) | np.isnan(opens[t]), pos, want)
-                dq = want - pos
-                if dq.any():
-                    m = dq != 0
-                    px = cost.exec_price(opens[t][m], dq[m])
-                    cash -= float(np.sum(dq[m] * px + cost.fee(px, dq[m])))
-                    pos = want
-            obs = Observation(t, stamps[i], P.symbols, P.ohlcv[:t + 1], pos.copy(), cash, cash + float(pos @ close[i]))
-            out[i] = _as_target(act(obs), pos, P.symbols)
-        return out
-
 # %% ../nbs/35_backtest.ipynb #3b924c21
-def _window_means(close:np.ndarray, n:int) -> np.ndarray:
-    "Means of every run of n consecutive rows of `close` (T, S) → (T-n+1, S); one memory layout, so the same bits for any T."
-    T, S = close.shape
-    v = np.lib.stride_tricks.as_strided(close, shape=(T - n + 1, S, n), strides=(close.strides[0], close.strides[1], close.strides[0]),
-                                        writeable=False)
-    return v.mean(axis=-1)
-
-def _sma(close:np.ndarray, n:int) -> np.ndarray:
-    "Simple moving average down axis 0 (NaN for the first n-1 rows)."
-    out = np.full(close.shape, np.nan)
-    if len(close) >= n: out[n - 1:] = _window_means(close, n)
+@patch
+def _event_targets(self:Backtest, act=None) -> np.ndarray:
+    "Call `act` (the policy's by default) at every close of the window; the account follows `run_targets`' arithmetic."
+    P, cfg, cost = self.panel, self.cfg, self.cost
+    act = act or self.policy.act
+    t0, n, S = self.t0, self.t1 - self.t0 + 1, len(P.symbols)
+    out = np.full((n, S), np.nan)
+    opens, ohlcv, symbols = P.open, P.ohlcv, P.symbols
+    lim, lev = cfg.max_position, cfg.max_leverage
+    close = np.nan_to_num(_ffill(P.close[t0:self.t1 + 1]))
+    stamps = P.index.asi8[t0:self.t1 + 1].tolist()             # ns; Observation makes a Timestamp only if read
+    pos, cash, pending = np.zeros(S), float(cfg.initial_cash), False
+    pos.setflags(write=False)                                    # handed to the policy as it is: read-only
+    count = np.count_nonzero
+    for i in range(n):
+        t = t0 + i
+        if pending:                                              # fill yesterday's decision at today's open
+            o = opens[t]
+            new = np.where(np.isnan(tgt) | np.isnan(o), pos, tgt)
+            dq = new - pos
+            if count(dq):
+                m = dq != 0
+                px = cost.exec_price(o[m], dq[m])
+                cash -= float(np.sum(dq[m] * px + cost.fee(px, dq[m])))
+                pos = new; pos.setflags(write=False)
+        c = close[i]
+        equity = cash + float(pos @ c)
+        if equity <= 0: break                                    # ruined: the result ends at this close
+        tgt = _as_target(act(Observation(t, stamps[i], symbols, ohlcv[:t + 1], pos, cash, equity)), pos, symbols)
+        if lim is not None: tgt = np.clip(tgt, -lim, lim)
+        if lev is not None:
+            full = np.where(np.isnan(tgt), pos, tgt)
+            gross = float(np.abs(full) @ c)
+            if gross > lev * equity: tgt = full * (lev * equity / gross)
+        out[i] = tgt
+        pending = count(tgt - pos) > 0                           # NaN (hold) counts too; the fill step sorts it out
+    if np.isinf(out).any(): raise BacktestError("policy returned an infinite target position")
     return out
+
+# %% ../nbs/35_backtest.ipynb #17fbea28
+_SMA_KERNELS = None
+
+def _sma_kernels():
+    "Compiled (once, cached on disk) moving averages: every row of a history, and one step of the crossover."
+    global _SMA_KERNELS
+    if _SMA_KERNELS is None:
+        import numba
+        @numba.njit(cache=True, inline="always")
+        def window_mean(close, t, j, n):
+            if t < n - 1: return np.nan
+            acc = 0.0
+            for k in range(t - n + 1, t + 1): acc += close[k, j]          # oldest first: the same bits on every path
+            return acc / n
+        @numba.njit(cache=True)
+        def sma_pair(close, fast, slow):
+            T, S = close.shape
+            f = np.empty((T, S)); s = np.empty((T, S))
+            for t in range(T):
+                for j in range(S): f[t, j] = window_mean(close, t, j, fast); s[t, j] = window_mean(close, t, j, slow)
+            return f, s
+        @numba.njit(cache=True)
+        def cross_step(close, fast, slow, f_prev, s_prev, state, size, down):
+            "The averages at the last row of `close`, and the signal after comparing them with yesterday's."
+            T, S = close.shape
+            f = np.empty(S); s = np.empty(S); new = state.copy()
+            for j in range(S):
+                f[j] = window_mean(close, T - 1, j, fast); s[j] = window_mean(close, T - 1, j, slow)
+                if f_prev[j] < s_prev[j] and f[j] > s[j]: new[j] = size
+                elif f_prev[j] > s_prev[j] and f[j] < s[j]: new[j] = down
+            return f, s, new
+        _SMA_KERNELS = (sma_pair, cross_step)
+    return _SMA_KERNELS
 
 class SMACrossover:
     "Long `size` units after the fast SMA of closes crosses above the slow one, short (or flat) after it crosses below."
@@ -391,7 +450,7 @@ class SMACrossover:
         self._t, self._state = None, None
 
     def _signals(self, close):
-        f, s = _sma(close, self.fast), _sma(close, self.slow)
+        f, s = _sma_kernels()[0](np.ascontiguousarray(close, dtype=float), self.fast, self.slow)
         up = (f[:-1] < s[:-1]) & (f[1:] > s[1:])
         down = (f[:-1] > s[:-1]) & (f[1:] < s[1:])
         sig = np.full(close.shape, np.nan)
@@ -405,14 +464,14 @@ class SMACrossover:
 
     def act(self, obs:Observation) -> np.ndarray:
         "Target position at the close of `obs.t`."
-        if self._t is None or obs.t != self._t + 1 or len(obs.ohlcv) != obs.t + 1:
-            self._state = self.target_positions(obs.ohlcv)[-1].copy()
-        elif len(obs.ohlcv) > self.slow:                 # the last two values of each SMA decide a cross
-            c = obs.ohlcv[-(self.slow + 1):, :, 3]
-            f, s = _window_means(c[-(self.fast + 1):], self.fast), _window_means(c, self.slow)
-            up, down = (f[0] < s[0]) & (f[1] > s[1]), (f[0] > s[0]) & (f[1] < s[1])
-            if up.any() or down.any():
-                self._state = np.where(up, self.size, np.where(down, 0.0 if self.long_only else -self.size, self._state))
+        if self._t is None or obs.t != self._t + 1 or len(obs.ohlcv) != obs.t + 1:   # a new run: from the whole history
+            c = np.ascontiguousarray(obs.ohlcv[:, :, 3], dtype=float)
+            f, s = _sma_kernels()[0](c, self.fast, self.slow)
+            self._state, self._f, self._s = self.target_positions(obs.ohlcv)[-1].copy(), f[-1], s[-1]
+        else:                                                                         # yesterday's averages and today's decide
+            c = obs.ohlcv[max(0, len(obs.ohlcv) - self.slow):, :, 3]
+            self._f, self._s, self._state = _sma_kernels()[1](c, self.fast, self.slow, self._f, self._s, self._state,
+                                                              self.size, 0.0 if self.long_only else -self.size)
         self._t = obs.t
         return self._state.copy()
 
@@ -425,8 +484,16 @@ class TargetSeries:
     def target_positions(self, ohlcv): return self.targets[:len(ohlcv)]
 
 # %% ../nbs/35_backtest.ipynb #1b516c88
+def _sides(values) -> np.ndarray:
+    "±1 per trade side through `Side.parse` (each distinct spelling parsed once); NaN where it is not a side."
+    out = np.full(len(values), np.nan)
+    for v in pd.unique(np.asarray(values, dtype=object)):
+        try: out[np.asarray(values, dtype=object) == v] = Side.parse(v).sign
+        except (ValueError, TypeError): pass
+    return out
+
 def replay_trades(trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, start=None, end=None) -> BacktestResult:
-    "Book a recorded trade log against `bars` with the costs of `cfg`; equity is marked at each bar's close."
+    "Book a recorded trade log against `bars` at its recorded prices and fees; equity is marked at each bar's close."
     cfg = _check_cfg(cfg); panel = as_panel(bars); cost = CostModel.from_config(cfg)
     t0, t1 = _window(panel, start, end)
     missing = [c for c in ("timestamp", "side", "quantity", "price") if c not in trades.columns]
@@ -446,11 +513,14 @@ def replay_trades(trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, 
     if (sym < 0).any():
         i = int(np.argmax(sym < 0))
         raise DataError(f"symbol {names[i]!r} of the fill at {ts[i]} has no bars (bars hold: {', '.join(panel.symbols)})", row=i + 2, column="symbol")
-    side = trades["side"].astype(str).str.strip().str.lower().map({"buy": 1.0, "b": 1.0, "sell": -1.0, "s": -1.0}).to_numpy()
+    side = _sides(trades["side"])
     if np.isnan(side).any():
         i = int(np.argmax(np.isnan(side)))
         raise DataError(f"side {trades['side'].iloc[i]!r} is neither buy nor sell", row=i + 2, column="side")
-    qty, ref = trades["quantity"].to_numpy(float), trades["price"].to_numpy(float)
+    q, px = side * trades["quantity"].to_numpy(float), trades["price"].to_numpy(float)
+    if cfg.replay_fees == "recorded" and "fee" in trades.columns:
+        fee = trades["fee"].to_numpy(float); fee = np.where(np.isnan(fee), cost.fee(px, q), fee)
+    else: fee = cost.fee(px, q)
     bar = panel.index.searchsorted(ts, side="right") - 1
     if (bar < 0).any():
         i = int(np.argmax(bar < 0))
@@ -460,17 +530,24 @@ def replay_trades(trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, 
     if beyond.any():
         i = int(np.argmax(beyond))
         raise DataError(f"the fill at {ts[i]} comes after the last bar ({panel.index[-1]})", row=i + 2, column="timestamp")
+    S = len(panel.symbols)
+    carried = np.bincount(sym[bar < t0], q[bar < t0], minlength=S)           # what the log holds when the window opens
+    carried[np.abs(carried) <= 1e-9 * np.maximum(1.0, np.bincount(sym, np.abs(q), minlength=S))] = 0.0
+    mark = np.nan_to_num(_ffill(panel.close[:t0])[w0], nan=0.0)
+    cs = np.flatnonzero(carried)
     keep = (bar >= t0) & (bar <= t1)
-    order = np.lexsort((np.arange(len(ts))[keep], ts.asi8[keep], sym[keep]))
-    sym, bar, ts = sym[keep][order], bar[keep][order] - w0, ts[keep][order]
-    q, ref = (side * qty)[keep][order], ref[keep][order]
-    px = cost.exec_price(ref, q)
-    pos_after = _cum_by_symbol(sym, q)
-    n, S = t1 - w0 + 1, len(panel.symbols)
+    sym_all = np.r_[cs, sym[keep]]; bar_all = np.r_[np.full(len(cs), w0), bar[keep]]
+    ts_all = pd.DatetimeIndex(np.r_[np.full(len(cs), panel.index[w0].value, dtype=np.int64), ts.asi8[keep]]).tz_localize("UTC")
+    q_all, px_all = np.r_[carried[cs], q[keep]], np.r_[mark[cs], px[keep]]
+    fee_all = np.r_[np.zeros(len(cs)), fee[keep]]
+    order = np.lexsort((np.arange(len(q_all)), ts_all.asi8, sym_all))
+    sym_all, bar_all, ts_all, q_all, px_all, fee_all = (x[order] for x in (sym_all, bar_all - w0, ts_all, q_all, px_all, fee_all))
+    pos_after = _cum_by_symbol(sym_all, q_all)
+    n = t1 - w0 + 1
     pos = np.full((n, S), np.nan); pos[0] = 0.0
-    last = np.r_[(sym[1:] != sym[:-1]) | (bar[1:] != bar[:-1]), True]
-    pos[bar[last], sym[last]] = pos_after[last]
-    return _result(panel, w0, t1, _ffill(pos), (sym, bar, q, ref, px, cost.fee(px, q), ts, pos_after), cfg)
+    last = np.r_[(sym_all[1:] != sym_all[:-1]) | (bar_all[1:] != bar_all[:-1]), True]
+    pos[bar_all[last], sym_all[last]] = pos_after[last]
+    return _result(panel, w0, t1, _ffill(pos), (sym_all, bar_all, q_all, px_all, px_all, fee_all, ts_all, pos_after), cfg)
 
 # %% ../nbs/35_backtest.ipynb #f0a7151e
 def plot_equity(result:BacktestResult, title:str="Equity"):

@@ -60,17 +60,32 @@ class Side(enum.Enum):
 # %% ../nbs/00_core.ipynb #45be9224
 OHLCV = ("open", "high", "low", "close", "volume")
 
-@dataclass
 class Observation:
     "What a policy sees at the close of bar `t`: the past only."
-    t: int
-    timestamp: pd.Timestamp
-    symbols: tuple
-    ohlcv: np.ndarray            # (t+1, n_symbols, 5) view of bars up to and including t
-    position: np.ndarray         # (n_symbols,) units held now
-    cash: float = float("nan")
-    equity: float = float("nan")
-    info: dict = field(default_factory=dict)
+    __slots__ = ("t", "_timestamp", "symbols", "ohlcv", "position", "cash", "equity", "_info")
+    def __init__(self, t:int, timestamp, symbols:tuple, ohlcv:np.ndarray, position:np.ndarray,
+                 cash:float=float("nan"), equity:float=float("nan"), info:Optional[dict]=None):
+        self.t, self._timestamp, self.symbols = t, timestamp, symbols
+        self.ohlcv = ohlcv                 # (t+1, n_symbols, 5) view of bars up to and including t
+        self.position = position           # (n_symbols,) units held now
+        self.cash, self.equity, self._info = cash, equity, info
+
+    @property
+    def timestamp(self) -> pd.Timestamp:
+        "The bar's timestamp (UTC); an integer of nanoseconds given by a fast caller becomes a Timestamp when first read."
+        ts = self._timestamp
+        if not isinstance(ts, pd.Timestamp):
+            ts = self._timestamp = pd.Timestamp(ts, tz="UTC") if isinstance(ts, (int, np.integer)) else pd.Timestamp(ts)
+        return ts
+
+    @property
+    def info(self) -> dict:
+        "Anything else the caller passes along (a fresh dict when none)."
+        if self._info is None: self._info = {}
+        return self._info
+
+    def __repr__(self):
+        return f"Observation(t={self.t}, timestamp={self.timestamp}, symbols={self.symbols}, position={self.position})"
 
     @property
     def close(self) -> np.ndarray: return self.ohlcv[:, :, 3]
@@ -148,6 +163,8 @@ class BacktestConfig:
     impact_lambda: float = 0.0       # impact Δp/p = λ·sign(q)·|q|^γ, q in units traded
     impact_gamma: float = 0.5
     max_position: Optional[float] = None  # |position| cap in units per symbol (None: no cap)
+    max_leverage: Optional[float] = None  # cap on gross position value / equity at each decision, × (None: no cap; 1: no borrowing)
+    replay_fees: str = "recorded"    # a replayed log pays its own `fee` column ('recorded'; fee_bps where it has none) or fee_bps ('model')
     risk_free_rate: float = 0.0      # annual, for Sharpe and Sortino
     periods_per_year: Optional[float] = None  # None: inferred from bar spacing
 

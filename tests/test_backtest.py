@@ -236,11 +236,12 @@ def test_policy_cannot_see_or_write_the_future():
 
 # ---------------------------------------------------------------- replay
 
-def test_replay_equals_targets_when_fills_sit_at_opens():
+def test_replay_of_a_backtests_fills_is_the_same_account():
+    "A replay books fills at their recorded prices and fees: the fills of a costly run replay to that run exactly."
     p = walk_panel(80, 2, seed=4)
     tg = random_targets(80, 2, 8)
     r = run_targets(p, tg, COSTLY)
-    log = r.fills.drop(columns="price").rename(columns={"reference_price": "price"})
+    log = r.fills[["timestamp", "symbol", "side", "quantity", "price", "fee"]]
     h = replay_trades(log, p, COSTLY)
     np.testing.assert_allclose(h.equity.to_numpy()[1:], r.equity.to_numpy(), atol=1e-8)
     pd.testing.assert_frame_equal(h.trades, r.trades, rtol=1e-9)
@@ -252,8 +253,8 @@ def test_replay_intrabar_round_trip_and_costs():
                             side=["buy", "sell"], quantity=[10.0, 10.0], price=[50.0, 51.0]))
     cfg = BacktestConfig(fee_bps=10, half_spread_bps=10)
     h = replay_trades(log, p, cfg)
-    buy, sell = 50 * 1.001, 51 * 0.999
-    pnl = 10 * (sell - buy) - 10 * 1e-3 * (buy + sell)
+    buy, sell = 50.0, 51.0                       # recorded prices already hold the spread: nothing is added to them
+    pnl = 10 * (sell - buy) - 10 * 1e-3 * (buy + sell)   # the log has no fee column: fee_bps applies
     assert len(h.trades) == 1 and h.trades.bars_held.iloc[0] == 0
     assert h.trades.entry_time.iloc[0] == log.timestamp[0] and h.trades.exit_time.iloc[0] == log.timestamp[1]
     assert abs(h.trades.pnl.iloc[0] - pnl) < 1e-9
@@ -270,8 +271,9 @@ def test_replay_synthetic_trader_on_sp500():
     from diffmarket.data import position_path
     pp = position_path(log, bars)
     np.testing.assert_allclose(h.positions["SPX"].to_numpy()[1:], pp["SPX"].to_numpy())
-    free = replay_trades(log, bars, BacktestConfig(fee_bps=0, half_spread_bps=0, slippage_bps=0))
-    assert free.equity.iloc[-1] > h.equity.iloc[-1]
+    free = replay_trades(log, bars, BacktestConfig(fee_bps=0, replay_fees="model"))
+    assert free.equity.iloc[-1] - h.equity.iloc[-1] == pytest.approx(log.fee.sum())   # the log's own fees were paid
+
 
 # ---------------------------------------------------------------- reference peer (optional)
 
@@ -326,12 +328,14 @@ def test_cli_replay_writes_report(files, capsys):
     assert eq.timestamp.iloc[1].startswith("2005-01-03") and eq.timestamp.iloc[-1].startswith("2015-12-31")
     assert list(pd.read_csv(rep / "positions.csv").columns) == ["timestamp", "symbol", "position"]
     fills = pd.read_csv(rep / "fills.csv")
-    assert fills.timestamp.min() >= "2005-01-03" and fills.timestamp.max() < "2016-01-01"
+    carried = fills.timestamp < "2005-01-03"                  # the position held when the window opens, carried in
+    assert carried.sum() <= 1 and (fills.fee[carried] == 0).all() and fills.timestamp.max() < "2016-01-01"
+    assert fills.timestamp[carried].min() >= "2004-12-31" if carried.any() else True
     for f in ("trades.csv", "equity.png", "positions.png", "returns.png", "report.html"): assert (rep / f).stat().st_size > 0
     assert "equity.png" in (rep / "report.html").read_text()
 
 def test_cli_config_costs_change_result(files, capsys):
-    cfgp = files["tmp"] / "c.yaml"; cfgp.write_text("backtest:\n  fee_bps: 50\n")
+    cfgp = files["tmp"] / "c.yaml"; cfgp.write_text("backtest:\n  fee_bps: 50\n  replay_fees: model\n")  # the log's own fees otherwise
     base = ["--market_path", files["bars"], "--trades_path", files["trades"]]
     _, a, _ = run_cli(base, capsys)
     _, b, _ = run_cli(base + ["--config", cfgp], capsys)
@@ -418,3 +422,34 @@ def test_impact_that_would_make_a_price_negative_is_refused():
     assert cm.exec_price(100.0, 1.0) == pytest.approx(150.0)
     with pytest.raises(ConfigError, match="backtest.impact_lambda"):
         cm.exec_price(100.0, -4.0)
+
+# ---------------------------------------------------------------- buying power and ruin
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.sampled_from([0.5, 1.0, 2.0, 3.0]))
+def test_leverage_cap_holds_at_every_decision(seed, lev):
+    "Random targets up to many times the account: each decision's gross value is at most max_leverage x equity."
+    p = walk_panel(60, 2, seed=seed % 97)
+    tg = random_targets(60, 2, seed) * 400                  # up to ~3,600 units of a ~50 price: ~18x a 10,000 account
+    cfg = BacktestConfig(initial_cash=10_000, fee_bps=5, half_spread_bps=3, max_leverage=lev)
+    r = run_targets(p, tg, cfg)
+    dec = r.decisions.to_numpy(); held = r.positions.to_numpy()
+    full = np.where(np.isnan(dec), held, dec)
+    gross = (np.abs(full) * r.prices.to_numpy()).sum(axis=1)
+    assert (gross <= lev * r.equity.to_numpy() * (1 + 1e-9) + 1e-6).all()
+    same = Backtest(p, TargetSeries(tg), cfg).run(fast=False)
+    np.testing.assert_array_equal(same.equity.to_numpy(), r.equity.to_numpy())
+
+def test_no_cap_means_unchanged_and_ruin_ends_the_run():
+    p = walk_panel(120, 1, seed=3)
+    tg = np.full(120, 4000.0)                                 # ~20x a 10,000 account, long through the whole walk
+    free = BacktestConfig(initial_cash=10_000, fee_bps=0, half_spread_bps=0)
+    r = run_targets(p, tg, free)
+    e = (p.close[:, 0] - p.open[1, 0]) * 4000 + 10_000       # the uncapped account, by hand
+    k = int(np.argmax(e[1:] <= 0)) + 1 if (e[1:] <= 0).any() else None
+    if k is None: pytest.skip("this walk never ruins a 20x account")
+    assert r.metrics["ruined"] and len(r.equity) == k + 1 and r.equity.iloc[-1] == pytest.approx(e[k])
+    assert r.metrics["ruin_time"] == str(p.index[k]) and r.metrics["annual_return"] == -1.0
+    assert (r.equity.iloc[:-1] > 0).all()
+    ok = run_targets(p, np.full(120, 1.0), free)
+    assert ok.metrics["ruined"] is False and len(ok.equity) == 120
