@@ -43,6 +43,8 @@ def train_main(argv=None) -> dict:
     ap.add_argument("--config", help="YAML config; packaged defaults without it")
     ap.add_argument("--data_path", required=True, help="human trade log (CSV: timestamp, symbol, side, quantity, price[, fee])")
     ap.add_argument("--market_path", required=True, help="market bars (CSV or Parquet)")
+    ap.add_argument("--symbol", help="the bars' symbol when the file has no symbol column (default: the file name); "
+                    "matched to the trade log's symbols without regard to case")
     ap.add_argument("--out", default="checkpoints", help="output directory (default: checkpoints)")
     ap.add_argument("--model", help="'diffusion' or 'mse' (overrides model.kind)")
     ap.add_argument("--epochs", type=int, help="overrides training.epochs")
@@ -55,10 +57,12 @@ def train_main(argv=None) -> dict:
     if a.epochs is not None: over.setdefault("training", {})["epochs"] = a.epochs
     if a.seed is not None: over.setdefault("training", {})["seed"] = a.seed
     cfg = load_config(a.config, overrides=over)
-    bars = load_bars(a.market_path)
+    bars = load_bars(a.market_path, symbol=a.symbol)
     trades = load_trades(a.data_path, bars, max_price_deviation=cfg.data.max_price_deviation)
     summary = train_to_dir(bars, trades, cfg, a.out, resume=a.resume, progress=not a.quiet)
     print(json.dumps(summary, indent=1))
+    print(f"held-out bars start {summary['test_start']}: `diffmarket-backtest --model_path {summary['model']}` trades "
+          "from there unless told otherwise", file=sys.stderr)
     return summary
 
 def train_cmd(argv=None) -> int:
@@ -71,9 +75,14 @@ def backtest_main(argv=None) -> dict:
     ap = _Parser(prog="diffmarket-backtest", description="Backtest a trained policy or replay a human trade log on market bars.")
     ap.add_argument("--config", help="YAML config (the backtest section sets costs); packaged defaults without it")
     ap.add_argument("--market_path", required=True, help="market bars, CSV or Parquet")
+    ap.add_argument("--symbol", help="the bars' symbol when the file has no symbol column (default: the file name)")
     ap.add_argument("--model_path", help="trained policy to backtest (a checkpoint file or a folder holding best_model.pt)")
-    ap.add_argument("--trades_path", help="human trade log to replay under the configured costs")
-    ap.add_argument("--start_date", help="first bar traded (earlier bars are history)")
+    ap.add_argument("--trades_path", help="human trade log to replay at its recorded prices and fees")
+    ap.add_argument("--start_date", help="first bar traded (earlier bars are history). A policy starts flat; a replay starts "
+                    "holding the position the log built up before this date, marked at the close before it. "
+                    "Default for --model_path: the first held-out bar the checkpoint records")
+    ap.add_argument("--all_bars", action="store_true", help="with --model_path: trade every bar, training bars included "
+                    "(the report is marked in-sample)")
     ap.add_argument("--end_date", help="last bar traded")
     ap.add_argument("--report", help="report directory to write")
     ap.add_argument("--compare_trades", help="with --model_path: the human trade log the policy learned from; "
@@ -83,8 +92,10 @@ def backtest_main(argv=None) -> dict:
     if (a.model_path is None) == (a.trades_path is None): raise UsageError("give exactly one of --model_path or --trades_path")
     if a.compare_trades and not a.model_path:
         raise UsageError("--compare_trades compares a trained policy (--model_path) with a human's trade log")
+    if a.all_bars and not a.model_path: raise UsageError("--all_bars belongs to --model_path (a replay covers every bar)")
+    if a.all_bars and a.start_date: raise UsageError("give --start_date or --all_bars, not both")
     cfg = load_config(a.config)
-    bars = load_bars(a.market_path)
+    bars = load_bars(a.market_path, symbol=a.symbol)
     dev = cfg.data.max_price_deviation
     human = load_trades(a.compare_trades, bars, max_price_deviation=dev) if a.compare_trades else None
     if a.trades_path:
@@ -93,8 +104,14 @@ def backtest_main(argv=None) -> dict:
         title = a.title or f"Replay of {Path(a.trades_path).name}"
     else:
         if not Path(a.model_path).exists(): raise DataError("model not found", file=a.model_path)
-        result = Backtest(bars, load_policy(a.model_path), cfg.backtest, a.start_date, a.end_date).run()
-        title = a.title or f"Backtest of {Path(a.model_path).name}"
+        policy = load_policy(a.model_path)
+        held_out = policy.split_start() if callable(getattr(policy, "split_start", None)) else None
+        start = a.start_date if (a.start_date or a.all_bars or held_out is None) else held_out
+        result = Backtest(bars, policy, cfg.backtest, start, a.end_date).run()
+        seen = int((result.equity.index < held_out).sum()) if held_out is not None else None
+        result.metrics.update(held_out_from=None if held_out is None else str(held_out), in_sample_bars=seen)
+        title = a.title or f"Backtest of {Path(a.model_path).name}" + (
+            f" (in-sample: {seen} of its {len(result.equity)} bars were training or validation bars)" if seen else "")
     extra, out = {}, json_ready(result.metrics)
     if human is not None:
         imitation = imitation_report(result, human, bars, cfg.backtest)

@@ -16,6 +16,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from fastcore.basics import patch
 
+import warnings
 import yaml
 
 from . import __version__
@@ -27,9 +28,9 @@ from .backtest import Backtest, TargetSeries
 from .report import output_dir, write_json
 
 # %% auto #0
-__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'MODEL_KINDS', 'action_levels', 'Trainer', 'switch_windows',
-           'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report',
-           'train_to_dir']
+__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'MODEL_KINDS', 'action_levels', 'data_splits',
+           'Trainer', 'switch_windows', 'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy',
+           'human_targets', 'imitation_report', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -48,12 +49,22 @@ def action_levels(ds:WindowDataset, encoding:str="auto"):
                           "encoding takes; use 'value' (or 'auto')", "model.action_encoding")
     return None
 
+def data_splits(data:StrategyData) -> dict:
+    "Where the training, validation and held-out test bars begin (ISO timestamps), and the last bar."
+    iso = lambda t: None if t is None else pd.Timestamp(t).isoformat()
+    return dict(train_start=iso(data.index[int(data.train.t.min())]), val_start=iso(data.split_times[0]),
+                test_start=iso(data.split_times[1]), end=iso(data.index[-1]))
+
 def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> dict:
     "Everything besides the weights that a policy needs to rebuild its model and its features (`levels`: those diffused)."
+    fit = data.index < (data.split_times[0] if data.split_times[0] is not None else data.index[-1] + pd.Timedelta(1))
+    close = data.ohlcv[fit, :, 3]
     return dict(model=config_to_dict(cfg.model), data=config_to_dict(cfg.data), n_features=int(n_features), action_dim=1,
                 feature_names=list(data.feature_names), normalizer=data.normalizer.to_dict(),
                 position_scale=float(data.position_scale), symbols=list(data.symbols),
-                position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=__version__)
+                position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=__version__,
+                splits=data_splits(data),
+                price_range={s: [float(np.nanmin(close[:, j])), float(np.nanmax(close[:, j]))] for j, s in enumerate(data.symbols)})
 
 class Trainer:
     "Fit a policy model on StrategyData: AdamW, warm-up + cosine LR, gradient clipping, EMA weights, early stopping."
@@ -278,6 +289,31 @@ class DiffusionPolicy:
         return (f"DiffusionPolicy({self.model.kind}, K={self.num_samples}, execute {self.n_action_steps} of "
                 f"{self.data_cfg.horizon} bars, choice={self.choice})")
 
+# %% ../nbs/21_train.ipynb #19d840a2
+PRICE_SCALE_TOLERANCE = 3.0     # bars whose median close lies beyond [min / 3, max × 3] of the training closes are refused
+
+@patch
+def check_bars(self:DiffusionPolicy, panel) -> None:
+    "Warn when `panel`'s symbols are not the training symbols; refuse (DataError) bars at another price scale."
+    trained = [str(s) for s in self.meta.get("symbols", [])]
+    if trained and [s.lower() for s in panel.symbols] != [s.lower() for s in trained]:
+        warnings.warn(f"the policy was trained on {', '.join(trained)}; these bars hold {', '.join(panel.symbols)}", stacklevel=3)
+    ranges = self.meta.get("price_range")
+    if not ranges: return                                    # a checkpoint from before the ranges were stored
+    by_name, in_order = {k.lower(): v for k, v in ranges.items()}, list(ranges.values())
+    for j, s in enumerate(panel.symbols):
+        lo, hi = by_name.get(s.lower(), in_order[min(j, len(in_order) - 1)])   # same name, else the same column
+        med = float(np.nanmedian(panel.close[:, j]))
+        if not (lo / PRICE_SCALE_TOLERANCE <= med <= hi * PRICE_SCALE_TOLERANCE):
+            raise DataError(f"the policy was trained on prices {lo:,.4g}-{hi:,.4g} but {s} trades around {med:,.4g}: its "
+                            "positions are in units of the training instrument and mean nothing here; train on these bars")
+
+@patch
+def split_start(self:DiffusionPolicy, which:str="test") -> Optional[pd.Timestamp]:
+    "First bar of the 'test' (held-out) or 'val' split of the policy's training data (None for old checkpoints)."
+    t = (self.meta.get("splits") or {}).get(f"{which}_start")
+    return None if t is None else pd.Timestamp(t)
+
 # %% ../nbs/21_train.ipynb #e4743ba9
 @patch
 def _record(self:DiffusionPolicy, obs:Observation):
@@ -415,4 +451,4 @@ def train_to_dir(bars:pd.DataFrame, trades:pd.DataFrame, cfg:Optional[Config]=No
         (tmp / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
     return dict(model=str(Path(out) / "best_model.pt"), kind=cfg.model.kind, epochs=int(trainer.epoch),
                 best_val_loss=float(trainer.best_val), train_windows=len(data.train), val_windows=len(data.val),
-                seconds=round(time.perf_counter() - t0, 1))
+                **data_splits(data), seconds=round(time.perf_counter() - t0, 1))
