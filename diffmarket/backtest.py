@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .core import OHLCV, BacktestConfig, ConfigError, DataError, DiffmarketError, Observation, Side, compute_metrics, drawdown
+from .core import (OHLCV, BacktestConfig, ConfigError, DataError, Decision, DiffmarketError, Observation, Side,
+                             compute_metrics, drawdown)
 from .data import bars_to_panel
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['TRADE_FIELDS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'run_targets', 'BacktestError',
-           'Backtest', 'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns',
-           'write_tables', 'write_figures', 'report_html', 'write_report']
+__all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'run_targets',
+           'BacktestError', 'Backtest', 'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity',
+           'plot_positions', 'plot_returns', 'write_tables', 'write_figures', 'report_html', 'write_report']
 
 # %% ../nbs/35_backtest.ipynb #33d00339
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ def _episodes(sym, bar, q, px, fee, pos, ts, last_bar, mark_close, index, symbol
         "bars_held": (x_bar - e_bar).astype(int), "fees": fees, "closed": closed})
 
 # %% ../nbs/35_backtest.ipynb #9638ac2f
+EVENT_FIELDS = ["timestamp", "symbol", "rule", "requested", "allowed", "reason"]
+
 @dataclass
 class BacktestResult:
     "Equity, cash, positions, fills, trades and metrics of one backtest (pandas objects)."
@@ -178,6 +181,7 @@ class BacktestResult:
     prices: pd.DataFrame                    # closes in the window, for plots
     decisions: Optional[pd.DataFrame] = None  # targets decided at each close (policy runs only)
     config: BacktestConfig = field(default_factory=BacktestConfig)
+    events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EVENT_FIELDS))  # exits and risk interventions
 
     def __repr__(self):
         m = self.metrics
@@ -186,7 +190,7 @@ class BacktestResult:
                 f"sharpe {m['sharpe']:.2f}, trades {m['num_trades']})")
 
 # %% ../nbs/35_backtest.ipynb #66d5882c
-def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, decisions=None) -> BacktestResult:
+def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, decisions=None, events=()) -> BacktestResult:
     """Assemble a result from per-bar positions `pos` (n, S) of the window [t0, t1] and fills given as arrays
     (sym, bar (window-relative), q, ref, px, fee, timestamp, position after the fill) sorted by (symbol, time)."""
     n, S = pos.shape
@@ -199,7 +203,7 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
     if len(broke) and broke[0] < n - 1:                  # ruined: the run ends at the first close with equity <= 0
         k, keep = int(broke[0]), bar <= broke[0]
         cut = tuple(a[keep] for a in (sym, bar, q, ref, px, fee, ts, pos_after))
-        return _result(panel, t0, t0 + k, pos[:k + 1], cut, cfg, None if decisions is None else np.asarray(decisions)[:k + 1])
+        return _result(panel, t0, t0 + k, pos[:k + 1], cut, cfg, None if decisions is None else np.asarray(decisions)[:k + 1], events)
     equity = pd.Series(cash + value, index=index, name="equity")
     notional = np.bincount(bar, np.abs(q * px), minlength=n)
     trades = _episodes(sym, bar, q, px, fee, pos_after, ts, n - 1, np.nan_to_num(close[-1]), index, panel.symbols)
@@ -219,7 +223,10 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
              ruin_time=str(index[-1]) if equity.iloc[-1] <= 0 else None)
     prices = pd.DataFrame(close, index=index, columns=list(panel.symbols))
     dec = None if decisions is None else pd.DataFrame(decisions, index=index, columns=list(panel.symbols))
-    return BacktestResult(equity, pd.Series(cash, index=index, name="cash"), positions, fills, trades, m, prices, dec, cfg)
+    ev = pd.DataFrame(list(events), columns=EVENT_FIELDS)
+    if len(ev): ev = ev[pd.DatetimeIndex(ev.timestamp) <= index[-1]].reset_index(drop=True)
+    m["num_events"] = int(len(ev))
+    return BacktestResult(equity, pd.Series(cash, index=index, name="cash"), positions, fills, trades, m, prices, dec, cfg, ev)
 
 def _ffill(a):
     "Forward-fill NaNs down axis 0 of a 2-D array."
@@ -353,13 +360,15 @@ class Backtest:
         has_fast = callable(getattr(self.policy, "target_positions", None))
         if fast is None: fast = has_fast
         if fast and not has_fast: raise BacktestError(f"{type(self.policy).__name__} has no target_positions(ohlcv)")
-        if fast:
+        if fast and self.cfg.max_leverage is None:
             targets = self._fast_targets()
-            if self.cfg.max_leverage is not None:               # the cap needs the account at each close
-                targets = self._event_targets(lambda obs: targets[obs.t - self.t0])
-        else: targets = self._event_targets()
-        return run_targets(self.panel, targets, self.cfg, self.panel.index[self.t0], self.panel.index[self.t1],
-                           _decisions=targets, _capped=True)
+            return run_targets(self.panel, targets, self.cfg, self.panel.index[self.t0], self.panel.index[self.t1],
+                               _decisions=targets, _capped=True)
+        if fast:                                                # the leverage cap needs the account at each close
+            targets = self._fast_targets()
+            dec, held, fills, events = self._simulate(lambda obs: targets[obs.t - self.t0])
+        else: dec, held, fills, events = self._simulate()
+        return _result(self.panel, self.t0, self.t1, held, fills, self.cfg, decisions=dec, events=events)
 
     def _fast_targets(self) -> np.ndarray:
         tgt = np.asarray(self.policy.target_positions(self.panel.ohlcv[:self.t1 + 1]), dtype=float)
@@ -369,20 +378,48 @@ class Backtest:
         return tgt[self.t0:]
 
 # %% ../nbs/35_backtest.ipynb #3b924c21
+def _levels(x, symbols:tuple) -> Optional[np.ndarray]:
+    "Exit prices per symbol from a Decision field (a number, one per symbol, or a dict); None when there are none."
+    if x is None: return None
+    if isinstance(x, pd.Series): x = x.to_dict()
+    if isinstance(x, dict):
+        out = np.full(len(symbols), np.nan)
+        for k, v in x.items():
+            if k not in symbols: raise BacktestError(f"exit price for unknown symbol {k!r} (symbols: {', '.join(symbols)})")
+            if v is not None: out[symbols.index(k)] = float(v)
+        return out
+    a = np.asarray(x, dtype=float).reshape(-1)
+    if a.shape != (len(symbols),): raise BacktestError(f"{a.size} exit price(s) for {len(symbols)} symbol(s)")
+    return a
+
+def _exit_price(side:float, o:float, h:float, l:float, stop:float, take:float):
+    "(reference price, rule) of the exit a bar (o, h, l) triggers for a position of sign `side`, or (None, None)."
+    if side > 0:
+        if stop == stop and o <= stop: return o, "stop_loss"          # gapped through: the open is the first trade
+        if take == take and o >= take: return o, "take_profit"
+        if stop == stop and l <= stop: return stop, "stop_loss"       # inside the bar: both reached, the stop first
+        if take == take and h >= take: return take, "take_profit"
+    else:
+        if stop == stop and o >= stop: return o, "stop_loss"
+        if take == take and o <= take: return o, "take_profit"
+        if stop == stop and h >= stop: return stop, "stop_loss"
+        if take == take and l <= take: return take, "take_profit"
+    return None, None
+
 @patch
-def _event_targets(self:Backtest, act=None) -> np.ndarray:
-    "Call `act` (the policy's by default) at every close of the window; the account follows `run_targets`' arithmetic."
+def _simulate(self:Backtest, act=None) -> tuple:
+    "Run `act` (the policy's by default) over the window: (decisions (n, S), positions (n, S), fill arrays, events)."
     P, cfg, cost = self.panel, self.cfg, self.cost
     act = act or self.policy.act
     t0, n, S = self.t0, self.t1 - self.t0 + 1, len(P.symbols)
-    out = np.full((n, S), np.nan)
+    out = np.full((n, S), np.nan); held = np.zeros((n, S))
     opens, ohlcv, symbols = P.open, P.ohlcv, P.symbols
     lim, lev = cfg.max_position, cfg.max_leverage
     close = np.nan_to_num(_ffill(P.close[t0:self.t1 + 1]))
     stamps = P.index.asi8[t0:self.t1 + 1].tolist()             # ns; Observation makes a Timestamp only if read
-    pos, cash, pending = np.zeros(S), float(cfg.initial_cash), False
+    pos, cash, pending, stop, take = np.zeros(S), float(cfg.initial_cash), False, None, None
     pos.setflags(write=False)                                    # handed to the policy as it is: read-only
-    count = np.count_nonzero
+    fills, events, count = [], [], np.count_nonzero              # fills: (symbol, bar, q, reference, price, fee)
     for i in range(n):
         t = t0 + i
         if pending:                                              # fill yesterday's decision at today's open
@@ -390,14 +427,33 @@ def _event_targets(self:Backtest, act=None) -> np.ndarray:
             new = np.where(np.isnan(tgt) | np.isnan(o), pos, tgt)
             dq = new - pos
             if count(dq):
-                m = dq != 0
-                px = cost.exec_price(o[m], dq[m])
-                cash -= float(np.sum(dq[m] * px + cost.fee(px, dq[m])))
+                m = np.flatnonzero(dq)
+                px = cost.exec_price(o[m], dq[m]); fee = cost.fee(px, dq[m])
+                cash -= float(np.sum(dq[m] * px + fee))
+                fills.extend(zip(m.tolist(), [i] * len(m), dq[m].tolist(), o[m].tolist(), px.tolist(), fee.tolist()))
                 pos = new; pos.setflags(write=False)
+        if stop is not None or take is not None:                 # exits that guard the position during this bar
+            bar = ohlcv[t]; sl = stop if stop is not None else np.full(S, np.nan); tp = take if take is not None else np.full(S, np.nan)
+            for j in np.flatnonzero(pos).tolist():
+                ref, rule = _exit_price(pos[j], bar[j, 0], bar[j, 1], bar[j, 2], sl[j], tp[j])
+                if ref is None: continue
+                q = -float(pos[j]); px = float(cost.exec_price(ref, q)); fee = float(cost.fee(px, q))
+                cash -= q * px + fee
+                fills.append((j, i, q, float(ref), px, fee))
+                events.append(dict(timestamp=P.index[t], symbol=symbols[j], rule=rule, requested=float(pos[j]), allowed=0.0,
+                                   reason=f"{rule.replace('_', ' ')} at {sl[j] if rule == 'stop_loss' else tp[j]:.6g}; filled at {ref:.6g}"))
+                pos = pos.copy(); pos[j] = 0.0; pos.setflags(write=False)
+            stop = take = None
+        held[i] = pos
         c = close[i]
         equity = cash + float(pos @ c)
         if equity <= 0: break                                    # ruined: the result ends at this close
-        tgt = _as_target(act(Observation(t, stamps[i], symbols, ohlcv[:t + 1], pos, cash, equity)), pos, symbols)
+        a = act(Observation(t, stamps[i], symbols, ohlcv[:t + 1], pos, cash, equity))
+        if type(a) is Decision:
+            stop, take = _levels(a.stop_loss, symbols), _levels(a.take_profit, symbols)
+            if a.events: events.extend(dict(e, timestamp=e.get("timestamp", P.index[t])) for e in a.events)
+            a = a.target_position
+        tgt = _as_target(a, pos, symbols)
         if lim is not None: tgt = np.clip(tgt, -lim, lim)
         if lev is not None:
             full = np.where(np.isnan(tgt), pos, tgt)
@@ -405,8 +461,20 @@ def _event_targets(self:Backtest, act=None) -> np.ndarray:
             if gross > lev * equity: tgt = full * (lev * equity / gross)
         out[i] = tgt
         pending = count(tgt - pos) > 0                           # NaN (hold) counts too; the fill step sorts it out
+    else: i = n
     if np.isinf(out).any(): raise BacktestError("policy returned an infinite target position")
-    return out
+    held[i + 1:] = held[i] if i < n else held[-1]                # after ruin nothing moves (the result is cut there)
+    return out, held, self._fill_arrays(fills), events
+
+@patch
+def _fill_arrays(self:Backtest, fills:list) -> tuple:
+    "The fill tuples of `_simulate` as `_result`'s arrays, sorted by (symbol, time), with the position after each."
+    f = np.array(fills, dtype=float).reshape(-1, 6)
+    order = np.lexsort((np.arange(len(f)), f[:, 1], f[:, 0])) if len(f) else np.zeros(0, int)
+    f = f[order]
+    sym, bar = f[:, 0].astype(int), f[:, 1].astype(int)
+    q = f[:, 2]
+    return sym, bar, q, f[:, 3], f[:, 4], f[:, 5], self.panel.index[self.t0 + bar], _cum_by_symbol(sym, q)
 
 # %% ../nbs/35_backtest.ipynb #17fbea28
 _SMA_KERNELS = None
@@ -601,7 +669,7 @@ def plot(self:BacktestResult, title:str="Equity") -> dict:
 def _iso(s) -> pd.Index: return pd.DatetimeIndex(s).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 def write_tables(result:BacktestResult, d) -> None:
-    "Write `metrics.json`, `equity.csv`, `positions.csv` (long: timestamp, symbol, position), `trades.csv` and `fills.csv` into `d`."
+    "Write `metrics.json`, `equity.csv`, `positions.csv` (long), `trades.csv`, `fills.csv` and, if any, `risk_events.csv` into `d`."
     d = Path(d)
     write_json(d / "metrics.json", result.metrics)
     pd.DataFrame({"timestamp": _iso(result.equity.index), "equity": result.equity.to_numpy(), "cash": result.cash.to_numpy(),
@@ -613,6 +681,9 @@ def write_tables(result:BacktestResult, d) -> None:
     tr.to_csv(d / "trades.csv", index=False)
     fi = result.fills.copy(); fi["timestamp"] = _iso(fi["timestamp"]) if len(fi) else fi["timestamp"]
     fi.to_csv(d / "fills.csv", index=False)
+    if len(result.events):
+        ev = result.events.copy(); ev["timestamp"] = _iso(ev["timestamp"])
+        ev.to_csv(d / "risk_events.csv", index=False)
 
 # %% ../nbs/35_backtest.ipynb #589695cc
 def write_figures(result:BacktestResult, d, title:str) -> list:
@@ -628,7 +699,8 @@ def report_html(result:BacktestResult, title:str, figures:list, extra_files=()) 
     period = (f"{result.equity.index[0]:%Y-%m-%d %H:%M} to {result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, "
               f"{len(result.equity):,} bars; symbols: {html.escape(', '.join(map(str, result.positions.columns)))}")
     imgs = "\n".join(f'<p><img src="{f}" alt="{f}" style="max-width:100%"></p>' for f in figures)
-    files = ", ".join(["metrics.json", "equity.csv", "positions.csv", "trades.csv", "fills.csv", *extra_files])
+    files = ", ".join(["metrics.json", "equity.csv", "positions.csv", "trades.csv", "fills.csv",
+                       *(["risk_events.csv"] if len(result.events) else []), *extra_files])
     return html_page(title, f"<p>{period}</p>\n<h2>Metrics</h2>{html_table(result.metrics)}\n<h2>Figures</h2>{imgs}\n"
                             f"<p>Files: {html.escape(files)}.</p>")
 

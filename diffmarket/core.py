@@ -14,10 +14,11 @@ import pandas as pd
 import yaml
 
 # %% auto #0
-__all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Policy', 'DataConfig',
-           'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig', 'MarketConfig', 'GamesConfig',
-           'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng', 'seed_everything', 'get_device',
-           'periods_per_year', 'returns_from_equity', 'drawdown', 'max_drawdown_duration', 'compute_metrics']
+__all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy',
+           'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig', 'MarketConfig',
+           'GamesConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng', 'seed_everything',
+           'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown', 'max_drawdown_duration',
+           'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -93,6 +94,14 @@ class Observation:
     def history(self, n:int) -> np.ndarray:
         "The last `n` bars (fewer at the start), shape (<=n, n_symbols, 5)."
         return self.ohlcv[max(0, self.t + 1 - n): self.t + 1]
+
+@dataclass
+class Decision:
+    "A target position decided at a close, with exit prices that guard it during the next bar."
+    target_position: Any                    # what `act` may return: a number, one per symbol, {symbol: units} or None
+    stop_loss: Any = None                   # exit price per symbol (NaN or missing: none); a long exits at or below it, a short at or above
+    take_profit: Any = None                 # exit price per symbol; a long exits at or above it, a short at or below
+    events: list = field(default_factory=list)   # rows (dicts) explaining what changed the target: the risk layer's record
 
 @runtime_checkable
 class Policy(Protocol):
