@@ -163,6 +163,108 @@ def test_halt_steps_scale_with_step_length():
     assert halt_steps(15, 390) == 15 and halt_steps(15, 26) == 1 and halt_steps(15, 780) == 30
 
 
+# --- circuit breakers: each preset's direction, every level both ways, at normal times and late in the session ----------
+#
+# One step is one minute (390 steps for us_mwcb, 240 for csi300_2016). The move is printed by move_to, which rests a
+# one-share sell in step t0 and lifts it in step t0 + 1 (the trigger step t_hit). From then on agent_0 probes every step
+# with a resting buy (its previous probe cancelled first) until the first step of the next day, and the test compares,
+# step by step, which probes were rejected as "halted" with what the rule says.
+
+US, CSI = dict(circuit_breaker="us_mwcb", steps_per_day=390), dict(circuit_breaker="csi300_2016", steps_per_day=240)
+DAY = {"us_mwcb": 390, "csi300_2016": 240}
+NORMAL, LATE_US, LATE_CSI = 9, 355, 225          # trigger steps: 9:39 (10:09 CSI)... 3:25 pm, 14:45
+
+
+def probe_until_next_day(env, t_hit):
+    "Probe each step from t_hit + 1 through the first step of the next day; returns {step: halted?}."
+    price = max(env.band[0], 1)
+    out = {}
+    while env.t <= DAY[env.cfg.circuit_breaker]:
+        t = env.t
+        infos = env.step({"agent_0": AgentAction([OrderRequest(BUY, 1, price)], cancel_all=True)})[4]
+        out[t] = reasons(infos, "agent_0") == ["halted"]
+        assert reasons(infos, "agent_0") in ([], ["halted"])
+    return out
+
+
+def breaker_run(rule, move, t_hit):
+    "A market under `rule` that prints `move` (fraction of the previous close, signed) in step t_hit."
+    env = make(**rule, price_limit=None)
+    idle(env, t_hit - 1)
+    ticks = round(10_000 * (1 + move))
+    move_to(env, ticks)
+    assert env.t - 1 == t_hit and env.last_price == pytest.approx(ticks / 100) and env.prev_close == 100.0
+    return env
+
+
+def expected(t_hit, resume, day):
+    "Halted from the step after t_hit up to (not including) `resume`; None: no halt at all."
+    return {t: resume is not None and t < resume for t in range(t_hit + 1, day + 1)}
+
+
+@pytest.mark.parametrize("size", [0.07, 0.13, 0.20])
+@pytest.mark.parametrize("t_hit", [NORMAL, LATE_US])
+def test_us_mwcb_a_rise_of_any_size_never_halts(size, t_hit):
+    env = breaker_run(US, +size, t_hit)
+    assert env.halted_until == -1
+    assert probe_until_next_day(env, t_hit) == expected(t_hit, None, 390)
+    assert not any(env.history["halted"])
+
+
+@pytest.mark.parametrize("size, t_hit, resume", [
+    (0.07, NORMAL, NORMAL + 16),       # level 1: the rest of step 9 and steps 10-24 halted, step 25 trades
+    (0.13, NORMAL, NORMAL + 16),       # levels 1 and 2 at once: one 15-minute halt
+    (0.20, NORMAL, 390),               # level 3: closed for the day, the next day trades
+    (0.07, LATE_US - 1, LATE_US + 15), # 3:24 pm: level 1 still halts 15 minutes
+    (0.07, LATE_US, None),             # 3:25 pm: levels 1 and 2 do not apply
+    (0.13, LATE_US, None),
+    (0.20, LATE_US, 390),              # level 3 applies at any time
+])
+def test_us_mwcb_a_fall_halts_exactly_as_rule_7_12(size, t_hit, resume):
+    env = breaker_run(US, -size, t_hit)
+    assert env.halted_until == (resume if resume is not None else -1)
+    assert probe_until_next_day(env, t_hit) == expected(t_hit, resume, 390)
+    assert env.history["halted"][t_hit] == (resume is not None)      # the trigger step itself is halted after the fill
+
+
+@pytest.mark.parametrize("sign", [+1, -1])
+@pytest.mark.parametrize("size, t_hit, resume", [
+    (0.05, NORMAL, NORMAL + 16),       # 5% either way: 15 minutes
+    (0.07, NORMAL, 240),               # 7% either way: the rest of the day
+    (0.05, LATE_CSI - 2, 239),         # 14:43: 15 minutes (steps 224-238), the last minute trades
+    (0.05, LATE_CSI, 240),             # 14:45: the 5% halt runs to the close
+    (0.07, LATE_CSI, 240),
+])
+def test_csi300_2016_halts_the_same_both_ways(sign, size, t_hit, resume):
+    env = breaker_run(CSI, sign * size, t_hit)
+    assert env.halted_until == resume
+    assert probe_until_next_day(env, t_hit) == expected(t_hit, resume, 240)
+
+
+@pytest.mark.parametrize("sign", [+1, -1])
+def test_csi300_2016_just_short_of_5pct_either_way_does_not_halt(sign):
+    env = breaker_run(CSI, sign * 0.0499, NORMAL)
+    assert probe_until_next_day(env, NORMAL) == expected(NORMAL, None, 240)
+
+
+def test_csi300_2016_each_level_once_a_day_whichever_way():
+    env = breaker_run(CSI, +0.05, NORMAL)                          # +5%: 15 minutes
+    assert env.halted_until == NORMAL + 16
+    idle(env, NORMAL + 16 - env.t)
+    move_to(env, 9_500)                                            # -5% later the same day: the level has fired
+    assert env.halted_until == NORMAL + 16
+    move_to(env, 9_300)                                            # -7%: the rest of the day
+    assert env.halted_until == 240
+
+
+def test_breaker_level_direction_is_data():
+    from diffmarket.market import CIRCUIT_BREAKERS, BreakerLevel
+    assert {l.direction for l in CIRCUIT_BREAKERS["us_mwcb"]} == {"down"}
+    assert {l.direction for l in CIRCUIT_BREAKERS["csi300_2016"]} == {"both"}
+    up = BreakerLevel(0.05, 15, None, "up")
+    assert up.triggered(0.05) and not up.triggered(-0.5)
+
+
 # --- position limits, fees, impact ---------------------------------------------------------------------------------
 
 def test_position_limit_counts_position_and_resting_orders():
