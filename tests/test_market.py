@@ -416,3 +416,90 @@ def test_default_market_meets_at_least_five_stylized_facts(seed):
     assert f["facts_met"] >= 5, {k: v.get("met") for k, v in f.items() if isinstance(v, dict)}
     for fact in ("heavy_tails", "volatility_clustering", "leverage_effect"):
         assert f[fact]["met"], fact
+
+
+# --- the Avellaneda–Stoikov market maker: T - t in steps, q in lots, the closed forms exactly -----------------------------
+
+import math
+from diffmarket.core import MarketAgentsConfig
+from diffmarket.agents import MarketMaker
+from diffmarket.market import OBS_FIELDS
+
+
+def maker_obs(position, steps_left, steps_per_day=390, mid_ticks=10_000, tick=0.01):
+    "An observation of a two-sided book one tick wide around mid_ticks, with steps_left steps to the close."
+    obs = np.zeros(len(OBS_FIELDS))
+    obs[O.t], obs[O.steps_left], obs[O.time_left] = steps_per_day - steps_left, steps_left, steps_left / steps_per_day
+    obs[O.mid], obs[O.bid], obs[O.ask] = mid_ticks * tick, (mid_ticks - 1) * tick, (mid_ticks + 1) * tick
+    obs[O.tick_size], obs[O.position] = tick, position
+    return obs
+
+
+def maker(sigma, **kw):
+    "A market maker whose volatility estimate is `sigma` ticks per step (no price seen yet, so act() keeps it)."
+    mm = MarketMaker(MarketAgentsConfig(**kw)); mm.var = sigma ** 2
+    return mm
+
+
+def closed_form(cfg, mid, inventory, sigma, steps_left):
+    "Avellaneda-Stoikov (2008): r = s - q*g*s2*(T-t), spread = g*s2*(T-t) + (2/g) ln(1 + g/k), q in lots."
+    g, k = cfg.mm_gamma, cfg.mm_k
+    r = mid - inventory / cfg.mm_order_size * g * sigma ** 2 * steps_left
+    return r, g * sigma ** 2 * steps_left + 2 / g * math.log1p(g / k)            # log1p: ln(1 + g/k) without cancellation
+
+
+@pytest.mark.parametrize("sigma, steps_left", [(7.0, 195), (2.0, 390), (12.0, 1), (1.0, 30)])
+def test_maker_skew_per_lot_of_inventory_is_gamma_sigma2_T_minus_t(sigma, steps_left):
+    mm = MarketMaker(MarketAgentsConfig(mm_gamma=1e-4, mm_k=1.5, mm_order_size=100))
+    r_flat, spread_flat, *_ = mm.quotes(10_000, 0, sigma, steps_left)
+    r_long, spread_long, *_ = mm.quotes(10_000, 500, sigma, steps_left)            # 5 lots long, same state
+    r_short, *_ = mm.quotes(10_000, -1_200, sigma, steps_left)                      # 12 lots short
+    per_lot = 1e-4 * sigma ** 2 * steps_left
+    assert (r_flat - r_long) / 5 == pytest.approx(per_lot, rel=1e-12)
+    assert (r_short - r_flat) / 12 == pytest.approx(per_lot, rel=1e-12)
+    assert (r_flat - r_long) / 500 == pytest.approx(per_lot / 100, rel=1e-12)       # per share: over the lot size
+    assert spread_long == spread_flat == pytest.approx(per_lot + 2 / 1e-4 * math.log1p(1e-4 / 1.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("gamma, k", [(1e-4, 1.5), (0.5, 1.5), (2e-5, 2.0), (1.0, 0.3)])
+def test_maker_spread_is_the_closed_form_before_rounding(gamma, k):
+    cfg = MarketAgentsConfig(mm_gamma=gamma, mm_k=k, mm_order_size=100)
+    mm = MarketMaker(cfg)
+    for inventory, sigma, left in [(0, 7.0, 195), (700, 3.0, 390), (-2_000, 10.0, 17)]:
+        r, spread, bid, ask = mm.quotes(10_000, inventory, sigma, left)
+        r_cf, spread_cf = closed_form(cfg, 10_000, inventory, sigma, left)
+        assert r == pytest.approx(r_cf, rel=1e-14) and spread == pytest.approx(spread_cf, rel=1e-12)
+        assert bid <= r - spread / 2 and ask >= r + spread / 2 and ask - bid >= 2      # rounded outwards, never inside
+        if ask - bid > 2: assert bid > r - spread / 2 - 1 and ask < r + spread / 2 + 1
+
+
+@pytest.mark.parametrize("position, steps_left", [(0, 390), (1_000, 195), (-1_500, 195), (2_000, 60), (300, 1)])
+def test_maker_act_takes_T_minus_t_in_steps_from_the_observation(position, steps_left):
+    cfg = MarketAgentsConfig()
+    mm = maker(7.0)
+    orders = mm.act(maker_obs(position, steps_left)).orders
+    r, spread = closed_form(cfg, 10_000, position, 7.0, steps_left)
+    bid, ask = math.floor(r - spread / 2), math.ceil(r + spread / 2)
+    if ask - bid < 2: bid, ask = bid - 1, ask + (2 - (ask - bid) - 1)
+    bids = sorted((o.price_ticks for o in orders if o.side == 1), reverse=True)
+    asks = sorted(o.price_ticks for o in orders if o.side == -1)
+    room_buy, room_sell = (cfg.mm_max_inventory - position) // cfg.mm_order_size, (cfg.mm_max_inventory + position) // cfg.mm_order_size
+    assert bids == [bid - l for l in range(min(cfg.mm_levels, room_buy))]
+    assert asks == [ask + l for l in range(min(cfg.mm_levels, room_sell))]
+    assert all(o.post_only and o.qty == cfg.mm_order_size for o in orders)
+
+
+def test_maker_inventory_response_is_material_with_the_defaults():
+    cfg = MarketAgentsConfig()
+    mm = MarketMaker(cfg)
+    sigma = 7.0                                     # about the makers' median estimate in the default market (12_agents: 6.4 on seed 0)
+    cap = cfg.mm_max_inventory
+    skew = lambda left: 10_000 - mm.quotes(10_000, cap, sigma, left)[0]
+    assert 3 <= skew(195) <= 8                      # at its cap, mid-session: several ticks
+    assert skew(390) == pytest.approx(2 * skew(195)) and skew(1) < 0.05      # twice that at the open, none at the close
+    assert mm.quotes(10_000, 0, sigma, 195)[1] < 2.0                          # a flat maker still quotes under 2 ticks wide
+    # the quotes themselves: capped long, the maker's best ask sits several ticks below a flat maker's, and it bids nothing
+    flat, long_ = maker(sigma).act(maker_obs(0, 195)).orders, maker(sigma).act(maker_obs(cap, 195)).orders
+    best_ask = lambda orders: min(o.price_ticks for o in orders if o.side == -1)
+    assert best_ask(flat) - best_ask(long_) >= 3
+    assert not [o for o in long_ if o.side == 1]
