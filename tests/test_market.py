@@ -265,6 +265,12 @@ def test_breaker_level_direction_is_data():
     assert up.triggered(0.05) and not up.triggered(-0.5)
 
 
+def test_a_preset_with_a_bad_direction_is_refused(monkeypatch):
+    from diffmarket import market
+    monkeypatch.setitem(market.CIRCUIT_BREAKERS, "mine", [market.BreakerLevel(0.05, 15, None, "sideways")])
+    with pytest.raises(ConfigError, match="market.circuit_breaker"): MarketEnvironment(MarketConfig(circuit_breaker="mine"))
+
+
 # --- position limits, fees, impact ---------------------------------------------------------------------------------
 
 def test_position_limit_counts_position_and_resting_orders():
