@@ -65,12 +65,13 @@ class MarketMaker(MarketAgent):
     "Avellaneda–Stoikov market maker with inventory limits."
     kind = "market_maker"
 
-    def quotes(self, mid_ticks:float, inventory:float, sigma:float, time_left:float):
-        "(reservation price, spread, bid, ask) in ticks."
+    def quotes(self, mid_ticks:float, inventory:float, sigma:float, steps_left:float):
+        "(reservation price, spread, bid, ask) in ticks; `inventory` in shares, `sigma` ticks per step, `steps_left` steps to the close."
         c = self.cfg; g, k = c.mm_gamma, c.mm_k
-        q = inventory / c.mm_order_size
-        r = mid_ticks - q * g * sigma ** 2 * time_left
-        spread = g * sigma ** 2 * time_left + (2.0 / g) * math.log(1.0 + g / k)
+        q = inventory / c.mm_order_size                            # lots: the model's unit of inventory
+        risk = g * sigma ** 2 * steps_left                         # γσ²(T−t): ticks of skew per lot
+        r = mid_ticks - q * risk
+        spread = risk + (2.0 / g) * math.log1p(g / k)
         bid, ask = math.floor(r - spread / 2), math.ceil(r + spread / 2)
         if ask - bid < 2: bid, ask = bid - 1, ask + (2 - (ask - bid) - 1)
         return r, spread, bid, ask
@@ -82,7 +83,7 @@ class MarketMaker(MarketAgent):
         mid = self.update(obs); tick = obs[O.tick_size]
         c, pos = self.cfg, obs[O.position]
         if obs[O.bid] > 0 and obs[O.ask] > 0 or self.ref is None: self.ref = mid   # a one-sided book keeps the last mid
-        _, _, bid, ask = self.quotes(self.ref / tick, pos, self.sigma_ticks, obs[O.time_left])
+        _, _, bid, ask = self.quotes(self.ref / tick, pos, self.sigma_ticks, obs[O.steps_left])
         orders = []
         for lvl in range(c.mm_levels):
             if pos + (lvl + 1) * c.mm_order_size <= c.mm_max_inventory:

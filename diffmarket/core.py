@@ -182,8 +182,8 @@ class BacktestConfig:
 class MarketAgentsConfig:
     "Parameters of the simulated market's agents (sizes in shares, prices in ticks, times in steps)."
     population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])
-    mm_gamma: float = 0.01           # Avellaneda–Stoikov risk aversion (per lot per tick²)
-    mm_k: float = 1.5                # order-arrival decay in the A–S spread term (per tick)
+    mm_gamma: float = 2e-5           # Avellaneda–Stoikov risk aversion, per lot·tick (q in lots, σ² in ticks² per step, T−t in steps: 12_agents)
+    mm_k: float = 1.5                # A–S decay of the fill rate with distance from the mid, per tick
     mm_order_size: int = 100
     mm_max_inventory: int = 2_000    # stop quoting the side that would grow |inventory| past this
     mm_levels: int = 3               # price levels quoted on each side, one tick apart

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import functools, math
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -18,9 +18,9 @@ from .core import ConfigError, DiffmarketError, MarketConfig, Side, load_config,
 from .orderbook import LimitOrderBook, OrderError, Trade
 
 # %% auto #0
-__all__ = ['FUNDAMENTALS', 'CIRCUIT_BREAKERS', 'SESSION_MINUTES', 'OBS_FIELDS', 'ACTION_FIELDS', 'news_volatility',
-           'fundamental_path', 'ImpactModel', 'halt_steps', 'session_minute', 'clock', 'O', 'OrderRequest',
-           'AgentAction', 'vector_to_action', 'MarketEnvironment']
+__all__ = ['FUNDAMENTALS', 'BREAKER_DIRECTIONS', 'CIRCUIT_BREAKERS', 'SESSION_MINUTES', 'OBS_FIELDS', 'ACTION_FIELDS',
+           'news_volatility', 'fundamental_path', 'ImpactModel', 'BreakerLevel', 'halt_steps', 'session_minute',
+           'clock', 'O', 'OrderRequest', 'AgentAction', 'vector_to_action', 'MarketEnvironment']
 
 # %% ../nbs/11_market.ipynb #a75d1e56
 FUNDAMENTALS = ("random_walk_jumps", "mean_reverting", "garch_news")
@@ -71,10 +71,24 @@ class ImpactModel:
         return price * (1.0 + self.relative(q))
 
 # %% ../nbs/11_market.ipynb #00d904e8
+BREAKER_DIRECTIONS = {"down": (-1,), "up": (1,), "both": (-1, 1)}   # the signs of move a level responds to
+
+class BreakerLevel(NamedTuple):
+    "One circuit-breaker level: a move of `threshold` (fraction of the previous close) in `direction` halts `minutes` (None: to the close)."
+    threshold: float
+    minutes: Optional[int]
+    late: Optional[tuple] = None     # (session minute, 'skip' or 'to_close'): what the level does from that minute on
+    direction: str = "both"          # 'down': declines only, 'up': rises only, 'both': either way
+
+    def triggered(self, move:float) -> bool:
+        "Whether a signed `move` (last price / previous close − 1) reaches this level in its direction."
+        return any(sign * move >= self.threshold - 1e-12 for sign in BREAKER_DIRECTIONS[self.direction])
+
 CIRCUIT_BREAKERS = {
     "none": [],
-    "csi300_2016": [(0.05, 15, (225, "to_close")), (0.07, None, None)],
-    "us_mwcb": [(0.07, 15, (355, "skip")), (0.13, 15, (355, "skip")), (0.20, None, None)],
+    "csi300_2016": [BreakerLevel(0.05, 15, (225, "to_close"), "both"), BreakerLevel(0.07, None, None, "both")],
+    "us_mwcb": [BreakerLevel(0.07, 15, (355, "skip"), "down"), BreakerLevel(0.13, 15, (355, "skip"), "down"),
+                BreakerLevel(0.20, None, None, "down")],
 }
 SESSION_MINUTES = {"none": 390, "csi300_2016": 240, "us_mwcb": 390}
 
@@ -92,8 +106,8 @@ def clock(minute:float, rule:str="us_mwcb") -> str:
     if rule == "csi300_2016" and minute >= 120: m += 90
     return f"{m // 60:02d}:{m % 60:02d}"
 
-# %% ../nbs/11_market.ipynb #404c7639
-OBS_FIELDS = ("t", "time_left", "mid", "bid", "ask", "bid_qty", "ask_qty", "last_price", "volume",
+# %% ../nbs/11_market.ipynb #4fb4f464
+OBS_FIELDS = ("t", "time_left", "steps_left", "mid", "bid", "ask", "bid_qty", "ask_qty", "last_price", "volume",
               "position", "cash", "pnl", "halted", "prev_close", "fundamental", "tick_size")
 
 class O:
@@ -153,7 +167,11 @@ class MarketEnvironment(ParallelEnv):
         self.views = dict(fundamental_views or {})          # agent -> steps ahead it sees the fundamental
         self.record_depth, self.max_order_qty = record_depth, max_order_qty
         self.impact = ImpactModel(cfg.impact_lambda, cfg.impact_gamma)
-        self.breaker_levels = CIRCUIT_BREAKERS[cfg.circuit_breaker]
+        self.breaker_levels = [BreakerLevel(*l) for l in CIRCUIT_BREAKERS[cfg.circuit_breaker]]
+        for l in self.breaker_levels:
+            if l.direction not in BREAKER_DIRECTIONS or (l.late is not None and l.late[1] not in ("skip", "to_close")):
+                raise ConfigError(f"circuit breaker {cfg.circuit_breaker!r} has a bad level {l}: direction must be one of "
+                                  f"{tuple(BREAKER_DIRECTIONS)}, a late clause 'skip' or 'to_close'", "market.circuit_breaker")
         big = np.finfo(np.float64).max
         self._obs_space = gymnasium.spaces.Box(-big, big, shape=(len(OBS_FIELDS),), dtype=np.float64)
         m = float(max_order_qty)
@@ -228,7 +246,7 @@ def observe(self:MarketEnvironment, agent) -> np.ndarray:
     mark = (bb[0] + ba[0]) * 0.5 * tick if (bb and ba) else self.last_price
     h = self.views.get(agent)
     spd = cfg.steps_per_day
-    return np.array([self.t, 1.0 - (self.t % spd) / spd, mark,
+    return np.array([self.t, 1.0 - (self.t % spd) / spd, spd - self.t % spd, mark,
                      bb[0] * tick if bb else 0.0, ba[0] * tick if ba else 0.0, bb[1] if bb else 0, ba[1] if ba else 0,
                      self.last_price, self.step_volume, self.position[i], self.cash[i],
                      self.cash[i] + self.position[i] * mark - cfg.initial_cash, float(self.t < self.halted_until),
@@ -259,17 +277,18 @@ def _book_fills(self:MarketEnvironment, fills):
 
 @patch
 def _check_breaker(self:MarketEnvironment):
-    "Halt trading when the move from the previous close reaches a breaker level not yet hit today."
-    move = abs(self.last_price / self.prev_close - 1.0)
+    "Halt trading when the move from the previous close reaches, in its direction, a breaker level not yet hit today."
+    move = self.last_price / self.prev_close - 1.0                     # signed: each level knows its direction
     spd = self.cfg.steps_per_day; session = SESSION_MINUTES[self.cfg.circuit_breaker]
     minute = session_minute(self.t, spd, session)
     end_of_day = (self.t // spd + 1) * spd
-    for level, minutes, late in self.breaker_levels:
-        if move >= level - 1e-12 and level not in self.breakers_hit:
+    for k, level in enumerate(self.breaker_levels):
+        if k not in self.breakers_hit and level.triggered(move):
+            minutes, late = level.minutes, level.late
             if late is not None and minute >= late[0]:
                 if late[1] == "skip": continue                      # US level 1/2 at or after 3:25 pm
                 minutes = None                                        # CSI 5% at or after 14:45: halt to the close
-            self.breakers_hit.add(level)
+            self.breakers_hit.add(k)
             until = end_of_day if minutes is None else min(end_of_day, self.t + 1 + halt_steps(minutes, spd, session))
             self.halted_until = max(self.halted_until, until)
 

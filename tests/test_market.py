@@ -163,6 +163,114 @@ def test_halt_steps_scale_with_step_length():
     assert halt_steps(15, 390) == 15 and halt_steps(15, 26) == 1 and halt_steps(15, 780) == 30
 
 
+# --- circuit breakers: each preset's direction, every level both ways, at normal times and late in the session ----------
+#
+# One step is one minute (390 steps for us_mwcb, 240 for csi300_2016). The move is printed by move_to, which rests a
+# one-share sell in step t0 and lifts it in step t0 + 1 (the trigger step t_hit). From then on agent_0 probes every step
+# with a resting buy (its previous probe cancelled first) until the first step of the next day, and the test compares,
+# step by step, which probes were rejected as "halted" with what the rule says.
+
+US, CSI = dict(circuit_breaker="us_mwcb", steps_per_day=390), dict(circuit_breaker="csi300_2016", steps_per_day=240)
+DAY = {"us_mwcb": 390, "csi300_2016": 240}
+NORMAL, LATE_US, LATE_CSI = 9, 355, 225          # trigger steps: 9:39 (10:09 CSI)... 3:25 pm, 14:45
+
+
+def probe_until_next_day(env, t_hit):
+    "Probe each step from t_hit + 1 through the first step of the next day; returns {step: halted?}."
+    price = max(env.band[0], 1)
+    out = {}
+    while env.t <= DAY[env.cfg.circuit_breaker]:
+        t = env.t
+        infos = env.step({"agent_0": AgentAction([OrderRequest(BUY, 1, price)], cancel_all=True)})[4]
+        out[t] = reasons(infos, "agent_0") == ["halted"]
+        assert reasons(infos, "agent_0") in ([], ["halted"])
+    return out
+
+
+def breaker_run(rule, move, t_hit):
+    "A market under `rule` that prints `move` (fraction of the previous close, signed) in step t_hit."
+    env = make(**rule, price_limit=None)
+    idle(env, t_hit - 1)
+    ticks = round(10_000 * (1 + move))
+    move_to(env, ticks)
+    assert env.t - 1 == t_hit and env.last_price == pytest.approx(ticks / 100) and env.prev_close == 100.0
+    return env
+
+
+def expected(t_hit, resume, day):
+    "Halted from the step after t_hit up to (not including) `resume`; None: no halt at all."
+    return {t: resume is not None and t < resume for t in range(t_hit + 1, day + 1)}
+
+
+@pytest.mark.parametrize("size", [0.07, 0.13, 0.20])
+@pytest.mark.parametrize("t_hit", [NORMAL, LATE_US])
+def test_us_mwcb_a_rise_of_any_size_never_halts(size, t_hit):
+    env = breaker_run(US, +size, t_hit)
+    assert env.halted_until == -1
+    assert probe_until_next_day(env, t_hit) == expected(t_hit, None, 390)
+    assert not any(env.history["halted"])
+
+
+@pytest.mark.parametrize("size, t_hit, resume", [
+    (0.07, NORMAL, NORMAL + 16),       # level 1: the rest of step 9 and steps 10-24 halted, step 25 trades
+    (0.13, NORMAL, NORMAL + 16),       # levels 1 and 2 at once: one 15-minute halt
+    (0.20, NORMAL, 390),               # level 3: closed for the day, the next day trades
+    (0.07, LATE_US - 1, LATE_US + 15), # 3:24 pm: level 1 still halts 15 minutes
+    (0.07, LATE_US, None),             # 3:25 pm: levels 1 and 2 do not apply
+    (0.13, LATE_US, None),
+    (0.20, LATE_US, 390),              # level 3 applies at any time
+])
+def test_us_mwcb_a_fall_halts_exactly_as_rule_7_12(size, t_hit, resume):
+    env = breaker_run(US, -size, t_hit)
+    assert env.halted_until == (resume if resume is not None else -1)
+    assert probe_until_next_day(env, t_hit) == expected(t_hit, resume, 390)
+    assert env.history["halted"][t_hit] == (resume is not None)      # the trigger step itself is halted after the fill
+
+
+@pytest.mark.parametrize("sign", [+1, -1])
+@pytest.mark.parametrize("size, t_hit, resume", [
+    (0.05, NORMAL, NORMAL + 16),       # 5% either way: 15 minutes
+    (0.07, NORMAL, 240),               # 7% either way: the rest of the day
+    (0.05, LATE_CSI - 2, 239),         # 14:43: 15 minutes (steps 224-238), the last minute trades
+    (0.05, LATE_CSI, 240),             # 14:45: the 5% halt runs to the close
+    (0.07, LATE_CSI, 240),
+])
+def test_csi300_2016_halts_the_same_both_ways(sign, size, t_hit, resume):
+    env = breaker_run(CSI, sign * size, t_hit)
+    assert env.halted_until == resume
+    assert probe_until_next_day(env, t_hit) == expected(t_hit, resume, 240)
+
+
+@pytest.mark.parametrize("sign", [+1, -1])
+def test_csi300_2016_just_short_of_5pct_either_way_does_not_halt(sign):
+    env = breaker_run(CSI, sign * 0.0499, NORMAL)
+    assert probe_until_next_day(env, NORMAL) == expected(NORMAL, None, 240)
+
+
+def test_csi300_2016_each_level_once_a_day_whichever_way():
+    env = breaker_run(CSI, +0.05, NORMAL)                          # +5%: 15 minutes
+    assert env.halted_until == NORMAL + 16
+    idle(env, NORMAL + 16 - env.t)
+    move_to(env, 9_500)                                            # -5% later the same day: the level has fired
+    assert env.halted_until == NORMAL + 16
+    move_to(env, 9_300)                                            # -7%: the rest of the day
+    assert env.halted_until == 240
+
+
+def test_breaker_level_direction_is_data():
+    from diffmarket.market import CIRCUIT_BREAKERS, BreakerLevel
+    assert {l.direction for l in CIRCUIT_BREAKERS["us_mwcb"]} == {"down"}
+    assert {l.direction for l in CIRCUIT_BREAKERS["csi300_2016"]} == {"both"}
+    up = BreakerLevel(0.05, 15, None, "up")
+    assert up.triggered(0.05) and not up.triggered(-0.5)
+
+
+def test_a_preset_with_a_bad_direction_is_refused(monkeypatch):
+    from diffmarket import market
+    monkeypatch.setitem(market.CIRCUIT_BREAKERS, "mine", [market.BreakerLevel(0.05, 15, None, "sideways")])
+    with pytest.raises(ConfigError, match="market.circuit_breaker"): MarketEnvironment(MarketConfig(circuit_breaker="mine"))
+
+
 # --- position limits, fees, impact ---------------------------------------------------------------------------------
 
 def test_position_limit_counts_position_and_resting_orders():
@@ -314,3 +422,90 @@ def test_default_market_meets_at_least_five_stylized_facts(seed):
     assert f["facts_met"] >= 5, {k: v.get("met") for k, v in f.items() if isinstance(v, dict)}
     for fact in ("heavy_tails", "volatility_clustering", "leverage_effect"):
         assert f[fact]["met"], fact
+
+
+# --- the Avellaneda–Stoikov market maker: T - t in steps, q in lots, the closed forms exactly -----------------------------
+
+import math
+from diffmarket.core import MarketAgentsConfig
+from diffmarket.agents import MarketMaker
+from diffmarket.market import OBS_FIELDS
+
+
+def maker_obs(position, steps_left, steps_per_day=390, mid_ticks=10_000, tick=0.01):
+    "An observation of a two-sided book one tick wide around mid_ticks, with steps_left steps to the close."
+    obs = np.zeros(len(OBS_FIELDS))
+    obs[O.t], obs[O.steps_left], obs[O.time_left] = steps_per_day - steps_left, steps_left, steps_left / steps_per_day
+    obs[O.mid], obs[O.bid], obs[O.ask] = mid_ticks * tick, (mid_ticks - 1) * tick, (mid_ticks + 1) * tick
+    obs[O.tick_size], obs[O.position] = tick, position
+    return obs
+
+
+def maker(sigma, **kw):
+    "A market maker whose volatility estimate is `sigma` ticks per step (no price seen yet, so act() keeps it)."
+    mm = MarketMaker(MarketAgentsConfig(**kw)); mm.var = sigma ** 2
+    return mm
+
+
+def closed_form(cfg, mid, inventory, sigma, steps_left):
+    "Avellaneda-Stoikov (2008): r = s - q*g*s2*(T-t), spread = g*s2*(T-t) + (2/g) ln(1 + g/k), q in lots."
+    g, k = cfg.mm_gamma, cfg.mm_k
+    r = mid - inventory / cfg.mm_order_size * g * sigma ** 2 * steps_left
+    return r, g * sigma ** 2 * steps_left + 2 / g * math.log1p(g / k)            # log1p: ln(1 + g/k) without cancellation
+
+
+@pytest.mark.parametrize("sigma, steps_left", [(7.0, 195), (2.0, 390), (12.0, 1), (1.0, 30)])
+def test_maker_skew_per_lot_of_inventory_is_gamma_sigma2_T_minus_t(sigma, steps_left):
+    mm = MarketMaker(MarketAgentsConfig(mm_gamma=1e-4, mm_k=1.5, mm_order_size=100))
+    r_flat, spread_flat, *_ = mm.quotes(10_000, 0, sigma, steps_left)
+    r_long, spread_long, *_ = mm.quotes(10_000, 500, sigma, steps_left)            # 5 lots long, same state
+    r_short, *_ = mm.quotes(10_000, -1_200, sigma, steps_left)                      # 12 lots short
+    per_lot = 1e-4 * sigma ** 2 * steps_left
+    assert (r_flat - r_long) / 5 == pytest.approx(per_lot, rel=1e-12)
+    assert (r_short - r_flat) / 12 == pytest.approx(per_lot, rel=1e-12)
+    assert (r_flat - r_long) / 500 == pytest.approx(per_lot / 100, rel=1e-12)       # per share: over the lot size
+    assert spread_long == spread_flat == pytest.approx(per_lot + 2 / 1e-4 * math.log1p(1e-4 / 1.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("gamma, k", [(1e-4, 1.5), (0.5, 1.5), (2e-5, 2.0), (1.0, 0.3)])
+def test_maker_spread_is_the_closed_form_before_rounding(gamma, k):
+    cfg = MarketAgentsConfig(mm_gamma=gamma, mm_k=k, mm_order_size=100)
+    mm = MarketMaker(cfg)
+    for inventory, sigma, left in [(0, 7.0, 195), (700, 3.0, 390), (-2_000, 10.0, 17)]:
+        r, spread, bid, ask = mm.quotes(10_000, inventory, sigma, left)
+        r_cf, spread_cf = closed_form(cfg, 10_000, inventory, sigma, left)
+        assert r == pytest.approx(r_cf, rel=1e-14) and spread == pytest.approx(spread_cf, rel=1e-12)
+        assert bid <= r - spread / 2 and ask >= r + spread / 2 and ask - bid >= 2      # rounded outwards, never inside
+        if ask - bid > 2: assert bid > r - spread / 2 - 1 and ask < r + spread / 2 + 1
+
+
+@pytest.mark.parametrize("position, steps_left", [(0, 390), (1_000, 195), (-1_500, 195), (2_000, 60), (300, 1)])
+def test_maker_act_takes_T_minus_t_in_steps_from_the_observation(position, steps_left):
+    cfg = MarketAgentsConfig()
+    mm = maker(7.0)
+    orders = mm.act(maker_obs(position, steps_left)).orders
+    r, spread = closed_form(cfg, 10_000, position, 7.0, steps_left)
+    bid, ask = math.floor(r - spread / 2), math.ceil(r + spread / 2)
+    if ask - bid < 2: bid, ask = bid - 1, ask + (2 - (ask - bid) - 1)
+    bids = sorted((o.price_ticks for o in orders if o.side == 1), reverse=True)
+    asks = sorted(o.price_ticks for o in orders if o.side == -1)
+    room_buy, room_sell = (cfg.mm_max_inventory - position) // cfg.mm_order_size, (cfg.mm_max_inventory + position) // cfg.mm_order_size
+    assert bids == [bid - l for l in range(min(cfg.mm_levels, room_buy))]
+    assert asks == [ask + l for l in range(min(cfg.mm_levels, room_sell))]
+    assert all(o.post_only and o.qty == cfg.mm_order_size for o in orders)
+
+
+def test_maker_inventory_response_is_material_with_the_defaults():
+    cfg = MarketAgentsConfig()
+    mm = MarketMaker(cfg)
+    sigma = 7.0                                     # about the makers' median estimate in the default market (12_agents: 6.4 on seed 0)
+    cap = cfg.mm_max_inventory
+    skew = lambda left: 10_000 - mm.quotes(10_000, cap, sigma, left)[0]
+    assert 3 <= skew(195) <= 8                      # at its cap, mid-session: several ticks
+    assert skew(390) == pytest.approx(2 * skew(195)) and skew(1) < 0.05      # twice that at the open, none at the close
+    assert mm.quotes(10_000, 0, sigma, 195)[1] < 2.0                          # a flat maker still quotes under 2 ticks wide
+    # the quotes themselves: capped long, the maker's best ask sits several ticks below a flat maker's, and it bids nothing
+    flat, long_ = maker(sigma).act(maker_obs(0, 195)).orders, maker(sigma).act(maker_obs(cap, 195)).orders
+    best_ask = lambda orders: min(o.price_ticks for o in orders if o.side == -1)
+    assert best_ask(flat) - best_ask(long_) >= 3
+    assert not [o for o in long_ if o.side == 1]
