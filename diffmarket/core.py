@@ -14,10 +14,11 @@ import pandas as pd
 import yaml
 
 # %% auto #0
-__all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Policy', 'DataConfig',
-           'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig', 'MarketConfig', 'GamesConfig',
-           'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng', 'seed_everything', 'get_device',
-           'periods_per_year', 'returns_from_equity', 'drawdown', 'max_drawdown_duration', 'compute_metrics']
+__all__ = ['OHLCV', 'PERIOD_CONVENTIONS', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation',
+           'Policy', 'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig',
+           'MarketConfig', 'GamesConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng',
+           'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
+           'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -308,18 +309,27 @@ def get_device(device:str="auto"):
     return torch.device(device)
 
 # %% ../nbs/00_core.ipynb #28ff75b2
-def periods_per_year(index) -> float:
-    "Periods per year implied by the spacing of a DatetimeIndex (see the annualisation rule)."
-    idx = pd.DatetimeIndex(index)
-    if len(idx) < 2: raise ValueError("need at least two timestamps to infer periods per year")
-    weekend = (idx.day_of_week >= 5).mean() > 0.01
-    days = 365.0 if weekend else 252.0
-    step = pd.Series(idx).diff().dropna().median()
+PERIOD_CONVENTIONS = (252.0, 365.0, 52.0, 12.0)   # bars a year of daily (exchange, crypto), weekly and monthly data
+
+def _ppy_from_spacing(idx:pd.DatetimeIndex, step:pd.Timedelta) -> float:
+    "The spacing rule for samples shorter than four weeks."
+    days = 365.0 if (idx.day_of_week >= 5).mean() > 0.01 else 252.0
     if step >= pd.Timedelta(days=27): return 12.0
     if step >= pd.Timedelta(days=6): return 52.0
     if step >= pd.Timedelta(hours=20): return days
-    per_day = pd.Series(1, index=idx).groupby(idx.normalize()).size().median()
-    return float(per_day) * days
+    return float(pd.Series(1, index=idx).groupby(idx.normalize()).size().median()) * days
+
+def periods_per_year(index) -> float:
+    "Bars a year of the data holds, from a DatetimeIndex (see the annualisation rule)."
+    idx = pd.DatetimeIndex(index)
+    if len(idx) < 2: raise ValueError("need at least two timestamps to infer periods per year")
+    step, span = pd.Series(idx).diff().dropna().median(), idx.max() - idx.min()
+    if span < pd.Timedelta(days=28): return _ppy_from_spacing(idx, step)
+    p = (len(idx) - 1) / (span / pd.Timedelta(days=365.25))
+    if step >= pd.Timedelta(hours=20):
+        near = min(PERIOD_CONVENTIONS, key=lambda c: abs(p / c - 1))
+        if abs(p / near - 1) <= 0.05 + 2 * step / span: return near
+    return float(p)
 
 # %% ../nbs/00_core.ipynb #6eeb9eb8
 def returns_from_equity(equity) -> np.ndarray:
