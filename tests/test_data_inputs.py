@@ -103,7 +103,7 @@ def test_features_of_a_missing_bar_are_missing():
     f = make_features(ohlcv[:, 1], index)
     assert f.iloc[80].isna().all() and f.iloc[110].isna().all()
     own = bars[bars.symbol == "B"]
-    g = make_features(own[["open", "high", "low", "close", "volume"]].to_numpy(), own.timestamp)
+    g = make_features(own[["open", "high", "low", "close", "volume"]].to_numpy(), parse_timestamps(own.timestamp))
     pd.testing.assert_frame_equal(f.drop(index[[80, 110]]), g, check_freq=False, check_names=False)
 
 def test_synthetic_fills_land_on_real_bars():
