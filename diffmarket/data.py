@@ -248,8 +248,8 @@ def _timestamp_column(df:pd.DataFrame, file=None) -> pd.DataFrame:
 
 def normalize_bars(df:pd.DataFrame, file=None) -> pd.DataFrame:
     "A bar table in the contract's column names (timestamp from an alias or the index, lower-case OHLCV, volume 0 if absent)."
-    d = df.reset_index() if isinstance(df.index, (pd.DatetimeIndex, pd.MultiIndex)) or (
-        df.index.name is not None and not isinstance(df.index, pd.RangeIndex)) else df
+    stored = isinstance(df.index, (pd.DatetimeIndex, pd.MultiIndex)) or (df.index.name is not None and not isinstance(df.index, pd.RangeIndex))
+    d = df.reset_index(drop=any(n in df.columns for n in df.index.names)) if stored else df
     d = d.set_axis([str(c).strip().lower() for c in d.columns], axis=1)
     d = d.drop(columns=[c for c in _IGNORED if c in d.columns])
     d = d.rename(columns={a: c for a, c in _ALIASES.items() if a in d.columns and c not in d.columns})
@@ -476,7 +476,7 @@ def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional
     index, symbols, ohlcv = bars_to_panel(bars)
     rows = []
     for j, sym in enumerate(symbols):
-        real = np.flatnonzero(np.isfinite(ohlcv[:, j]).all(axis=1))       # the symbol's own bars: it trades only there
+        real = np.flatnonzero(np.isfinite(ohlcv[:, j, :4]).all(axis=1))   # the symbol's own bars: it trades only there
         own = index[real]
         o, h, l, c = (ohlcv[real, j, k] for k in range(4))
         u = unit if unit is not None else max(1.0, round(0.25 * cash / c[0]))
@@ -519,7 +519,7 @@ def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=No
     "Causal features for one symbol: `ohlcv` of shape (T, 5); `position` held at each close (default flat); NaN rows: no bar."
     cfg = cfg or DataConfig()
     a, idx = np.asarray(ohlcv, dtype=float), pd.DatetimeIndex(timestamps)
-    real = np.isfinite(a).all(axis=1)
+    real = np.isfinite(a[:, :4]).all(axis=1)             # a bar is there when its prices are
     if not real.all():                                   # over the symbol's own bars; a missing bar's features are missing
         pos = np.zeros(len(a)) if position is None else np.asarray(position, dtype=float)
         own = make_features(a[real], idx[real], pos[real], cfg, position_scale)
