@@ -126,7 +126,7 @@ def _numeric(df, col, file, positive=False, nonneg=False):
 
 # %% ../nbs/05_data.ipynb #4735b40a
 _EARLIEST, _LATEST = pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC")
-_TIME_OFFSET = re.compile(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?)\s*([zZ]|[+-]\d\d(?::?\d\d)?)$")
+_OFFSET_END = re.compile(r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$")
 _EPOCH_UNITS = ((1e11, "s", "seconds", 10**9), (1e14, "ms", "milliseconds", 10**6),
                 (1e17, "us", "microseconds", 10**3), (math.inf, "ns", "nanoseconds", 1))
 
@@ -155,26 +155,33 @@ def _numeric_stamps(num:pd.Series, raw:pd.Series, file, column):
     return pd.DatetimeIndex(pd.to_datetime(vals, unit=unit, utc=True)), "utc"
 
 # %% ../nbs/05_data.ipynb #56b13e28
+def _utc_offset(text:str) -> pd.Timedelta:
+    "The UTC offset an ISO-8601 suffix ('Z', '+05:30', '-0400', '+09') states."
+    if text in ("Z", "z"): return pd.Timedelta(0)
+    sign, digits = (1 if text[0] == "+" else -1), text[1:].replace(":", "")
+    return sign * pd.Timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+
 def _text_stamps(s:pd.Series, file, column):
     "ISO-8601 text → (UTC DatetimeIndex, local wall clock (naive) or None, kind)."
     text = s.astype(str).str.strip()
     empty = (text == "").to_numpy()
     if empty.any(): raise _error("missing timestamp", file, int(np.flatnonzero(empty)[0]), column)
-    off = text.str.extract(_TIME_OFFSET)[1]
-    has = off.notna().to_numpy()
+    codes, tails = pd.factorize(text.str.slice(-6))                  # an offset ends the text: read it once per distinct tail
+    found = [_OFFSET_END.search(t) for t in tails]
+    has = text.str.contains(":", regex=False).to_numpy() & np.array([m is not None for m in found], dtype=bool)[codes]
     if has.any() and not has.all():
         i = int(np.flatnonzero(has != has[0])[0])
         raise _error(f"some timestamps carry a UTC offset and some do not ({_show(text.iloc[0])} and {_show(text.iloc[i])}); "
                      "write all of them with an offset or all without", file, i, column)
-    utc = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    utc = pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601"))
     if utc.isna().any():
-        i = int(np.flatnonzero(utc.isna().values)[0])
+        i = int(np.flatnonzero(utc.isna())[0])
         raise _error(f"unparsable timestamp {_show(s.iloc[i])} (expected ISO-8601 such as 2004-08-19 or 2004-08-19T10:30:00-04:00, "
                      "YYYYMMDD or epoch seconds)", file, i, column)
-    if not has.any(): return pd.DatetimeIndex(utc), None, "naive"
-    if off.str.fullmatch(r"[zZ]|[+-]00(?::?00)?").all(): return pd.DatetimeIndex(utc), None, "utc"
-    wall = pd.to_datetime(text.str.replace(_TIME_OFFSET, r"\1", regex=True), errors="coerce", format="ISO8601")
-    return pd.DatetimeIndex(utc), pd.DatetimeIndex(wall), "offset"
+    if not has.any(): return utc, None, "naive"
+    shift = pd.TimedeltaIndex([_utc_offset(m.group(0)) if m else pd.NaT for m in found])[codes]
+    if (shift == pd.Timedelta(0)).all(): return utc, None, "utc"
+    return utc, utc.tz_localize(None) + shift, "offset"
 
 # %% ../nbs/05_data.ipynb #80d5c06d
 def _stamps(values, file=None, column:str="timestamp", trading_dates:bool=True):
@@ -187,8 +194,10 @@ def _stamps(values, file=None, column:str="timestamp", trading_dates:bool=True):
         kind = "utc" if (wall == utc.tz_localize(None)).all() else "offset"
     elif pd.api.types.is_datetime64_dtype(s.dtype): utc, kind = pd.DatetimeIndex(s).tz_localize("UTC"), "naive"
     else:
-        num = s if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) else pd.to_numeric(s, errors="coerce")
-        if len(s) and num.notna().all(): utc, kind = _numeric_stamps(num, s, file, column)
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype): num = s
+        elif len(s) and pd.to_numeric(s.iloc[:1], errors="coerce").notna().all(): num = pd.to_numeric(s, errors="coerce")
+        else: num = None                                               # the first stamp is text: text it is
+        if num is not None and len(s) and num.notna().all(): utc, kind = _numeric_stamps(num, s, file, column)
         else: utc, wall, kind = _text_stamps(s, file, column)
     if utc.isna().any(): raise _error("missing timestamp", file, int(np.flatnonzero(utc.isna())[0]), column)
     out = (utc < _EARLIEST) | (utc >= _LATEST)
@@ -198,8 +207,9 @@ def _stamps(values, file=None, column:str="timestamp", trading_dates:bool=True):
     utc = utc.as_unit("ns")
     if kind != "offset": return utc, utc, kind
     wall = wall.as_unit("ns").tz_localize("UTC")
-    u = np.unique(utc.asi8)
-    if trading_dates and len(u) > 1 and np.median(np.diff(u)) >= pd.Timedelta(hours=20).value:
+    gaps = np.diff(np.sort(utc.asi8)) if trading_dates else np.zeros(0)
+    gaps = gaps[gaps > 0]
+    if len(gaps) and np.median(gaps) >= pd.Timedelta(hours=20).value:
         days = wall.normalize()
         return days, days, "trading_date"
     return utc, wall, kind
