@@ -150,7 +150,7 @@ class BacktestConfig:
     impact_gamma: float = 0.5
     max_position: Optional[float] = None  # |position| cap in units per symbol (None: no cap)
     risk_free_rate: float = 0.0      # annual, for Sharpe and Sortino
-    periods_per_year: Optional[float] = None  # None: inferred from bar spacing
+    periods_per_year: Optional[float] = None  # None: the bars a year of the data holds (the annualisation rule under Metrics)
 
 # %% ../nbs/00_core.ipynb #46ba7ca4
 @dataclass

@@ -145,7 +145,7 @@ def _numeric_stamps(num:pd.Series, raw:pd.Series, file, column):
     if np.abs(x).max() < 1e7:
         raise _error(f"{_show(raw.iloc[0])} and the other numbers, all below 10 million, are not epoch timestamps (row numbers? "
                      "a spreadsheet's serial dates?): write dates as 2004-08-19 or 20040819", file, 0, column)
-    top, unit, name, ns = next(u for u in _EPOCH_UNITS if np.abs(x).max() < u[0])
+    _, unit, name, ns = next(u for u in _EPOCH_UNITS if np.abs(x).max() < u[0])
     lo, hi = _EARLIEST.value / ns, _LATEST.value / ns
     out = (x < lo) | (x >= hi)
     if out.any():
