@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_data.ipynb #8853c34a
 from __future__ import annotations
-import difflib, io, math, re, warnings
+import difflib, io, math, re, sys, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -350,6 +350,12 @@ def _match_symbols(names:np.ndarray, bars:pd.DataFrame, file) -> np.ndarray:
         raise _error(msg, file, i, "symbol")
     return out.astype(object)
 
+def _outside_level() -> int:
+    "The `stacklevel` of the first caller outside this module, so a warning points at the user's own line."
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_globals.get("__name__") == __name__: f, level = f.f_back, level + 1
+    return level
+
 def _fill_times(stamps, wall, kind:str, bars:pd.DataFrame, file):
     "The fills' timestamps under the time-zone rule above, and their kind."
     bk = bars.attrs.get("timestamps")
@@ -360,7 +366,7 @@ def _fill_times(stamps, wall, kind:str, bars:pd.DataFrame, file):
     if bk == "naive" and kind == "offset":
         warnings.warn(f"{file if file is not None else 'trade log'}: the fills' timestamps carry UTC offsets but the bars' have no time "
                       "zone and are read as UTC; if the bars are in exchange time, fills may land a bar off: give the bars' timestamps "
-                      "their offset", stacklevel=3)
+                      "their offset", stacklevel=_outside_level())
     return stamps, kind
 
 def _bar_end(ts:pd.DatetimeIndex) -> pd.Timestamp:
