@@ -14,11 +14,10 @@ import pandas as pd
 import yaml
 
 # %% auto #0
-__all__ = ['OHLCV', 'PERIOD_CONVENTIONS', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation',
-           'Policy', 'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig',
-           'MarketConfig', 'GamesConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng',
-           'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
-           'max_drawdown_duration', 'compute_metrics']
+__all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Policy', 'DataConfig',
+           'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig', 'MarketConfig', 'GamesConfig',
+           'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng', 'seed_everything', 'get_device',
+           'periods_per_year', 'returns_from_equity', 'drawdown', 'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -309,7 +308,7 @@ def get_device(device:str="auto"):
     return torch.device(device)
 
 # %% ../nbs/00_core.ipynb #28ff75b2
-PERIOD_CONVENTIONS = (252.0, 365.0, 52.0, 12.0)   # bars a year of daily (exchange, crypto), weekly and monthly data
+_PERIOD_CONVENTIONS = (252.0, 365.0, 52.0, 12.0)   # bars a year of daily (exchange, crypto), weekly and monthly data
 
 def _ppy_from_spacing(idx:pd.DatetimeIndex, step:pd.Timedelta) -> float:
     "The spacing rule for samples shorter than four weeks."
@@ -327,7 +326,7 @@ def periods_per_year(index) -> float:
     if span < pd.Timedelta(days=28): return _ppy_from_spacing(idx, step)
     p = (len(idx) - 1) / (span / pd.Timedelta(days=365.25))
     if step >= pd.Timedelta(hours=20):
-        near = min(PERIOD_CONVENTIONS, key=lambda c: abs(p / c - 1))
+        near = min(_PERIOD_CONVENTIONS, key=lambda c: abs(p / c - 1))
         if abs(p / near - 1) <= 0.05 + 2 * step / span: return near
     return float(p)
 
