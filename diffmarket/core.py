@@ -175,7 +175,7 @@ class BacktestConfig:
     max_leverage: Optional[float] = None  # cap on gross position value / equity at each decision, × (None: no cap; 1: no borrowing)
     replay_fees: str = "recorded"    # a replayed log pays its own `fee` column ('recorded'; fee_bps where it has none) or fee_bps ('model')
     risk_free_rate: float = 0.0      # annual, for Sharpe and Sortino
-    periods_per_year: Optional[float] = None  # None: inferred from bar spacing
+    periods_per_year: Optional[float] = None  # None: the bars a year of the data holds (the annualisation rule under Metrics)
 
 # %% ../nbs/00_core.ipynb #46ba7ca4
 @dataclass
@@ -334,18 +334,27 @@ def get_device(device:str="auto"):
     return torch.device(device)
 
 # %% ../nbs/00_core.ipynb #28ff75b2
-def periods_per_year(index) -> float:
-    "Periods per year implied by the spacing of a DatetimeIndex (see the annualisation rule)."
-    idx = pd.DatetimeIndex(index)
-    if len(idx) < 2: raise ValueError("need at least two timestamps to infer periods per year")
-    weekend = (idx.day_of_week >= 5).mean() > 0.01
-    days = 365.0 if weekend else 252.0
-    step = pd.Series(idx).diff().dropna().median()
+_PERIOD_CONVENTIONS = (252.0, 365.0, 52.0, 12.0)   # bars a year of daily (exchange, crypto), weekly and monthly data
+
+def _ppy_from_spacing(idx:pd.DatetimeIndex, step:pd.Timedelta) -> float:
+    "The spacing rule for samples shorter than four weeks."
+    days = 365.0 if (idx.day_of_week >= 5).mean() > 0.01 else 252.0
     if step >= pd.Timedelta(days=27): return 12.0
     if step >= pd.Timedelta(days=6): return 52.0
     if step >= pd.Timedelta(hours=20): return days
-    per_day = pd.Series(1, index=idx).groupby(idx.normalize()).size().median()
-    return float(per_day) * days
+    return float(pd.Series(1, index=idx).groupby(idx.normalize()).size().median()) * days
+
+def periods_per_year(index) -> float:
+    "Bars a year of the data holds, from a DatetimeIndex (see the annualisation rule)."
+    idx = pd.DatetimeIndex(index)
+    if len(idx) < 2: raise ValueError("need at least two timestamps to infer periods per year")
+    step, span = pd.Series(idx).diff().dropna().median(), idx.max() - idx.min()
+    if span < pd.Timedelta(days=28): return _ppy_from_spacing(idx, step)
+    p = (len(idx) - 1) / (span / pd.Timedelta(days=365.25))
+    if step >= pd.Timedelta(hours=20):
+        near = min(_PERIOD_CONVENTIONS, key=lambda c: abs(p / c - 1))
+        if abs(p / near - 1) <= 0.05 + 2 * step / span: return near
+    return float(p)
 
 # %% ../nbs/00_core.ipynb #6eeb9eb8
 def returns_from_equity(equity) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_data.ipynb #8853c34a
 from __future__ import annotations
-import difflib, io, math
+import difflib, io, math, re, sys, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -15,9 +15,10 @@ import pandas as pd
 from .core import DataError, ConfigError, DataConfig, Side, OHLCV, make_rng
 
 # %% auto #0
-__all__ = ['DATA_DIR', 'BAR_COLUMNS', 'TRADE_COLUMNS', 'STYLES', 'sample_path', 'read_table', 'validate_bars', 'load_bars',
-           'bars_to_panel', 'validate_trades', 'load_trades', 'position_path', 'synthetic_trader', 'feature_warmup',
-           'make_features', 'check_causal', 'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
+__all__ = ['DATA_DIR', 'BAR_COLUMNS', 'TRADE_COLUMNS', 'STYLES', 'sample_path', 'read_table', 'parse_timestamps', 'parse_sides',
+           'normalize_bars', 'validate_bars', 'load_bars', 'bars_to_panel', 'validate_trades', 'load_trades',
+           'position_path', 'synthetic_trader', 'feature_warmup', 'make_features', 'check_causal',
+           'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
 
 # %% ../nbs/05_data.ipynb #b72d60c6
 def _find_data_dir() -> Path:
@@ -63,11 +64,36 @@ def read_table(path) -> pd.DataFrame:
         except pd.errors.ParserError as e:
             msg = str(e).strip().splitlines()[-1]
             raise DataError(f"malformed CSV ({msg})", file=p)
+        if not isinstance(df.index, pd.RangeIndex):       # pandas took the surplus leading fields for an index
+            raise DataError(f"the header names {len(df.columns)} columns but the rows hold {len(df.columns) + df.index.nlevels} fields",
+                            file=p, row=2)
         blank = df.apply(lambda c: c.str.strip() == "").all(axis=1)
         if blank.any(): raise DataError("blank line", file=p, row=int(np.flatnonzero(blank.values)[0]) + 2)
     if len(df) == 0: raise DataError("file has a header but no rows", file=p)
     df.columns = [str(c).strip().lower() for c in df.columns]
     return df
+
+# %% ../nbs/05_data.ipynb #68c912cd
+def _is_csv(file) -> bool:
+    "Whether `file` names a text file with lines (not a Parquet file, nor an in-memory table)."
+    return file is not None and not str(file).startswith("<") and Path(str(file)).suffix.lower() not in (".parquet", ".pq")
+
+def _error(message:str, file=None, i:Optional[int]=None, column:Optional[str]=None) -> DataError:
+    "A DataError at data row `i` (from 0): a CSV's line i + 2, a Parquet file's or a DataFrame's row i."
+    if i is None or _is_csv(file): return DataError(message, file=file, row=None if i is None else int(i) + 2, column=column)
+    e = DataError(message, file=f"{file}, row {int(i)}" if file is not None else f"row {int(i)}", column=column)
+    e.file, e.row = (str(file) if file is not None else None), int(i)
+    return e
+
+def _show(v) -> str:
+    "A cell's value as a person reads it: text quoted, numbers plain (nan, not np.float64(nan))."
+    if isinstance(v, str): return repr(v)
+    if isinstance(v, (bool, np.bool_)): return str(bool(v))
+    if isinstance(v, (int, np.integer)): return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return str(int(f)) if math.isfinite(f) and f.is_integer() and abs(f) < 1e16 else repr(f)
+    return str(v)
 
 # %% ../nbs/05_data.ipynb #2cf214c1
 def _require_columns(df, required, optional, file):
@@ -80,53 +106,185 @@ def _require_columns(df, required, optional, file):
             hints.append(f"'{m}'" + (f" (found '{close[0]}': misspelt?)" if close else ""))
         raise DataError(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(hints)}; "
                         f"expected {', '.join(required)}" + (f" and optionally {', '.join(optional)}" if optional else ""),
-                        file=file, row=1)
+                        file=file, row=1 if _is_csv(file) else None)
 
 def _numeric(df, col, file, positive=False, nonneg=False):
-    "Column `col` as float, naming the first line that is not a finite number (or violates the sign)."
+    "Column `col` as float, naming the first row that is not a finite number (or violates the sign)."
     s = df[col]
     v = s.astype(float) if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors="coerce").astype(float)
     bad = ~np.isfinite(v.values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"not a finite number: {df[col].iloc[i]!r}", file=file, row=i + 2, column=col)
+        raise _error(f"not a finite number: {_show(s.iloc[i])}", file, i, col)
     if positive and (v.values <= 0).any():
         i = int(np.flatnonzero(v.values <= 0)[0])
-        raise DataError(f"must be > 0, got {v.iloc[i]:g}", file=file, row=i + 2, column=col)
+        raise _error(f"must be > 0, got {_show(v.iloc[i])}", file, i, col)
     if nonneg and (v.values < 0).any():
         i = int(np.flatnonzero(v.values < 0)[0])
-        raise DataError(f"must be >= 0, got {v.iloc[i]:g}", file=file, row=i + 2, column=col)
+        raise _error(f"must be >= 0, got {_show(v.iloc[i])}", file, i, col)
     return v.values
 
-def _timestamps(df, col, file) -> pd.DatetimeIndex:
-    "Parse ISO-8601 strings or epoch seconds to UTC, naming the first unparsable line."
-    s = df[col]
-    if pd.api.types.is_datetime64_any_dtype(s):
-        ts = pd.to_datetime(s, utc=True)
+# %% ../nbs/05_data.ipynb #4735b40a
+_EARLIEST, _LATEST = pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC")
+_OFFSET_END = re.compile(r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$")
+_EPOCH_UNITS = ((1e11, "s", "seconds", 10**9), (1e14, "ms", "milliseconds", 10**6),
+                (1e17, "us", "microseconds", 10**3), (math.inf, "ns", "nanoseconds", 1))
+
+def _numeric_stamps(num:pd.Series, raw:pd.Series, file, column):
+    "8-digit dates or epoch times (unit by magnitude) → (UTC DatetimeIndex, kind)."
+    x = num.to_numpy(dtype=float)
+    if not np.isfinite(x).all():
+        i = int(np.flatnonzero(~np.isfinite(x))[0]); raise _error("missing timestamp", file, i, column)
+    whole = bool((x == np.floor(x)).all())
+    if whole and x.min() >= 1e7 and x.max() < 1e8:                        # 8 digits: YYYYMMDD
+        ts = pd.to_datetime(pd.Series(x.astype(np.int64)).astype(str), format="%Y%m%d", errors="coerce", utc=True)
         if ts.isna().any():
             i = int(np.flatnonzero(ts.isna().values)[0])
-            raise DataError("missing timestamp", file=file, row=i + 2, column=col)
-        return pd.DatetimeIndex(ts)
-    num = pd.to_numeric(s, errors="coerce")
-    if num.notna().all():
-        ts = pd.to_datetime(num.astype(float), unit="s", utc=True, errors="coerce")
+            raise _error(f"{_show(raw.iloc[i])} is not a YYYYMMDD date (8-digit numbers are read as dates)", file, i, column)
+        return pd.DatetimeIndex(ts), "naive"
+    if np.abs(x).max() < 1e7:
+        raise _error(f"{_show(raw.iloc[0])} and the other numbers, all below 10 million, are not epoch timestamps (row numbers? "
+                     "a spreadsheet's serial dates?): write dates as 2004-08-19 or 20040819", file, 0, column)
+    _, unit, name, ns = next(u for u in _EPOCH_UNITS if np.abs(x).max() < u[0])
+    lo, hi = _EARLIEST.value / ns, _LATEST.value / ns
+    out = (x < lo) | (x >= hi)
+    if out.any():
+        i = int(np.flatnonzero(out)[0]); year = 1970 + x[i] * ns / 1e9 / (365.25 * 86400)
+        raise _error(f"{_show(raw.iloc[i])} read as epoch {name} falls in the year {math.floor(year)}, outside 1900-2100", file, i, column)
+    vals = num.to_numpy() if whole and pd.api.types.is_integer_dtype(num) else (x.astype(np.int64) if whole else x)
+    return pd.DatetimeIndex(pd.to_datetime(vals, unit=unit, utc=True)), "utc"
+
+# %% ../nbs/05_data.ipynb #56b13e28
+def _utc_offset(text:str) -> pd.Timedelta:
+    "The UTC offset an ISO-8601 suffix ('Z', '+05:30', '-0400', '+09') states."
+    if text in ("Z", "z"): return pd.Timedelta(0)
+    sign, digits = (1 if text[0] == "+" else -1), text[1:].replace(":", "")
+    return sign * pd.Timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+
+def _text_stamps(s:pd.Series, file, column):
+    "ISO-8601 text → (UTC DatetimeIndex, local wall clock (naive) or None, kind)."
+    text = s.astype(str).str.strip()
+    empty = (text == "").to_numpy()
+    if empty.any(): raise _error("missing timestamp", file, int(np.flatnonzero(empty)[0]), column)
+    codes, tails = pd.factorize(text.str.slice(-6))                  # an offset ends the text: read it once per distinct tail
+    found = [_OFFSET_END.search(t) for t in tails]
+    has = text.str.contains(":", regex=False).to_numpy() & np.array([m is not None for m in found], dtype=bool)[codes]
+    if has.any() and not has.all():
+        i = int(np.flatnonzero(has != has[0])[0])
+        raise _error(f"some timestamps carry a UTC offset and some do not ({_show(text.iloc[0])} and {_show(text.iloc[i])}); "
+                     "write all of them with an offset or all without", file, i, column)
+    utc = pd.DatetimeIndex(pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601"))
+    if utc.isna().any():
+        i = int(np.flatnonzero(utc.isna())[0])
+        raise _error(f"unparsable timestamp {_show(s.iloc[i])} (expected ISO-8601 such as 2004-08-19 or 2004-08-19T10:30:00-04:00, "
+                     "YYYYMMDD or epoch seconds)", file, i, column)
+    if not has.any(): return utc, None, "naive"
+    shift = pd.TimedeltaIndex([_utc_offset(m.group(0)) if m else pd.NaT for m in found])[codes]
+    if (shift == pd.Timedelta(0)).all(): return utc, None, "utc"
+    return utc, utc.tz_localize(None) + shift, "offset"
+
+# %% ../nbs/05_data.ipynb #80d5c06d
+def _stamps(values, file=None, column:str="timestamp", trading_dates:bool=True):
+    """Parse timestamps → (UTC DatetimeIndex in ns, the local wall clock labelled UTC, kind): kind is 'naive' (no zone,
+    read as UTC), 'utc' (explicit UTC or epoch), 'offset' (non-zero UTC offsets) or 'trading_date' (daily bars so labelled)."""
+    s = (values if isinstance(values, pd.Series) else pd.Series(values)).reset_index(drop=True)
+    wall = None
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        utc, wall = pd.DatetimeIndex(s.dt.tz_convert("UTC")), pd.DatetimeIndex(s.dt.tz_localize(None))
+        kind = "utc" if (wall == utc.tz_localize(None)).all() else "offset"
+    elif pd.api.types.is_datetime64_dtype(s.dtype): utc, kind = pd.DatetimeIndex(s).tz_localize("UTC"), "naive"
     else:
-        ts = pd.to_datetime(s.astype(str).str.strip(), utc=True, errors="coerce", format="ISO8601")
-    if ts.isna().any():
-        i = int(np.flatnonzero(ts.isna().values)[0])
-        raise DataError(f"unparsable timestamp {s.iloc[i]!r} (expected ISO-8601 or epoch seconds)", file=file, row=i + 2, column=col)
-    return pd.DatetimeIndex(ts)
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype): num = s
+        elif len(s) and pd.to_numeric(s.iloc[:1], errors="coerce").notna().all(): num = pd.to_numeric(s, errors="coerce")
+        else: num = None                                               # the first stamp is text: text it is
+        if num is not None and len(s) and num.notna().all(): utc, kind = _numeric_stamps(num, s, file, column)
+        else: utc, wall, kind = _text_stamps(s, file, column)
+    if utc.isna().any(): raise _error("missing timestamp", file, int(np.flatnonzero(utc.isna())[0]), column)
+    out = (utc < _EARLIEST) | (utc >= _LATEST)
+    if out.any():
+        i = int(np.flatnonzero(out)[0])
+        raise _error(f"timestamp {_show(s.iloc[i])} is {utc[i].date()}, outside 1900-2100", file, i, column)
+    utc = utc.as_unit("ns")
+    if kind != "offset": return utc, utc, kind
+    wall = wall.as_unit("ns").tz_localize("UTC")
+    gaps = np.diff(np.sort(utc.asi8)) if trading_dates else np.zeros(0)
+    gaps = gaps[gaps > 0]
+    if len(gaps) and np.median(gaps) >= pd.Timedelta(hours=20).value:
+        days = wall.normalize()
+        return days, days, "trading_date"
+    return utc, wall, kind
 
-# %% ../nbs/05_data.ipynb #4735b40a
+def parse_timestamps(values, file=None, column:str="timestamp", trading_dates:bool=True) -> pd.DatetimeIndex:
+    """Timestamps (ISO-8601 text, YYYYMMDD or epoch s/ms/µs/ns numbers, datetimes) as a UTC DatetimeIndex in ns;
+    one DataError naming the row when they cannot be a market's times. Daily bars with UTC offsets become trading dates."""
+    return _stamps(values, file, column, trading_dates)[0]
+
+# %% ../nbs/05_data.ipynb #224582da
+def parse_sides(values, file=None, column:str="side") -> np.ndarray:
+    "Signs of trade sides (+1.0 buy, -1.0 sell) in any spelling `Side.parse` reads; DataError naming the first unknown row."
+    s = (values if isinstance(values, pd.Series) else pd.Series(values)).reset_index(drop=True)
+    codes, uniques = pd.factorize(s)
+    signs = np.zeros(len(uniques))
+    for k, u in enumerate(uniques):
+        try: signs[k] = Side.parse(u).sign
+        except ValueError: pass
+    bad = (codes < 0) | (signs[np.maximum(codes, 0)] == 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        if codes[i] < 0: raise _error("missing side", file, i, column)
+        raise _error(f"unknown side {_show(s.iloc[i])} (expected buy or sell; b/s, long/short and +1/-1 also read)", file, i, column)
+    return signs[codes]
+
+# %% ../nbs/05_data.ipynb #ccfa57e8
 BAR_COLUMNS = ("timestamp",) + OHLCV
+_TIME_NAMES = ("datetime", "date_time", "date", "time")          # aliases of the timestamp, in order of preference
+_INDEX_NAMES = ("index", "unnamed: 0", "")                         # what an unnamed index becomes in a file
+_ALIASES = {"vol": "volume", "tick_volume": "volume", "tickvol": "volume", "ticker": "symbol"}
+_IGNORED = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
 
-def validate_bars(df:pd.DataFrame, file="<bars>") -> pd.DataFrame:
-    "Check a raw bar table (strings or numbers) and return it typed; raises DataError naming file, line and column."
+def _timestamp_column(df:pd.DataFrame, file=None) -> pd.DataFrame:
+    "`df` (lower-case names) with its timestamp under the name 'timestamp', found among the usual aliases."
+    cols = list(df.columns)
+    if "timestamp" in cols: return df
+    if "date" in cols and "time" in cols and "datetime" not in cols:
+        stamp = df["date"].astype(str).str.strip() + " " + df["time"].astype(str).str.strip()
+        return df.drop(columns=["date", "time"]).assign(timestamp=stamp.values)
+    named = [c for c in _TIME_NAMES if c in cols]
+    if len(named) > 1:
+        raise DataError(f"columns {' and '.join(repr(c) for c in named)} could each be the timestamp; rename the one to use "
+                        "'timestamp'", file=file, row=1 if _is_csv(file) else None)
+    found = named or [c for c in _INDEX_NAMES if c in cols][:1]
+    return df.rename(columns={found[0]: "timestamp"}) if found else df
+
+def normalize_bars(df:pd.DataFrame, file=None) -> pd.DataFrame:
+    "A bar table in the contract's column names (timestamp from an alias or the index, lower-case OHLCV, volume 0 if absent)."
+    stored = isinstance(df.index, (pd.DatetimeIndex, pd.MultiIndex)) or (df.index.name is not None and not isinstance(df.index, pd.RangeIndex))
+    d = df.reset_index(drop=any(n in df.columns for n in df.index.names)) if stored else df
+    d = d.set_axis([str(c).strip().lower() for c in d.columns], axis=1)
+    d = d.drop(columns=[c for c in _IGNORED if c in d.columns])
+    d = d.rename(columns={a: c for a, c in _ALIASES.items() if a in d.columns and c not in d.columns})
+    d = _timestamp_column(d, file)
+    if "volume" not in d.columns: d = d.assign(volume=0.0)
+    first = [c for c in ("timestamp", "symbol") + OHLCV if c in d.columns]
+    return d[first + [c for c in d.columns if c not in first]]
+
+# %% ../nbs/05_data.ipynb #29d0e959
+def _stem(file) -> str: return Path(str(file)).stem if file is not None and not str(file).startswith("<") else "ASSET"
+
+def validate_bars(df:pd.DataFrame, file=None) -> pd.DataFrame:
+    "Check a bar table (raw text or typed, any common export) and return it typed; DataError naming file, line or row, column."
+    df = normalize_bars(df, file)
     _require_columns(df, list(BAR_COLUMNS), ["symbol"], file)
-    out = pd.DataFrame({"timestamp": _timestamps(df, "timestamp", file)})
-    out["symbol"] = df["symbol"].astype(str).str.strip().values if "symbol" in df else Path(str(file)).stem
-    if (out["symbol"] == "").any():
-        raise DataError("empty symbol", file=file, row=int(np.flatnonzero((out["symbol"] == "").values)[0]) + 2, column="symbol")
+    stamps, _, kind = _stamps(df["timestamp"], file)
+    out = pd.DataFrame({"timestamp": stamps})
+    out["symbol"] = df["symbol"].astype(str).str.strip().values if "symbol" in df else _stem(file)
+    if (out["symbol"] == "").any(): raise _error("empty symbol", file, int(np.flatnonzero((out["symbol"] == "").values)[0]), "symbol")
+    spell = pd.Series(pd.unique(out["symbol"]))
+    twin = spell.str.lower().duplicated(keep=False)
+    if twin.any():
+        a, b = spell[twin].iloc[:2]
+        raise _error(f"symbols {a!r} and {b!r} differ only in case (symbols are matched in any case)", file,
+                     int(np.flatnonzero((out["symbol"] == b).values)[0]), "symbol")
     for c in ("open", "high", "low", "close"): out[c] = _numeric(df, c, file, positive=True)
     out["volume"] = _numeric(df, "volume", file, nonneg=True)
     checks = [("high", out.high < out.low, "high is below low"),
@@ -135,65 +293,81 @@ def validate_bars(df:pd.DataFrame, file="<bars>") -> pd.DataFrame:
     for col, bad, msg in checks:
         if bad.any():
             i = int(np.flatnonzero(bad.values)[0])
-            raise DataError(f"{msg} (open {out.open[i]:g}, high {out.high[i]:g}, low {out.low[i]:g}, close {out.close[i]:g})",
-                            file=file, row=i + 2, column=col)
+            raise _error(f"{msg} (open {out.open[i]:g}, high {out.high[i]:g}, low {out.low[i]:g}, close {out.close[i]:g})", file, i, col)
     for sym, g in out.groupby("symbol", sort=False):
         d = np.diff(pd.DatetimeIndex(g["timestamp"]).asi8)
         if (d == 0).any():
             i = g.index[int(np.flatnonzero(d == 0)[0]) + 1]
-            raise DataError(f"duplicate timestamp {out.timestamp[i]} for symbol {sym}", file=file, row=int(i) + 2, column="timestamp")
+            raise _error(f"duplicate timestamp {out.timestamp[i]} for symbol {sym}", file, int(i), "timestamp")
         if (d < 0).any():
             i = g.index[int(np.flatnonzero(d < 0)[0]) + 1]
-            raise DataError(f"timestamps not in ascending order ({out.timestamp[i]} comes after a later one) for symbol {sym}",
-                            file=file, row=int(i) + 2, column="timestamp")
+            raise _error(f"timestamps not in ascending order ({out.timestamp[i]} comes after a later one) for symbol {sym}",
+                         file, int(i), "timestamp")
+    out.attrs["timestamps"] = kind
     return out
 
 def load_bars(path, symbol:Optional[str]=None) -> pd.DataFrame:
-    "Load and validate market bars from CSV or Parquet (contract: timestamp, open, high, low, close, volume[, symbol])."
-    df = read_table(path)
-    if symbol is not None and "symbol" not in df: df["symbol"] = symbol
-    return validate_bars(df, file=path)
+    "Load and validate bars from CSV or Parquet; `symbol` names a one-symbol file's series, or picks one symbol (any case) of several."
+    df = normalize_bars(read_table(path), path)
+    pick = symbol is not None and "symbol" in df
+    if symbol is not None and not pick: df = df.assign(symbol=str(symbol).strip())
+    bars = validate_bars(df, file=path)
+    if pick:
+        keep = (bars["symbol"].str.lower() == str(symbol).strip().lower()).to_numpy()
+        if not keep.any():
+            raise DataError(f"symbol {symbol!r} is not in the file (it holds {', '.join(sorted(set(bars['symbol'])))})", file=path, column="symbol")
+        bars = bars[keep].reset_index(drop=True)
+    return bars
 
 # %% ../nbs/05_data.ipynb #4b8aec54
 def bars_to_panel(bars:pd.DataFrame):
-    "Tidy bars → (DatetimeIndex, symbols tuple, ohlcv array of shape (T, n_symbols, 5))."
-    symbols = tuple(dict.fromkeys(bars["symbol"]))
-    start = bars.groupby("symbol")["timestamp"].min().max()
-    b = bars[bars["timestamp"] >= start]
-    index = pd.DatetimeIndex(np.sort(b["timestamp"].unique()))
-    out = np.empty((len(index), len(symbols), 5))
-    for j, s in enumerate(symbols):
-        g = b[b["symbol"] == s].set_index("timestamp")[list(OHLCV)].reindex(index)
-        close = g["close"].ffill()
-        for c in ("open", "high", "low"): g[c] = g[c].fillna(close)
-        g["close"], g["volume"] = close, g["volume"].fillna(0.0)
-        out[:, j, :] = g.values
+    "Tidy bars → (DatetimeIndex (UTC), symbols tuple, ohlcv (T, n_symbols, 5)); NaN where a symbol has no bar."
+    ts = parse_timestamps(bars["timestamp"])
+    names = bars["symbol"].astype(str).to_numpy()
+    symbols = tuple(dict.fromkeys(names))
+    code = pd.Series(names).map({s: j for j, s in enumerate(symbols)}).to_numpy()
+    start = max(ts[code == j].min() for j in range(len(symbols)))
+    keep = np.asarray(ts >= start)
+    index = pd.DatetimeIndex(np.unique(ts[keep].asi8)).tz_localize("UTC").as_unit("ns")
+    out = np.full((len(index), len(symbols), 5), np.nan)
+    out[index.get_indexer(ts[keep]), code[keep]] = bars[list(OHLCV)].to_numpy(dtype=float)[keep]
     return index, symbols, out
 
 # %% ../nbs/05_data.ipynb #627c51e5
 TRADE_COLUMNS = ("timestamp", "symbol", "side", "quantity", "price")
 
-def validate_trades(df:pd.DataFrame, file="<trades>", bars:Optional[pd.DataFrame]=None,
-                    max_price_deviation:float=0.05) -> pd.DataFrame:
-    "Check a raw trade log and return it typed; with `bars`, also check symbols, time range and prices."
-    _require_columns(df, list(TRADE_COLUMNS), ["fee"], file)
-    out = pd.DataFrame({"timestamp": _timestamps(df, "timestamp", file)})
-    out["symbol"] = df["symbol"].astype(str).str.strip().values
-    sides = df["side"].astype(str).str.strip().str.lower()
-    ok = sides.isin(["buy", "sell"])
-    if not ok.all():
-        i = int(np.flatnonzero(~ok.values)[0])
-        raise DataError(f"unknown side {df['side'].iloc[i]!r} (expected buy or sell)", file=file, row=i + 2, column="side")
-    out["side"] = sides.values
-    out["quantity"] = _numeric(df, "quantity", file, positive=True)
-    out["price"] = _numeric(df, "price", file, positive=True)
-    out["fee"] = _numeric(df, "fee", file, nonneg=True) if "fee" in df else 0.0
-    d = np.diff(pd.DatetimeIndex(out["timestamp"]).asi8)
-    if (d < 0).any():
-        i = int(np.flatnonzero(d < 0)[0]) + 1
-        raise DataError(f"trades not in time order ({out.timestamp[i]} comes after a later fill)", file=file, row=i + 2, column="timestamp")
-    if bars is not None: _check_trades_against_bars(out, bars, file, max_price_deviation)
-    return out
+def _match_symbols(names:np.ndarray, bars:pd.DataFrame, file) -> np.ndarray:
+    "Trade symbols in the bars' spelling (matched in any case); DataError naming the first unknown one and what to pass."
+    held = list(dict.fromkeys(bars["symbol"].astype(str)))
+    canon = {s.lower(): s for s in held}
+    out = pd.Series(names, dtype=object).str.lower().map(canon).to_numpy()
+    if pd.isna(out).any():
+        i = int(np.flatnonzero(pd.isna(out))[0]); n = str(names[i])
+        if len(held) == 1 and len({str(x).lower() for x in names}) == 1:
+            msg = (f"symbol {n!r} is not in the bars, which hold one symbol, {held[0]!r} (a bar file without a symbol column is "
+                   f"named after the file); load the bars as {n!r}: load_bars(path, symbol={n!r}), on the command line --symbol {n}")
+        else: msg = f"symbol {n!r} is not in the bars (bars hold: {', '.join(sorted(held))})"
+        raise _error(msg, file, i, "symbol")
+    return out.astype(object)
+
+def _outside_level() -> int:
+    "The `stacklevel` of the first caller outside this module, so a warning points at the user's own line."
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_globals.get("__name__") == __name__: f, level = f.f_back, level + 1
+    return level
+
+def _fill_times(stamps, wall, kind:str, bars:pd.DataFrame, file):
+    "The fills' timestamps under the time-zone rule above, and their kind."
+    bk = bars.attrs.get("timestamps")
+    if bk == "trading_date" and kind == "offset": return wall, "local_time"
+    if bk == "offset" and kind == "naive":
+        raise _error("the bars' timestamps carry UTC offsets but the fills' do not, so a fill's hour is unknown: write each fill with "
+                     "its offset (2024-01-02T10:30:00-05:00) or in UTC (2024-01-02T15:30:00Z)", file, 0, "timestamp")
+    if bk == "naive" and kind == "offset":
+        warnings.warn(f"{file if file is not None else 'trade log'}: the fills' timestamps carry UTC offsets but the bars' have no time "
+                      "zone and are read as UTC; if the bars are in exchange time, fills may land a bar off: give the bars' timestamps "
+                      "their offset", stacklevel=_outside_level())
+    return stamps, kind
 
 def _bar_end(ts:pd.DatetimeIndex) -> pd.Timestamp:
     "End of the last bar: its start plus the typical bar spacing."
@@ -201,10 +375,7 @@ def _bar_end(ts:pd.DatetimeIndex) -> pd.Timestamp:
     return ts[-1] + step
 
 def _check_trades_against_bars(trades, bars, file, dev):
-    known = set(bars["symbol"])
-    for i, (ts, sym, px) in enumerate(zip(trades.timestamp, trades.symbol, trades.price)):
-        if sym not in known:
-            raise DataError(f"symbol {sym!r} is not in the bars (bars hold: {', '.join(sorted(known))})", file=file, row=i + 2, column="symbol")
+    "Every fill inside its symbol's bars' time range and within `dev` of its bar's [low, high]."
     for sym, g in trades.groupby("symbol", sort=False):
         b = bars[bars.symbol == sym]
         bts = pd.DatetimeIndex(b.timestamp)
@@ -213,33 +384,65 @@ def _check_trades_against_bars(trades, bars, file, dev):
         outside = (pos < 0) | (pd.DatetimeIndex(g.timestamp) >= end)
         if outside.any():
             k = int(np.flatnonzero(outside)[0]); i = g.index[k]
-            raise DataError(f"fill at {g.timestamp.iloc[k]} lies outside the bars' time range for {sym} ({bts[0]} to {end})",
-                            file=file, row=int(i) + 2, column="timestamp")
+            raise _error(f"fill at {g.timestamp.iloc[k]} lies outside the bars' time range for {sym} ({bts[0]} to {end})", file, int(i), "timestamp")
         lo, hi = b.low.values[pos] * (1 - dev), b.high.values[pos] * (1 + dev)
         far = (g.price.values < lo) | (g.price.values > hi)
         if far.any():
             k = int(np.flatnonzero(far)[0]); i = g.index[k]; j = pos[k]
-            raise DataError(f"price {g.price.iloc[k]:g} is far outside its bar's range [{b.low.values[j]:g}, {b.high.values[j]:g}] "
-                            f"at {bts[j]} (allowed deviation {dev:.0%})", file=file, row=int(i) + 2, column="price")
+            raise _error(f"price {g.price.iloc[k]:g} is far outside its bar's range [{b.low.values[j]:g}, {b.high.values[j]:g}] "
+                         f"at {bts[j]} (allowed deviation {dev:.0%})", file, int(i), "price")
+
+# %% ../nbs/05_data.ipynb #a46d7366
+def validate_trades(df:pd.DataFrame, file=None, bars:Optional[pd.DataFrame]=None,
+                    max_price_deviation:float=0.05) -> pd.DataFrame:
+    "Check a raw trade log and return it typed; with `bars`, also match symbols and time zones and check time range and prices."
+    df = _timestamp_column(df.set_axis([str(c).strip().lower() for c in df.columns], axis=1), file)
+    one = bars is not None and bars["symbol"].nunique() == 1 and "symbol" not in df
+    _require_columns(df, [c for c in TRADE_COLUMNS if not (one and c == "symbol")], ["fee"] + ["symbol"] * one, file)
+    stamps, wall, kind = _stamps(df["timestamp"], file, trading_dates=False)
+    out = pd.DataFrame({"timestamp": stamps})
+    out["symbol"] = bars["symbol"].iloc[0] if one else df["symbol"].astype(str).str.strip().values
+    out["side"] = np.where(parse_sides(df["side"], file) > 0, "buy", "sell")
+    out["quantity"] = _numeric(df, "quantity", file, positive=True)
+    out["price"] = _numeric(df, "price", file, positive=True)
+    out["fee"] = _numeric(df, "fee", file, nonneg=True) if "fee" in df else 0.0
+    d = np.diff(pd.DatetimeIndex(out["timestamp"]).asi8)
+    if (d < 0).any():
+        i = int(np.flatnonzero(d < 0)[0]) + 1
+        raise _error(f"trades not in time order ({out.timestamp[i]} comes after a later fill)", file, i, "timestamp")
+    if bars is not None:
+        out["symbol"] = _match_symbols(out["symbol"].to_numpy(), bars, file)
+        ts, kind = _fill_times(stamps, wall, kind, bars, file)
+        out["timestamp"] = ts
+        _check_trades_against_bars(out, bars, file, max_price_deviation)
+    out.attrs["timestamps"] = kind
+    return out
 
 def load_trades(path, bars:Optional[pd.DataFrame]=None, max_price_deviation:float=0.05) -> pd.DataFrame:
-    "Load and validate a human trade log (CSV: timestamp, symbol, side, quantity, price[, fee])."
+    "Load and validate a human trade log (CSV or Parquet: timestamp, symbol, side, quantity, price[, fee])."
     return validate_trades(read_table(path), file=path, bars=bars, max_price_deviation=max_price_deviation)
 
-# %% ../nbs/05_data.ipynb #84855ab3
+# %% ../nbs/05_data.ipynb #b9091f43
 def position_path(trades:pd.DataFrame, bars:pd.DataFrame) -> pd.DataFrame:
     "Position held at each bar's close (index: panel timestamps, columns: symbols), from the fills in `trades`."
     index, symbols, _ = bars_to_panel(bars)
     out = pd.DataFrame(0.0, index=index, columns=list(symbols))
-    signed = np.where(trades["side"].values == "buy", 1.0, -1.0) * trades["quantity"].values
+    if len(trades) == 0: return out.rename_axis("timestamp")
+    ts = parse_timestamps(trades["timestamp"], trading_dates=False)
+    q = parse_sides(trades["side"]) * trades["quantity"].to_numpy(dtype=float)
+    names = (trades["symbol"].astype(str).str.lower().to_numpy() if "symbol" in trades
+             else np.full(len(trades), symbols[0].lower() if len(symbols) == 1 else None, dtype=object))
     for s in symbols:
-        m = (trades["symbol"] == s).values
+        m = names == s.lower()
         if not m.any(): continue
-        k = index.searchsorted(pd.DatetimeIndex(trades["timestamp"][m]), side="right") - 1
-        k = np.clip(k, 0, len(index) - 1)   # fills before the aligned start count from the first bar
-        out[s] = np.cumsum(np.bincount(k, weights=signed[m], minlength=len(index)))
-    out.index.name = "timestamp"
-    return out
+        order = np.argsort(ts.asi8[m], kind="stable")
+        qs = q[m][order]
+        k = np.clip(index.searchsorted(ts[m][order], side="right") - 1, 0, len(index) - 1)
+        held = np.cumsum(qs)
+        held[np.abs(held) <= 1e-9 * np.maximum.accumulate(np.abs(qs))] = 0.0     # nets to zero up to rounding: flat
+        last = np.searchsorted(k, np.arange(len(index)), side="right") - 1         # the last fill at or before each bar
+        out[s] = np.where(last >= 0, held[np.maximum(last, 0)], 0.0)
+    return out.rename_axis("timestamp")
 
 # %% ../nbs/05_data.ipynb #e9c2e575
 STYLES = ("trend", "mean_reversion", "discretionary")
@@ -289,7 +492,9 @@ def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional
     index, symbols, ohlcv = bars_to_panel(bars)
     rows = []
     for j, sym in enumerate(symbols):
-        o, h, l, c = (ohlcv[:, j, k] for k in range(4))
+        real = np.flatnonzero(np.isfinite(ohlcv[:, j, :4]).all(axis=1))   # the symbol's own bars: it trades only there
+        own = index[real]
+        o, h, l, c = (ohlcv[real, j, k] for k in range(4))
         u = unit if unit is not None else max(1.0, round(0.25 * cash / c[0]))
         tgt = _style_targets(c, h, l, style, n, rng) * u
         pos = 0.0
@@ -301,11 +506,12 @@ def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional
             frac = rng.uniform(0.0, 0.25)                                 # fills in the first quarter of the bar's range
             px = o[k] + np.sign(q) * frac * (h[k] - l[k]) * 0.5
             px = float(np.clip(px, l[k], h[k]))
-            step = (index[k + 1] - index[k]) if k + 1 < len(index) else (index[k] - index[k - 1])
+            step = (own[k + 1] - own[k]) if k + 1 < len(own) else (own[k] - own[k - 1])
+            if real[k] + 1 < len(index): step = min(step, index[real[k] + 1] - own[k])   # inside its own panel row
             if step >= pd.Timedelta(hours=20):   # daily bars: within the first hour after the US open (14:30 UTC)
-                ts = index[k] + pd.Timedelta(hours=14, minutes=30) + pd.Timedelta(minutes=60) * rng.uniform(0.0, 1.0)
+                ts = own[k] + pd.Timedelta(hours=14, minutes=30) + pd.Timedelta(minutes=60) * rng.uniform(0.0, 1.0)
             else:                                 # intraday: early in the bar
-                ts = index[k] + step * rng.uniform(0.01, 0.2)
+                ts = own[k] + step * rng.uniform(0.01, 0.2)
             rows.append((ts, sym, "buy" if q > 0 else "sell", abs(q), round(px, 4), round(abs(q) * px * fee_bps / 1e4, 6)))
             pos = tgt[t]
     out = pd.DataFrame(rows, columns=["timestamp", "symbol", "side", "quantity", "price", "fee"])
@@ -326,10 +532,18 @@ def feature_warmup(cfg:DataConfig) -> int:
     return max([cfg.return_window, cfg.vol_window, cfg.volume_window] + [n + 1 for n in fw])
 
 def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=None, position_scale:float=1.0) -> pd.DataFrame:
-    "Causal features for one symbol: `ohlcv` of shape (T, 5); `position` held at each close (default flat)."
+    "Causal features for one symbol: `ohlcv` of shape (T, 5); `position` held at each close (default flat); NaN rows: no bar."
     cfg = cfg or DataConfig()
-    o, h, l, c, v = (np.asarray(ohlcv, dtype=float)[:, k] for k in range(5))
-    T = len(c); lc = np.log(c); idx = pd.DatetimeIndex(timestamps)
+    a, idx = np.asarray(ohlcv, dtype=float), pd.DatetimeIndex(timestamps)
+    real = np.isfinite(a[:, :4]).all(axis=1)             # a bar is there when its prices are
+    if not real.all():                                   # over the symbol's own bars; a missing bar's features are missing
+        pos = np.zeros(len(a)) if position is None else np.asarray(position, dtype=float)
+        own = make_features(a[real], idx[real], pos[real], cfg, position_scale)
+        out = pd.DataFrame(np.nan, index=idx, columns=own.columns)
+        out.iloc[np.flatnonzero(real)] = own.to_numpy()
+        return out
+    o, h, l, c, v = (a[:, k] for k in range(5))
+    T = len(c); lc = np.log(c)
     cols = {}
     for k in range(1, cfg.return_window + 1):
         x = np.full(T, np.nan); x[k:] = lc[k:] - lc[:-k]; cols[f"logret_{k}"] = x
@@ -455,17 +669,23 @@ class StrategyData:
         tr, va, te = chronological_split(last - first + 1, cfg.train_frac, cfg.val_frac)
         dec = np.arange(first, last + 1)
         d_tr, d_va, d_te = dec[tr], dec[va], dec[te]
-        scale = float(np.abs(pos[: d_tr[-1] + cfg.horizon + 1]).max()) or 1.0
+        scale = float(np.abs(pos[: d_tr[-1] + cfg.horizon + 1]).max())
+        if scale == 0:
+            end = index[d_tr[-1] + cfg.horizon]
+            raise DataError(f"the human holds no position before {end.date() if end == end.normalize() else end} (the end of the "
+                            f"training bars, data.train_frac = {cfg.train_frac:g}); train on a longer history")
         raw = [make_features(ohlcv[:, j], index, pos[:, j], cfg, scale) for j in range(len(symbols))]
         names = list(raw[0].columns)
         train_rows = np.concatenate([r.values[warm: d_tr[-1] + 1] for r in raw])
         nz = Normalizer.fit(train_rows, names)
         feats = [nz.transform(r.values) for r in raw]
         acts = np.clip(pos / scale, -1, 1)
+        seen = [np.convolve(np.isfinite(f).all(axis=1), np.ones(cfg.n_obs_steps), "full")[:T] == cfg.n_obs_steps for f in feats]
         def ds(d):
-            # one dataset over all symbols: stack symbol blocks, shifting decision bars by the block offset
+            # one dataset over all symbols: stack symbol blocks, shifting decision bars by the block offset; a window
+            # whose observation holds a missing bar of its symbol is left out
             F = np.concatenate(feats); A = np.concatenate([acts[:, j] for j in range(len(symbols))])
-            return WindowDataset(F, A, np.concatenate([d + j * T for j in range(len(symbols))]), cfg.n_obs_steps, cfg.horizon)
+            return WindowDataset(F, A, np.concatenate([d[seen[j][d]] + j * T for j in range(len(symbols))]), cfg.n_obs_steps, cfg.horizon)
         return cls(cfg, symbols, index, ohlcv, pos, feats, names, nz, scale,
                    (index[d_va[0]] if len(d_va) else None, index[d_te[0]] if len(d_te) else None),
                    ds(d_tr), ds(d_va), ds(d_te))

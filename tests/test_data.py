@@ -21,7 +21,9 @@ def trades_file(tmp_path, rows=GOOD_TRADES, header=TRADES_HEADER):
     return write(tmp_path, "trades.csv", "\n".join([header] + rows) + "\n")
 
 BAR_CASES = {
-    "missing column": (dict(header="timestamp,symbol,open,high,low,close"), "missing column 'volume'"),
+    "missing column": (dict(header="timestamp,symbol,open,high,low,volume", rows=[r.rsplit(",", 2)[0] + "," + r.rsplit(",", 1)[1] for r in GOOD_BARS]),
+                       "line 1: missing column 'close'"),
+    "header short of the rows": (dict(header="timestamp,symbol,open,high,low,close"), "line 2: the header names 6 columns but the rows hold 7 fields"),
     "misspelt column": (dict(header="timestamp,symbol,open,high,low,clsoe,volume"), "'close' (found 'clsoe': misspelt?)"),
     "unparsable timestamp": (dict(rows=["2024-13-45,X,10,11,9,10.5,100"] + GOOD_BARS[1:]), "line 2, column 'timestamp': unparsable timestamp"),
     "unsorted": (dict(rows=[GOOD_BARS[1], GOOD_BARS[0], GOOD_BARS[2]]), "line 3, column 'timestamp': timestamps not in ascending order"),

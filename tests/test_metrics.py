@@ -59,3 +59,38 @@ def test_periods_per_year_rule():
     assert periods_per_year(five_min) == 78 * 252
     assert periods_per_year(pd.date_range("2024-01-01", periods=24 * 20, freq="h")) == 24 * 365
     assert periods_per_year(pd.date_range("2024-01-31", periods=20, freq="ME")) == 12
+
+def fx_hours(start="2023-01-01", end="2024-01-01"):
+    "Hourly bars of a 24/5 market: Sunday 22:00 to Friday 21:00 UTC (a few Sunday-evening bars each week)."
+    h = pd.date_range(start, end, freq="h", tz="UTC", inclusive="left")
+    dow, hour = h.day_of_week, h.hour
+    open_ = ((dow >= 0) & (dow <= 3)) | ((dow == 4) & (hour <= 21)) | ((dow == 6) & (hour >= 22))
+    return h[open_]
+
+def test_periods_per_year_counts_the_bars_a_year_holds():
+    "Annualisation follows the bars a year of data holds, not a calendar of 24 x 365 hours (issue 10, item 4)."
+    fx = fx_hours()
+    per_year = (len(fx) - 1) / ((fx[-1] - fx[0]) / pd.Timedelta(days=365.25))
+    assert 6_100 < per_year < 6_400
+    assert periods_per_year(fx) == pytest.approx(per_year, rel=1e-12)
+    crypto = pd.date_range("2023-01-01", periods=24 * 200, freq="h")
+    assert periods_per_year(crypto) == pytest.approx(24 * 365.25, rel=1e-3)
+
+@pytest.mark.parametrize("index,ppy", [
+    (pd.bdate_range("2020-01-01", "2023-12-31"), 252),                  # business days (no holiday calendar) still read 252
+    (pd.date_range("2020-01-01", "2023-12-31", freq="D"), 365),         # crypto daily
+    (pd.date_range("2020-01-03", periods=150, freq="W-FRI"), 52),
+    (pd.date_range("2015-01-31", periods=60, freq="ME"), 12),
+])
+def test_daily_and_coarser_snap_to_the_convention(index, ppy):
+    assert periods_per_year(index) == ppy
+
+def test_sample_daily_bars_read_252():
+    from diffmarket.data import load_bars, sample_path
+    assert periods_per_year(load_bars(sample_path("sp500_daily.csv")).timestamp) == 252
+
+def test_gappy_daily_data_are_not_snapped():
+    "Daily bars with a third of the days missing hold about 168 a year; the convention would overstate them."
+    idx = pd.bdate_range("2020-01-01", "2023-12-31")
+    gappy = idx[np.arange(len(idx)) % 3 != 2]
+    assert periods_per_year(gappy) == pytest.approx((len(gappy) - 1) / 4, rel=0.02)
