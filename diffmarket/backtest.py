@@ -15,7 +15,7 @@ from fastcore.basics import patch
 
 from .core import (OHLCV, BacktestConfig, ConfigError, DataError, Decision, DiffmarketError, Observation, Side,
                              compute_metrics, drawdown)
-from .data import bars_to_panel
+from .data import bars_to_panel, normalize_bars, parse_timestamps, parse_sides
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
@@ -48,12 +48,11 @@ def as_panel(bars) -> Panel:
     if isinstance(bars, Panel): index, symbols, ohlcv = bars.index, bars.symbols, bars.ohlcv
     elif isinstance(bars, tuple) and len(bars) == 3: index, symbols, ohlcv = bars
     elif isinstance(bars, pd.DataFrame):
-        df = bars.reset_index() if "timestamp" not in bars.columns else bars
+        df = normalize_bars(bars)                             # the usual exports: Date index, Open/High/..., no volume
         missing = [c for c in ("timestamp",) + OHLCV[:4] if c not in df.columns]
         if missing: raise DataError(f"bars lack column(s) {', '.join(missing)}", column=missing[0])
-        df = df.assign(timestamp=_utc_index(df["timestamp"]),
-                       symbol=df["symbol"].astype(str) if "symbol" in df.columns else "ASSET",
-                       volume=df["volume"] if "volume" in df.columns else 0.0)
+        df = df.assign(timestamp=parse_timestamps(df["timestamp"]),
+                       symbol=df["symbol"].astype(str) if "symbol" in df.columns else "ASSET")
         if df["symbol"].nunique() == 1:                       # one symbol: no alignment needed
             df = df.sort_values("timestamp", kind="stable")
             index, symbols, ohlcv = df["timestamp"], (df["symbol"].iloc[0],), df[list(OHLCV)].to_numpy(float)
@@ -552,14 +551,6 @@ class TargetSeries:
     def target_positions(self, ohlcv): return self.targets[:len(ohlcv)]
 
 # %% ../nbs/35_backtest.ipynb #1b516c88
-def _sides(values) -> np.ndarray:
-    "±1 per trade side through `Side.parse` (each distinct spelling parsed once); NaN where it is not a side."
-    out = np.full(len(values), np.nan)
-    for v in pd.unique(np.asarray(values, dtype=object)):
-        try: out[np.asarray(values, dtype=object) == v] = Side.parse(v).sign
-        except (ValueError, TypeError): pass
-    return out
-
 def replay_trades(trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, start=None, end=None) -> BacktestResult:
     "Book a recorded trade log against `bars` at its recorded prices and fees; equity is marked at each bar's close."
     cfg = _check_cfg(cfg); panel = as_panel(bars); cost = CostModel.from_config(cfg)
@@ -572,19 +563,16 @@ def replay_trades(trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, 
                       np.concatenate([np.full((1, len(panel.symbols), 5), np.nan), panel.ohlcv]))
         t0, t1 = 1, t1 + 1
     w0 = t0 - 1
-    ts = _utc_index(trades["timestamp"])
-    if "symbol" in trades.columns: names = trades["symbol"].astype(str).to_numpy()
+    ts = parse_timestamps(trades["timestamp"], trading_dates=False)
+    if "symbol" in trades.columns: names = trades["symbol"].astype(str).str.strip().to_numpy()
     elif len(panel.symbols) == 1: names = np.full(len(trades), panel.symbols[0], dtype=object)
     else: raise DataError("trade log has no symbol column but the bars hold several symbols", column="symbol")
-    lookup = {s: i for i, s in enumerate(panel.symbols)}
-    sym = np.array([lookup.get(s, -1) for s in names], dtype=int)
+    lookup = {s.lower(): i for i, s in enumerate(panel.symbols)}                  # symbols match in any case
+    sym = np.array([lookup.get(s.lower(), -1) for s in names], dtype=int)
     if (sym < 0).any():
         i = int(np.argmax(sym < 0))
         raise DataError(f"symbol {names[i]!r} of the fill at {ts[i]} has no bars (bars hold: {', '.join(panel.symbols)})", row=i + 2, column="symbol")
-    side = _sides(trades["side"])
-    if np.isnan(side).any():
-        i = int(np.argmax(np.isnan(side)))
-        raise DataError(f"side {trades['side'].iloc[i]!r} is neither buy nor sell", row=i + 2, column="side")
+    side = parse_sides(trades["side"])
     q, px = side * trades["quantity"].to_numpy(float), trades["price"].to_numpy(float)
     if cfg.replay_fees == "recorded" and "fee" in trades.columns:
         fee = trades["fee"].to_numpy(float); fee = np.where(np.isnan(fee), cost.fee(px, q), fee)

@@ -453,3 +453,13 @@ def test_no_cap_means_unchanged_and_ruin_ends_the_run():
     assert (r.equity.iloc[:-1] > 0).all()
     ok = run_targets(p, np.full(120, 1.0), free)
     assert ok.metrics["ruined"] is False and len(ok.equity) == 120
+
+def test_backtest_takes_a_dataframe_as_users_export_it():
+    "A pandas export (Date index, capitalised OHLC, no volume) runs as the contract's frame does; symbols match in any case."
+    bars = load_bars(sample_path("sp500_daily.csv")).iloc[-300:]
+    export = bars.set_index("timestamp").drop(columns=["symbol", "volume"]).rename(columns=str.capitalize).rename_axis("Date")
+    a = Backtest(bars, SMACrossover(10, 30, 5)).run(); b = Backtest(export, SMACrossover(10, 30, 5)).run()
+    np.testing.assert_array_equal(a.equity.to_numpy(), b.equity.to_numpy())
+    log = synthetic_trader(bars.reset_index(drop=True), "trend", seed=0)
+    np.testing.assert_allclose(replay_trades(log.assign(symbol="spx", side=log.side.str.upper().str[0]), bars).equity,
+                               replay_trades(log, bars).equity)
