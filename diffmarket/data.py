@@ -17,8 +17,8 @@ from .core import DataError, ConfigError, DataConfig, Side, OHLCV, make_rng
 # %% auto #0
 __all__ = ['DATA_DIR', 'BAR_COLUMNS', 'TRADE_COLUMNS', 'STYLES', 'sample_path', 'read_table', 'parse_timestamps', 'parse_sides',
            'normalize_bars', 'validate_bars', 'load_bars', 'bars_to_panel', 'validate_trades', 'load_trades',
-           'position_path', 'synthetic_trader', 'feature_warmup', 'make_features', 'check_causal',
-           'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
+           'position_path', 'synthetic_trader', 'feature_warmup', 'make_features', 'check_causal', 'feature_names',
+           'feature_window', 'last_features', 'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
 
 # %% ../nbs/05_data.ipynb #b72d60c6
 def _find_data_dir() -> Path:
@@ -584,6 +584,50 @@ def check_causal(feature_fn, ohlcv:np.ndarray, t:int, seed=0) -> bool:
     alt[t + 1:, ..., 1] = alt[t + 1:].max(axis=-1); alt[t + 1:, ..., 2] = alt[t + 1:, ..., :4].min(axis=-1)
     other = np.asarray(feature_fn(alt), dtype=float)
     return np.allclose(base[:t + 1], other[:t + 1], equal_nan=True) and not np.allclose(base[t + 1:], other[t + 1:], equal_nan=True)
+
+# %% ../nbs/05_data.ipynb #3567da18
+def feature_names(cfg:DataConfig=None) -> list:
+    "The columns of `make_features` under `cfg`, in order."
+    return list(make_features(np.ones((2, 5)), pd.date_range("2020-01-01", periods=2, tz="UTC"), cfg=cfg).columns)
+
+def feature_window(cfg:DataConfig=None) -> int:
+    "Bars `last_features` needs: the warm-up and the bar itself."
+    return feature_warmup(cfg or DataConfig()) + 1
+
+def _sd(x) -> float:
+    "Sample standard deviation (ddof 1)."
+    return float(np.std(x, ddof=1))
+
+def last_features(ohlcv:np.ndarray, timestamp, position:float=0.0, time_in_position:int=0, cfg:DataConfig=None,
+                  position_scale:float=1.0) -> np.ndarray:
+    "The newest row of `make_features` from one symbol's last `feature_window(cfg)` real bars `ohlcv` (W, 5), in its column order."
+    cfg = cfg or DataConfig()
+    a = np.asarray(ohlcv, dtype=float)[-feature_window(cfg):]
+    if len(a) < feature_window(cfg) or not np.isfinite(a[:, :4]).all():
+        raise DataError(f"last_features needs the last {feature_window(cfg)} real bars, got {len(a)} "
+                        f"({int((~np.isfinite(a[:, :4]).all(axis=1)).sum())} missing)")
+    h, l, c, v = a[:, 1], a[:, 2], a[:, 3], a[:, 4]
+    lc = np.log(c); vw = cfg.vol_window
+    f = {f"logret_{k}": lc[-1] - lc[-1 - k] for k in range(1, cfg.return_window + 1)}
+    rv = f["rvol"] = _sd(np.diff(lc[-vw - 1:]))
+    lv = np.log1p(v[-cfg.volume_window:]); s = _sd(lv)
+    f["volume_z"] = (lv[-1] - lv.mean()) / s if s > 0 else 0.0
+    f["range"] = (h[-1] - l[-1]) / c[-1]
+    hh, ll = h[-vw:].max(), l[-vw:].min()
+    f["channel"] = (c[-1] - ll) / (hh - ll) if hh > ll else 0.5
+    s = _sd(c[-vw:]); f["zscore"] = (c[-1] - c[-vw:].mean()) / s if s > 0 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for n in cfg.feature_windows:
+            new = {f"breakout_high_{n}": (lc[-1] - np.log(h[-n - 1:-1].max())) / rv,
+                   f"breakout_low_{n}": (lc[-1] - np.log(l[-n - 1:-1].min())) / rv,
+                   f"zscore_{n}": (c[-1] - c[-n:].mean()) / np.float64(_sd(c[-n:])),
+                   f"ret_vol_{n}": (lc[-1] - lc[-1 - n]) / (rv * np.sqrt(n))}
+            for k, x in new.items(): f[k] = float(np.clip(x if np.isfinite(x) else 0.0, -10, 10))
+    ts = pd.Timestamp(timestamp); dow, tod = ts.day_of_week, (ts.hour * 60 + ts.minute) / 1440.0
+    f["dow_sin"], f["dow_cos"] = np.sin(2 * np.pi * dow / 7), np.cos(2 * np.pi * dow / 7)
+    f["tod_sin"], f["tod_cos"] = np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod)
+    f["position"], f["time_in_position"] = position / position_scale, np.log1p(time_in_position)
+    return np.array(list(f.values()), dtype=float)
 
 # %% ../nbs/05_data.ipynb #5b8edaa0
 def chronological_split(n:int, train_frac:float=0.6, val_frac:float=0.2):

@@ -22,7 +22,8 @@ import yaml
 from . import __version__
 from .core import (Config, DataConfig, ModelConfig, BacktestConfig, DiffmarketError, DataError, ConfigError,
                              Observation, load_config, config_to_dict, config_from_dict, seed_everything, get_device)
-from .data import StrategyData, WindowDataset, make_features, feature_warmup, load_bars, position_path
+from .data import (StrategyData, WindowDataset, make_features, feature_warmup, feature_window, last_features,
+                             load_bars, position_path)
 from .diffusion import make_model, torch_threads
 from .backtest import Backtest, TargetSeries
 from .report import output_dir, write_json
@@ -325,20 +326,32 @@ def _record(self:DiffusionPolicy, obs:Observation):
     for d in (self._pos, self._tip, self._ts):          # keep only what a feature window can need
         for k in [k for k in d if k < t - self.warm - self.data_cfg.n_obs_steps - 2]: del d[k]
 
+def _real_tail(hist:np.ndarray, n:int) -> np.ndarray:
+    "The last `n` rows of `hist` (T, 5) whose prices are all there (fewer when the history holds fewer)."
+    m = n
+    while True:
+        tail = hist[-m:]
+        ok = np.isfinite(tail[:, :4]).all(axis=1)
+        if ok.sum() >= n or m >= len(hist): return tail[ok][-n:]
+        m *= 4
+
 @patch
 def _obs_features(self:DiffusionPolicy, obs:Observation) -> np.ndarray:
     "Normalised features (n_symbols, n_obs_steps, n_features) at the close of `obs.t`."
-    To, W, t = self.data_cfg.n_obs_steps, self.warm + self.data_cfg.n_obs_steps, obs.t
-    win = np.asarray(obs.history(W), dtype=float)
+    To, W, t = self.data_cfg.n_obs_steps, feature_window(self.data_cfg), obs.t
+    S = len(obs.symbols)
     step = (self._ts[t] - self._ts[t - 1]) if (t - 1) in self._ts else pd.Timedelta(days=1)
-    stamps = pd.DatetimeIndex([self._ts.get(k, self._ts[t] - (t - k) * step) for k in range(t - W + 1, t + 1)])
-    out = []
-    for j in range(win.shape[1]):
-        pos = np.array([self._pos[k][j] if k in self._pos else self._pos[t][j] for k in range(t - W + 1, t + 1)])
-        f = np.array(make_features(win[:, j], stamps, pos, self.data_cfg, self.scale).values[-To:])
-        f[:, self.tip_col] = np.log1p([self._tip[k][j] if k in self._tip else 0 for k in range(t - To + 1, t + 1)])
-        out.append(f)
-    z = (np.stack(out) - self.mean) / self.std
+    out = np.full((S, To, len(self.mean)), np.nan)
+    for r, k in enumerate(range(t - To + 1, t + 1)):
+        ts = self._ts.get(k, self._ts[t] - (t - k) * step)
+        pos, tip = self._pos.get(k, self._pos[t]), self._tip.get(k)
+        for j in range(S):
+            hist = obs.ohlcv[:k + 1, j]
+            if not np.isfinite(hist[-1, :4]).all(): continue          # no bar here for this symbol: no features
+            win = _real_tail(hist, W)
+            if len(win) == W:
+                out[j, r] = last_features(win, ts, pos[j], 0 if tip is None else tip[j], self.data_cfg, self.scale)
+    z = (out - self.mean) / self.std
     return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
