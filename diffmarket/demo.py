@@ -18,12 +18,16 @@ from .agents import simulate
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['SECTIONS', 'SUMMARY_METRICS', 'demo_context', 'section_human', 'section_policy', 'section_market', 'run_demo']
+__all__ = ['DEMO_START', 'SECTIONS', 'SUMMARY_METRICS', 'demo_context', 'section_human', 'section_policy', 'section_market',
+           'run_demo']
 
 # %% ../nbs/90_demo.ipynb #6a24c631
+DEMO_START = "2008-01-01"      # the sample's opens before this are mostly the previous close (data/README.md)
+
 def demo_context(out, seed:int=0, style:str="mean_reversion", quick:bool=False, config=None) -> dict:
     "The shared context of the demo's sections: config, bars, output folder, seed, style, quick."
     bars = load_bars(sample_path("sp500_daily.csv"))
+    bars = bars[bars.timestamp >= DEMO_START].reset_index(drop=True)
     if quick: bars = bars.iloc[-1500:].reset_index(drop=True)
     return dict(cfg=load_config(config), bars=bars, out=Path(out), seed=seed, style=style, quick=quick, config=config)
 
@@ -68,8 +72,7 @@ def section_policy(ctx:dict) -> dict:
     results, reports, rows = {}, {}, {}
     for kind in ("diffusion", "mse"):
         c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind=kind))
-        # the demo's twenty years hold twice the windows of the benchmark's ten: half the epochs, the same steps
-        epochs = 3 if ctx["quick"] else max(1, c.training.epochs // 2)
+        epochs = 3 if ctx["quick"] else c.training.epochs     # the same 2008-2018 bars as benchmarks/bench_policy.py
         c = dataclasses.replace(c, training=dataclasses.replace(c.training, epochs=epochs))
         d = out / f"policy_{kind}"; d.mkdir()
         tr = Trainer(data, c, progress=False); tr.fit(out_dir=d)
