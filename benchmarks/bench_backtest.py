@@ -53,7 +53,7 @@ def long_daily_bars():
     prev = np.r_[c0[0], close[:-1]]
     o, h, l = (prev * rel[:, k] for k in range(3))
     h, l = np.maximum.reduce([h, o, close]), np.minimum.reduce([l, o, close])
-    idx = pd.bdate_range("1990-01-01", periods=len(close), tz="UTC")
+    idx = pd.bdate_range("1901-01-01", periods=len(close), tz="UTC")     # ~190 years of weekdays: inside 1900-2100
     return pd.DataFrame(dict(timestamp=idx, symbol="SPX", open=o, high=h, low=l, close=close, volume=1e6))
 
 def crossover_bench():

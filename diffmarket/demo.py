@@ -88,7 +88,7 @@ def section_policy(ctx:dict) -> dict:
             f"{test_start:%Y-%m-%d} on, the human's replay over the same bars is the reference. Checkpoints, "
             f"<code>imitation.json</code> and backtest reports are in <a href='policy_diffusion/'>policy_diffusion/</a> "
             f"and <a href='policy_mse/'>policy_mse/</a>.</p>"
-            + html_table(pd.DataFrame(rows).T.rename_axis("policy"))
+            + html_table(pd.DataFrame.from_dict(rows, orient="index").rename_axis("policy"))
             + "<p><img src='imitation.png' style='max-width:100%'></p>")
     d = reports["diffusion"]
     m = dict(results["diffusion"].metrics, position_agreement=d["position_agreement"], pnl_correlation=d["pnl_correlation"],
