@@ -61,16 +61,20 @@ def run_compiled(a):
     return time.perf_counter() - t0, r.depth
 
 
-def run_fast(msgs):
-    b = LimitOrderBook(tick_size=0.01, keep_tape=False)
-    lim, mkt, can = b.submit_limit, b.submit_market, b.cancel
+def drive(lim, mkt, can, msgs) -> float:
+    "Seconds to send every message of the stream through a book's limit, market and cancel calls."
     t0 = time.perf_counter()
     for m in msgs:
         k = m[0]
         if k == "L": lim(m[1], m[2], m[3], m[4])
         elif k == "C": can(m[1])
         else: mkt(m[1], m[2], m[3])
-    return time.perf_counter() - t0, b.depth(10_000)
+    return time.perf_counter() - t0
+
+
+def run_fast(msgs):
+    b = LimitOrderBook(tick_size=0.01, keep_tape=False)
+    return drive(b.submit_limit, b.submit_market, b.cancel, msgs), b.depth(10_000)
 
 
 class NaiveBook:
@@ -175,14 +179,7 @@ class HeapDequeBook:
 
 def run_peer(book, msgs):
     "Time `book` (limit/market/cancel methods) on the stream; returns (seconds, final depth)."
-    lim, mkt, can = book.limit, book.market, book.cancel
-    t0 = time.perf_counter()
-    for m in msgs:
-        k = m[0]
-        if k == "L": lim(m[1], m[2], m[3], m[4])
-        elif k == "C": can(m[1])
-        else: mkt(m[1], m[2], m[3])
-    return time.perf_counter() - t0, book.depth()
+    return drive(book.limit, book.market, book.cancel, msgs), book.depth()
 
 
 def dispatch_floor(n=200_000):
@@ -199,15 +196,7 @@ def dispatch_floor(n=200_000):
     return (time.perf_counter() - t0) / n * 1e9
 
 
-def run_naive(msgs):
-    b = NaiveBook()
-    t0 = time.perf_counter()
-    for m in msgs:
-        k = m[0]
-        if k == "L": b.limit(m[1], m[2], m[3], m[4])
-        elif k == "C": b.cancel(m[1])
-        else: b.market(m[1], m[2], m[3])
-    return time.perf_counter() - t0, b.depth()
+def run_naive(msgs): return run_peer(NaiveBook(), msgs)
 
 
 if __name__ == "__main__":
