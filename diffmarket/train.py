@@ -5,6 +5,7 @@
 # %% ../nbs/21_train.ipynb #ba292515
 from __future__ import annotations
 import copy, json, math, os, tempfile, time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -26,12 +27,13 @@ from .data import (StrategyData, WindowDataset, make_features, feature_warmup, f
                              load_bars, position_path)
 from .diffusion import make_model, torch_threads
 from .backtest import Backtest, TargetSeries
-from .report import output_dir, write_json
+from .report import output_dir, write_json, html_table
 
 # %% auto #0
-__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'MODEL_KINDS', 'action_levels', 'data_splits',
-           'Trainer', 'switch_windows', 'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy',
-           'human_targets', 'imitation_report', 'train_to_dir']
+__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN', 'LOW_CONFIDENCE',
+           'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows', 'save_checkpoint',
+           'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'FitReport',
+           'fit_policy', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -60,12 +62,14 @@ def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> 
     "Everything besides the weights that a policy needs to rebuild its model and its features (`levels`: those diffused)."
     fit = data.index < (data.split_times[0] if data.split_times[0] is not None else data.index[-1] + pd.Timedelta(1))
     close = data.ohlcv[fit, :, 3]
+    seen = data.train.features[data.train.t]                      # normalised features at the training decisions
     return dict(model=config_to_dict(cfg.model), data=config_to_dict(cfg.data), n_features=int(n_features), action_dim=1,
                 feature_names=list(data.feature_names), normalizer=data.normalizer.to_dict(),
                 position_scale=float(data.position_scale), symbols=list(data.symbols),
                 position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=__version__,
                 splits=data_splits(data),
-                price_range={s: [float(np.nanmin(close[:, j])), float(np.nanmax(close[:, j]))] for j, s in enumerate(data.symbols)})
+                price_range={s: [float(np.nanmin(close[:, j])), float(np.nanmax(close[:, j]))] for j, s in enumerate(data.symbols)},
+                feature_range=[np.nanmin(seen, axis=0).tolist(), np.nanmax(seen, axis=0).tolist()])
 
 class Trainer:
     "Fit a policy model on StrategyData: AdamW, warm-up + cosine LR, gradient clipping, EMA weights, early stopping."
@@ -277,6 +281,8 @@ class DiffusionPolicy:
         self.levels = np.asarray(meta["position_levels"]) if snap and meta.get("position_levels") else None
         self.warm = feature_warmup(self.data_cfg)
         self.tip_col = meta["feature_names"].index("time_in_position")
+        fr = meta.get("feature_range")                            # where the training features lay (None: old checkpoint)
+        self.feature_lo, self.feature_hi = (np.asarray(fr[0], dtype=np.float32), np.asarray(fr[1], dtype=np.float32)) if fr else (None, None)
         self.reset()
 
     def reset(self):
@@ -285,6 +291,7 @@ class DiffusionPolicy:
         self._pos, self._tip, self._ts = {}, {}, {}
         self._plan, self._plan_t, self._last_t = None, None, None
         self.last_confidence, self.last_samples = 0.0, None
+        self.diagnostics = []                 # one row per decision: its confidence and the features beyond the training range
 
     def __repr__(self):
         return (f"DiffusionPolicy({self.model.kind}, K={self.num_samples}, execute {self.n_action_steps} of "
@@ -408,11 +415,32 @@ def act(self:DiffusionPolicy, obs:Observation):
         self.last_confidence = 0.0; out = np.zeros(S)
     else:
         if (self._plan is None or obs.t - self._plan_t >= len(self._plan) or self._plan.shape[1] != S):
-            self._plan, self._plan_t = self._plan_from(self._obs_features(obs), self._pos[obs.t]), obs.t
+            feats = self._obs_features(obs)
+            self._plan, self._plan_t = self._plan_from(feats, self._pos[obs.t]), obs.t
+            self._diagnose(obs, feats)
         out = self._plan[obs.t - self._plan_t]
     return float(out[0]) if S == 1 else out.copy()
 
 
+
+# %% ../nbs/21_train.ipynb #ce61625f
+OUTSIDE_MARGIN = 0.25          # standard deviations (of the training features) beyond their training range
+
+@patch
+def _diagnose(self:DiffusionPolicy, obs:Observation, feats:np.ndarray):
+    "Record this decision's confidence and the features (per symbol) beyond the training range."
+    outside = []
+    if self.feature_lo is not None:
+        x = feats[:, -1]                                                # (S, F) normalised features of this bar
+        far = (x < self.feature_lo - OUTSIDE_MARGIN) | (x > self.feature_hi + OUTSIDE_MARGIN)
+        names = self.meta["feature_names"]
+        outside = sorted({names[k] for k in np.flatnonzero(far.any(axis=0))})
+    self.diagnostics.append(dict(timestamp=obs.timestamp, confidence=self.last_confidence, outside=tuple(outside)))
+
+@patch
+def diagnostics_frame(self:DiffusionPolicy) -> pd.DataFrame:
+    "The policy's decisions since its last reset: timestamp, confidence, features beyond the training range."
+    return pd.DataFrame(self.diagnostics, columns=["timestamp", "confidence", "outside"])
 
 # %% ../nbs/21_train.ipynb #c07b65b3
 def load_policy(path, **kwargs) -> DiffusionPolicy:
@@ -428,14 +456,17 @@ def human_targets(trades:pd.DataFrame, bars) -> np.ndarray:
 
 def _bucket(pos:np.ndarray, lot:float) -> np.ndarray: return np.sign(pos) * np.round(np.abs(pos) / lot)
 
-def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, out_dir=None) -> dict:
-    "Compare a policy's BacktestResult with the human's trade log over the same bars; writes imitation.json to `out_dir`."
+LOW_CONFIDENCE = 0.5           # decisions below this confidence count as unsure in the imitation report
+
+def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, out_dir=None, policy=None) -> dict:
+    "Compare a policy's BacktestResult with the human's trade log over the same bars (and `policy`'s diagnostics); writes imitation.json to `out_dir`."
     start, end = result.equity.index[0], result.equity.index[-1]
     hres = Backtest(bars, TargetSeries(human_targets(trades, bars)), cfg or result.config, start, end).run()
     p, h = result.positions.values, hres.positions.reindex(result.positions.index).values
     nz = np.abs(position_path(trades, bars).values); nz = nz[nz > 1e-9]
     lot = float(nz.min()) if len(nz) else 1.0
-    agree = float((_bucket(p, lot) == _bucket(h, lot)).all(axis=1).mean())
+    same = (_bucket(p, lot) == _bucket(h, lot)).all(axis=1)
+    agree = float(same.mean())
     dp, dh = np.diff(result.equity.values), np.diff(hres.equity.values)
     corr = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
     sp, sh = result.metrics["sharpe"], hres.metrics["sharpe"]
@@ -443,8 +474,71 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
                sharpe_ratio_ratio=float(sp / sh) if sh and not math.isnan(sh) and not math.isnan(sp) else float("nan"),
                sharpe_difference=float(sp - sh), policy_sharpe=sp, human_sharpe=sh, lot=lot, start=str(start), end=str(end), num_bars=len(p),
                policy=result.metrics, human=hres.metrics)
+    dg = policy.diagnostics_frame() if callable(getattr(policy, "diagnostics_frame", None)) else None
+    if dg is not None and len(dg):
+        d = dg.set_index(pd.DatetimeIndex(dg.timestamp)).reindex(result.positions.index)
+        bar_after = pd.Series(same, index=result.positions.index).shift(-1).fillna(True).astype(bool)   # a close's decision shows a bar later
+        out = d.outside.map(lambda x: bool(x) if isinstance(x, tuple) else False)
+        unsure = d.confidence < LOW_CONFIDENCE
+        rate = lambda m: float(bar_after[m].mean()) if m.any() else float("nan")
+        names = pd.Series([n for x in d.outside.dropna() for n in x]).value_counts()
+        rep.update(outside_share=float(out.mean()), low_confidence_share=float(unsure.mean()),
+                   agreement_inside=rate(~out), agreement_outside=rate(out), agreement_unsure=rate(unsure),
+                   outside_features=names.head(5).to_dict())
     if out_dir is not None: write_json(Path(out_dir) / "imitation.json", rep)
     return rep
+
+# %% ../nbs/21_train.ipynb #2af4718e
+@dataclass
+class FitReport:
+    "What `fit_policy` learned and how it imitates the human: splits, in-sample and held-out imitation, history."
+    splits: dict
+    in_sample: dict
+    held_out: dict
+    history: pd.DataFrame
+    results: dict                    # BacktestResults of the policy: 'in_sample', 'held_out'
+    human: dict                      # the human's BacktestResults on the same windows
+
+    COLUMNS = ("position_agreement", "pnl_correlation", "policy_sharpe", "human_sharpe", "outside_share", "low_confidence_share")
+
+    def table(self) -> pd.DataFrame:
+        "The imitation table: one row per window, the numbers to read first."
+        return pd.DataFrame({w: {k: getattr(self, w).get(k, float("nan")) for k in self.COLUMNS}
+                             for w in ("in_sample", "held_out")}).T.rename_axis("window")
+
+    def _repr_html_(self) -> str:
+        s = self.splits
+        return (f"<p>trained on {s['train_start'][:10]} to {s['val_start'][:10]}, validated to {s['test_start'][:10]}, "
+                f"held out from {s['test_start'][:10]} to {s['end'][:10]}</p>" + html_table(self.table()))
+
+    def plot(self):
+        "The human's and the policy's positions over the held-out closes."
+        import matplotlib.pyplot as plt
+        r, h = self.results["held_out"], self.human["held_out"]
+        fig, ax = plt.subplots(figsize=(10, 3))
+        ax.plot(r.prices.index, r.prices.iloc[:, 0], color="0.4", lw=0.8); ax.set_ylabel("close")
+        a2 = ax.twinx()
+        a2.step(h.positions.index, h.positions.iloc[:, 0], where="post", color="C1", label="human")
+        a2.step(r.positions.index, r.positions.iloc[:, 0], where="post", color="C0", alpha=0.7, label="policy")
+        a2.set_ylabel("position"); a2.legend(loc="upper left"); ax.set_title("held-out bars"); fig.tight_layout()
+        return fig
+
+def fit_policy(bars:pd.DataFrame, trades:pd.DataFrame, cfg:Optional[Config]=None, progress:bool=True):
+    "Train a policy on `trades` over `bars` and report its imitation in and out of sample: (DiffusionPolicy, FitReport)."
+    cfg = cfg or load_config()
+    data = StrategyData.build(bars, trades, cfg.data)
+    trainer = Trainer(data, cfg, progress=progress)
+    history = trainer.fit()
+    policy = DiffusionPolicy(trainer.best_model(), trainer.meta)
+    splits = data_splits(data)
+    test = pd.Timestamp(splits["test_start"]); last_seen = data.index[data.index < test][-1]
+    windows = {"in_sample": (splits["train_start"], last_seen), "held_out": (test, None)}
+    results, human, reports = {}, {}, {}
+    for w, (a, b) in windows.items():
+        results[w] = Backtest(bars, policy, cfg.backtest, a, b).run()
+        reports[w] = imitation_report(results[w], trades, bars, cfg.backtest, policy=policy)
+        human[w] = Backtest(bars, TargetSeries(human_targets(trades, bars)), cfg.backtest, a, b).run()
+    return policy, FitReport(splits, reports["in_sample"], reports["held_out"], history, results, human)
 
 # %% ../nbs/21_train.ipynb #1a56c0f5
 MODEL_KINDS = ("diffusion", "mse")
