@@ -18,7 +18,7 @@ from .demo import run_demo
 
 # %% auto #0
 __all__ = ['UsageError', 'run_command', 'train_main', 'train_cmd', 'backtest_main', 'backtest_cmd', 'simulate_main',
-           'simulate_cmd', 'demo_main', 'demo_cmd']
+           'simulate_cmd', 'demo_main', 'demo_cmd', 'live_main', 'live_cmd']
 
 # %% ../nbs/95_cli.ipynb #933e2458
 class UsageError(DiffmarketError):
@@ -170,3 +170,67 @@ def demo_main(argv=None) -> dict:
 def demo_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-demo`."
     return run_command("diffmarket-demo", demo_main, argv)
+
+# %% ../nbs/95_cli.ipynb #25629ab0
+def live_main(argv=None) -> dict:
+    "Parse `diffmarket-live` flags, run the executor in paper or live mode and print a JSON summary (which it returns)."
+    from diffmarket.live import CCXTExchange, CCXTFeed, Executor, Journal, PaperExchange, ReplayFeed
+    from diffmarket.backtest import CostModel, TargetSeries
+    from diffmarket.train import human_targets
+    ap = _Parser(prog="diffmarket-live", description="Paper or live trading of a trained policy (or a human's recorded targets).")
+    ap.add_argument("--config", help="YAML config (live: venues, bar clock, safety switches; backtest: the paper venue's costs)")
+    ap.add_argument("--model_path", help="trained policy (a checkpoint file or a folder holding best_model.pt)")
+    ap.add_argument("--trades_path", help="a human trade log whose targets are paper-traded instead of a model (needs --replay)")
+    ap.add_argument("--mode", choices=["paper", "live"], default="paper", help="paper (default) or live (real orders)")
+    ap.add_argument("--replay", help="recorded bars (CSV or Parquet) to trade instead of the venues' live bars")
+    ap.add_argument("--symbol", help="with --replay: the bars' symbol when the file has none; else trade only this venue symbol")
+    ap.add_argument("--venue", help="trade only this venue of live.venues")
+    ap.add_argument("--start_date", help="with --replay: first bar traded (default for a model: its first held-out bar)")
+    ap.add_argument("--once", action="store_true", help="process the next bar and exit")
+    ap.add_argument("--max_bars", type=int, help="stop after this many bars")
+    ap.add_argument("--out", help="folder of the journal and its files (default runs/live/<mode>)")
+    ap.add_argument("--confirm_live", action="store_true", help="live mode: yes, send real orders")
+    a = ap.parse_args(argv)
+    if (a.model_path is None) == (a.trades_path is None): raise UsageError("give exactly one of --model_path or --trades_path")
+    if a.trades_path and not a.replay: raise UsageError("--trades_path replays a recorded human's targets: give --replay bars.csv")
+    cfg = load_config(a.config)
+    if a.mode == "live" and not (a.confirm_live or cfg.live.confirm_live):
+        raise UsageError("live mode sends real orders: pass --confirm_live or set live.confirm_live: true in the config")
+    venues = dict(cfg.live.venues)
+    if a.venue is not None:
+        if a.venue not in venues: raise UsageError(f"--venue {a.venue}: live.venues has {', '.join(venues) or 'none'}")
+        venues = {a.venue: venues[a.venue]}
+    if a.symbol and not a.replay:
+        venues = {n: dict(v, symbols=[a.symbol]) for n, v in venues.items() if a.symbol in v.get("symbols", [])}
+        if not venues: raise UsageError(f"--symbol {a.symbol}: no venue in live.venues lists it")
+    bars = load_bars(a.replay, symbol=a.symbol) if a.replay else None
+    if a.trades_path:
+        policy = TargetSeries(human_targets(load_trades(a.trades_path, bars, max_price_deviation=cfg.data.max_price_deviation), bars))
+        start = a.start_date
+    else:
+        if not Path(a.model_path).exists(): raise DataError("model not found", file=a.model_path)
+        policy = load_policy(a.model_path)
+        held_out = policy.split_start() if callable(getattr(policy, "split_start", None)) else None
+        start = a.start_date or held_out
+    out = Path(a.out or f"runs/live/{a.mode}")
+    if a.mode == "live": exchanges = {n: CCXTExchange(n, v, cfg.live, require_keys=True) for n, v in venues.items()}
+    else: exchanges = None
+    if bars is not None: feed = ReplayFeed(bars, start=start if a.replay else None)
+    else:
+        src = exchanges or {n: CCXTExchange(n, v, cfg.live) for n, v in venues.items()}       # public bars only, no keys
+        for v in src.values(): v.connect()
+        feed = CCXTFeed({s: v for v in src.values() for s in v.symbols}, cfg.live.timeframe, cfg.live.history_bars)
+    if exchanges is None:
+        exchanges = PaperExchange(feed.symbols, CostModel.from_config(cfg.backtest), state_path=out / "paper_exchange.json")
+    journal = Journal(out / "journal.sqlite", a.mode)
+    try:
+        ex = Executor(policy, feed, exchanges, journal, cfg.live, cfg.backtest, out_dir=out)
+        summary = ex.run(once=a.once, max_bars=a.max_bars)
+    finally: journal.close()
+    print(json.dumps(summary, indent=1))
+    print(f"journal and files in {out}", file=sys.stderr)
+    return summary
+
+def live_cmd(argv=None) -> int:
+    "Console entry point of `diffmarket-live`."
+    return run_command("diffmarket-live", live_main, argv)

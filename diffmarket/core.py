@@ -16,9 +16,9 @@ import yaml
 # %% auto #0
 __all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy',
            'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig', 'MarketConfig',
-           'GamesConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng', 'seed_everything',
-           'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown', 'max_drawdown_duration',
-           'compute_metrics']
+           'GamesConfig', 'LiveConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng',
+           'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
+           'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -243,6 +243,31 @@ class GamesConfig:
     n_candidates: int = 16           # strategies proposed per best-response step
     level_k: int = 2
 
+# %% ../nbs/00_core.ipynb #782b8e48
+def _default_venues() -> dict:
+    return {"binance": {"ccxt_id": "binance", "market_type": "spot", "sandbox": False,
+                        "credentials_env_prefix": "DIFFMARKET_BINANCE_", "symbols": ["BTC/USDT"]}}
+
+@dataclass
+class LiveConfig:
+    "Paper and live execution: venues, the bar clock and the safety switches."
+    venues: dict = field(default_factory=_default_venues)   # name -> {ccxt_id, market_type, sandbox, credentials_env_prefix, symbols}
+    timeframe: str = "1d"            # bar length of the live feed, a ccxt timeframe ('1m', '1h', '1d')
+    poll_seconds: float = 10.0       # seconds between fetch_ohlcv polls while waiting for the next bar to close
+    history_bars: int = 500          # closed bars fetched at start, so the policy sees its whole window (bars)
+    stale_after_bars: float = 2.0    # no new closed bar within this many bar lengths: stale data, no new orders, an alert (bars)
+    order_type: str = "market"       # 'market', or 'limit' at the decision close moved limit_offset_bps towards the other side
+    limit_offset_bps: float = 5.0    # a limit buy sits this far above the close, a sell below (bps of price)
+    orphans: str = "cancel"          # an open order carrying this run's prefix that the journal lacks: 'cancel' or 'adopt'
+    reconcile_every_bars: int = 1    # reconcile open orders, fills and balances every this many bars (0: at start only)
+    unknown_grace_s: float = 15.0    # an order the venue cannot find this long after it was sent was never placed (s; > recv_window)
+    request_timeout_s: float = 10.0  # HTTP timeout of one request (s)
+    max_retries: int = 5             # attempts of a request that is safe to repeat (reads, cancels) before giving up
+    backoff_s: float = 0.5           # the first retry waits this long, doubling each time, unless the venue says Retry-After (s)
+    recv_window_ms: int = 5000       # a signed request older than this on the venue's clock is refused (ms; Binance's recvWindow)
+    balance_tolerance: float = 1e-6  # |venue balance - journal| above this fraction of the balance is a mismatch that stops trading
+    confirm_live: bool = False       # live mode sends real orders only when this (or --confirm_live) says so
+
 # %% ../nbs/00_core.ipynb #7b5de09f
 @dataclass
 class Config:
@@ -253,6 +278,7 @@ class Config:
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
     games: GamesConfig = field(default_factory=GamesConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
 # %% ../nbs/00_core.ipynb #1d17015b
 def _check_value(value, tp, path):

@@ -14,7 +14,7 @@ LAYERS = [
     ["data"],
     ["orderbook", "stylized", "diffusion", "backtest"],
     ["market", "train"],
-    ["agents"],
+    ["agents", "live"],
     ["games"],
     ["demo"],
     ["cli"],
