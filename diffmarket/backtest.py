@@ -20,7 +20,7 @@ from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
 __all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'run_targets',
-           'BacktestError', 'Backtest', 'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity',
+           'BacktestError', 'target_vector', 'Backtest', 'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity',
            'plot_positions', 'plot_returns', 'write_tables', 'write_figures', 'report_html', 'write_report']
 
 # %% ../nbs/35_backtest.ipynb #33d00339
@@ -325,8 +325,8 @@ def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, en
 class BacktestError(DiffmarketError):
     "A policy returned something the backtester cannot use as a target position."
 
-def _as_target(action, position:np.ndarray, symbols:tuple) -> np.ndarray:
-    "A target vector (NaN = keep) from what `act` returned."
+def target_vector(action, symbols:tuple, finite:bool=True) -> np.ndarray:
+    "One target per symbol (NaN: keep) from what `act` returned: a number, one per symbol, {symbol: units}, a Decision or None."
     S = len(symbols)
     if type(action) is np.ndarray and action.shape == (S,) and action.dtype == np.float64: return action   # the common case
     if action is None: return np.full(S, np.nan)
@@ -340,7 +340,8 @@ def _as_target(action, position:np.ndarray, symbols:tuple) -> np.ndarray:
         return out
     a = np.asarray(action, dtype=float).reshape(-1)
     if a.shape != (S,): raise BacktestError(f"policy returned {a.size} target(s) for {S} symbol(s); return one per symbol or a dict")
-    return a                                              # infinities are refused once, after the loop
+    if finite and np.isinf(a).any(): raise BacktestError("policy returned an infinite target position")
+    return a
 
 # %% ../nbs/35_backtest.ipynb #17574d37
 class Backtest:
@@ -452,7 +453,7 @@ def _simulate(self:Backtest, act=None) -> tuple:
             stop, take = _levels(a.stop_loss, symbols), _levels(a.take_profit, symbols)
             if a.events: events.extend(dict(e, timestamp=e.get("timestamp", P.index[t])) for e in a.events)
             a = a.target_position
-        tgt = _as_target(a, pos, symbols)
+        tgt = target_vector(a, symbols, finite=False)         # infinities are refused once, after the loop
         if lim is not None: tgt = np.clip(tgt, -lim, lim)
         if lev is not None:
             full = np.where(np.isnan(tgt), pos, tgt)

@@ -15,14 +15,14 @@ from fastcore.basics import patch
 
 from .core import BacktestConfig, ConfigError, DiffmarketError, Decision, LiveConfig, Observation, compute_metrics
 from .report import json_ready, write_json, write_text_atomic
-from .backtest import CostModel, as_panel
+from .backtest import CostModel, as_panel, target_vector
 
 # %% auto #0
 __all__ = ['TRANSITIONS', 'SCHEMA', 'MODES', 'REDACTOR', 'LOG', 'VENUE_KEYS', 'FILL_FIELDS', 'EVENT_FIELDS', 'LiveError',
            'OrderStateError', 'JournalError', 'ReconcileError', 'OrderDenied', 'VenueRejected', 'VenueUncertain',
            'OrderStatus', 'Order', 'new_run_id', 'client_order_id', 'Journal', 'Fill', 'OrderUpdate', 'Venue',
            'PaperExchange', 'Redactor', 'guard_logging', 'load_credentials', 'check_venue', 'CCXTExchange',
-           'ReplayFeed', 'CCXTFeed', 'LiveMetrics', 'performance_monitor', 'target_vector', 'Executor']
+           'ReplayFeed', 'CCXTFeed', 'LiveMetrics', 'performance_monitor', 'Executor']
 
 # %% ../nbs/40_live.ipynb #954cd2cd
 class LiveError(DiffmarketError):
@@ -939,24 +939,6 @@ def performance_monitor(symbols, cfg:Optional[BacktestConfig]=None):
     cfg = cfg or BacktestConfig()
     return LiveMetrics(symbols, cfg.periods_per_year, cfg.risk_free_rate)
 
-# %% ../nbs/40_live.ipynb #9a774f80
-def target_vector(action, symbols) -> np.ndarray:
-    "A target per symbol (NaN: keep) from what `act` returned: a number, one per symbol, {symbol: units}, a Decision or None."
-    S = len(symbols)
-    if hasattr(action, "target_position"): action = action.target_position
-    if action is None: return np.full(S, np.nan)
-    if isinstance(action, pd.Series): action = action.to_dict()
-    if isinstance(action, dict):
-        out = np.full(S, np.nan)
-        for k, v in action.items():
-            if k not in symbols: raise LiveError(f"policy returned a target for unknown symbol {k!r} (symbols: {', '.join(symbols)})")
-            out[symbols.index(k)] = float(v)
-        return out
-    a = np.array(action, dtype=float).reshape(-1)
-    if a.shape != (S,): raise LiveError(f"policy returned {a.size} target(s) for {S} symbol(s); return one per symbol or a dict")
-    if np.isinf(a).any(): raise LiveError("policy returned an infinite target position")
-    return a
-
 # %% ../nbs/40_live.ipynb #d98916d9
 _UNRESOLVED = (OrderStatus.PENDING_NEW, OrderStatus.SUBMITTED, OrderStatus.UNKNOWN)
 _WORKING = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)
@@ -1285,7 +1267,7 @@ def _decide(self:Executor, t:int, ts:int, equity:float, t_bar:int) -> None:
         if exits and not self._exits_noted:
             self._exits_noted = True
             self._note("exits", "the policy's stop-loss/take-profit prices are not placed as venue orders; its next decision acts on them", ts_ns=ts)
-    tgt = target_vector(a, self.symbols)
+    tgt = target_vector(a, self.symbols).copy()           # our own copy: a policy may reuse the array it returned
     if self.bt.max_position is not None: tgt = np.clip(tgt, -self.bt.max_position, self.bt.max_position)
     if self.bt.max_leverage is not None:
         c = np.nan_to_num(self.last_close); full = np.where(np.isnan(tgt), self.position, tgt)
