@@ -190,6 +190,7 @@ class RiskConfig:
     vol_estimator: str = "ewma"      # vol_target: 'ewma' (span vol_window) or 'realised' (sample std over vol_window) of close-to-close log returns
     vol_window: int = 20             # vol_target: bars of log returns
     max_vol_scale: float = 1.0       # vol_target: largest multiple of the policy's target (1: only ever reduces)
+    vol_band: float = 0.1            # vol_target: the multiple in use is renewed when the new one differs by more than this fraction of it (0: every close)
     risk_allocation: str = "erc"     # risk_budget: 'erc' (equal risk contributions, correlations included) or 'inverse_vol'
     risk_budgets: Optional[dict] = None   # risk_budget: symbol -> share of the portfolio's risk (None: equal shares)
     kelly_fraction: float = 0.5      # kelly: gross exposure ≤ this × the Kelly leverage μ/σ² of the policy's own bar returns
@@ -204,10 +205,11 @@ class RiskConfig:
     max_net_exposure: Optional[float] = None   # exposure_cap: |Σ position × close| / equity, × (None: no limit)
     max_order_units: Optional[float] = None  # order_cap: units one order may add to |position| (reductions pass whole)
     stop_mode: str = "fraction"      # stops: 'fraction' of the entry price (trailing: of the best price since entry) or 'atr' multiples
-    stop_loss: Optional[float] = 0.05     # stops: distance of the stop-loss from the entry price (None: none)
+    stop_loss: Optional[float] = 0.10     # stops: distance of the stop-loss from the entry price (None: none); 10%: a catastrophe stop
     take_profit: Optional[float] = None   # stops: distance of the take-profit from the entry price (None: none)
     trailing_stop: Optional[float] = None # stops: distance of the trailing stop from the best price since entry (None: none)
     atr_window: int = 14             # stops: bars of true range averaged into the ATR ('atr' mode)
+    stop_cooldown_bars: Optional[int] = 5  # stops: after an exit, no re-entry on that side for this many bars (None: until the policy exits or reverses)
     timezone: str = "UTC"            # daily/weekly/monthly_loss: the exchange's timezone, where days, weeks (Monday) and months begin
     daily_loss_limit: float = 0.03   # daily_loss: loss from the day's starting equity that flattens until the day ends, fraction
     weekly_loss_limit: float = 0.06  # weekly_loss: the same over a week, fraction (≥ the daily limit)
