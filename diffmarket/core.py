@@ -182,8 +182,8 @@ class BacktestConfig:
 class RiskConfig:
     "The risk layer (38_risk): which rules apply and their limits (exposures × equity, losses and volatilities as fractions, windows in bars)."
     enabled: bool = False            # diffmarket-backtest applies this section when true (or with --risk)
-    rules: list = field(default_factory=lambda: ["confidence", "vol_target", "correlation", "exposure_cap", "stops",
-                                                 "daily_loss", "weekly_loss", "monthly_loss", "drawdown_halt"])  # [] : none
+    rules: list = field(default_factory=lambda: ["confidence", "vol_target", "correlation", "stops", "daily_loss",
+                                                 "weekly_loss", "monthly_loss", "drawdown_halt", "exposure_cap"])  # [] : none
     periods_per_year: Optional[float] = None  # annualises volatilities; None: from the bars' timestamps (core.periods_per_year)
     min_confidence: float = 0.5      # confidence: flat while the policy's last_confidence is below this (0-1); above it, target × confidence
     target_vol: float = 0.15         # vol_target: annual volatility a position worth 1× equity may carry (fraction); target × target_vol / vol
