@@ -11,14 +11,16 @@ from typing import Callable, Optional
 from .core import DiffmarketError, DataError, load_config
 from .report import json_ready
 from .data import load_bars, load_trades, STYLES
-from .backtest import Backtest, replay_trades, write_report
-from .train import load_policy, imitation_report, train_to_dir
+from .data import bars_to_panel
+from .backtest import Backtest, TargetSeries, as_panel, replay_trades, write_report
+from .train import human_targets, load_policy, imitation_report, train_to_dir
+from .risk import RiskManager, plot_managed
 from .agents import simulate
 from .demo import run_demo
 
 # %% auto #0
-__all__ = ['UsageError', 'run_command', 'train_main', 'train_cmd', 'backtest_main', 'backtest_cmd', 'simulate_main',
-           'simulate_cmd', 'demo_main', 'demo_cmd', 'live_main', 'live_cmd']
+__all__ = ['UsageError', 'run_command', 'train_main', 'train_cmd', 'backtest_main', 'risk_outputs', 'backtest_cmd',
+           'simulate_main', 'simulate_cmd', 'demo_main', 'demo_cmd', 'live_main', 'live_cmd']
 
 # %% ../nbs/95_cli.ipynb #933e2458
 class UsageError(DiffmarketError):
@@ -88,6 +90,8 @@ def backtest_main(argv=None) -> dict:
     ap.add_argument("--compare_trades", help="with --model_path: the human trade log the policy learned from; "
                     "adds imitation.json (position agreement, PnL correlation, Sharpe ratio) to the report")
     ap.add_argument("--title", default=None, help="report title")
+    ap.add_argument("--risk", action="store_true", help="apply the config's risk section (as risk.enabled: true does): "
+                    "the managed and the unmanaged run, risk_events.csv and risk.svg in the report")
     a = ap.parse_args(argv)
     if (a.model_path is None) == (a.trades_path is None): raise UsageError("give exactly one of --model_path or --trades_path")
     if a.compare_trades and not a.model_path:
@@ -95,24 +99,40 @@ def backtest_main(argv=None) -> dict:
     if a.all_bars and not a.model_path: raise UsageError("--all_bars belongs to --model_path (a replay covers every bar)")
     if a.all_bars and a.start_date: raise UsageError("give --start_date or --all_bars, not both")
     cfg = load_config(a.config)
+    manager = RiskManager(cfg.risk) if (a.risk or cfg.risk.enabled) else None       # checks the risk section first
     bars = load_bars(a.market_path, symbol=a.symbol)
     dev = cfg.data.max_price_deviation
     human = load_trades(a.compare_trades, bars, max_price_deviation=dev) if a.compare_trades else None
+    unmanaged = None
     if a.trades_path:
         trades = load_trades(a.trades_path, bars, max_price_deviation=dev)
-        result = replay_trades(trades, bars, cfg.backtest, a.start_date, a.end_date)
-        title = a.title or f"Replay of {Path(a.trades_path).name}"
+        if manager is None:
+            result = replay_trades(trades, bars, cfg.backtest, a.start_date, a.end_date)
+            title = a.title or f"Replay of {Path(a.trades_path).name}"
+        else:
+            order, symbols = list(bars_to_panel(bars)[1]), as_panel(bars).symbols     # human_targets' columns, in the backtest's order
+            targets = human_targets(trades, bars)[:, [order.index(s) for s in symbols]]
+            unmanaged = Backtest(bars, TargetSeries(targets), cfg.backtest, a.start_date, a.end_date).run()
+            result = Backtest(bars, manager.wrap(TargetSeries(targets)), cfg.backtest, a.start_date, a.end_date).run(fast=False)
+            title = a.title or f"Targets of {Path(a.trades_path).name} through the risk layer"
     else:
         if not Path(a.model_path).exists(): raise DataError("model not found", file=a.model_path)
         policy = load_policy(a.model_path)
         held_out = policy.split_start() if callable(getattr(policy, "split_start", None)) else None
         start = a.start_date if (a.start_date or a.all_bars or held_out is None) else held_out
-        result = Backtest(bars, policy, cfg.backtest, start, a.end_date).run()
+        if manager is not None: unmanaged = Backtest(bars, policy, cfg.backtest, start, a.end_date).run()
+        result = Backtest(bars, policy if manager is None else manager.wrap(policy), cfg.backtest, start, a.end_date).run()
         seen = int((result.equity.index < held_out).sum()) if held_out is not None else None
         result.metrics.update(held_out_from=None if held_out is None else str(held_out), in_sample_bars=seen)
-        title = a.title or f"Backtest of {Path(a.model_path).name}" + (
+        title = a.title or f"Backtest of {Path(a.model_path).name}" + (" through the risk layer" if manager else "") + (
             f" (in-sample: {seen} of its {len(result.equity)} bars were training or validation bars)" if seen else "")
-    extra, out = {}, json_ready(result.metrics)
+    extra = risk_outputs(result, unmanaged, manager, title) if manager is not None else {}
+    out = json_ready(result.metrics)
+    if manager is not None:
+        ev = result.events[~result.events.rule.isin(["stop_loss", "take_profit"])]
+        out["risk"] = json_ready(dict(rules=list(manager.names), events=len(result.events), events_by_rule=result.events.rule.value_counts().to_dict(),
+                                      exits=int(len(result.events) - len(ev)),
+                                      unmanaged={k: unmanaged.metrics[k] for k in ("total_return", "sharpe", "max_drawdown", "num_trades")}))
     if human is not None:
         imitation = imitation_report(result, human, bars, cfg.backtest)
         extra["imitation.json"] = json.dumps(json_ready(imitation), indent=2)
@@ -121,6 +141,18 @@ def backtest_main(argv=None) -> dict:
     print(json.dumps(out, indent=1))
     if a.report: print(f"report written to {a.report}", file=sys.stderr)
     return out
+
+def risk_outputs(result, unmanaged, manager, title:str) -> dict:
+    "The report's risk files (text) for a managed `result` and its `unmanaged` twin; adds the unmanaged headline metrics to `result.metrics`."
+    import io
+    import matplotlib.pyplot as plt
+    result.metrics.update(risk_managed=True, risk_rules=", ".join(manager.names) or "none",
+                          **{f"unmanaged_{k}": unmanaged.metrics[k] for k in ("total_return", "sharpe", "max_drawdown")})
+    fig = plot_managed(result, unmanaged, title)
+    buf = io.StringIO(); fig.savefig(buf, format="svg"); plt.close(fig)
+    extra = {"risk.svg": buf.getvalue(), "unmanaged_metrics.json": json.dumps(json_ready(unmanaged.metrics), indent=2)}
+    if not len(result.events): extra["risk_events.csv"] = ",".join(result.events.columns) + "\n"   # the backtester writes it when there are rows
+    return extra
 
 def backtest_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-backtest`."

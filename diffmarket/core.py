@@ -15,9 +15,9 @@ import yaml
 
 # %% auto #0
 __all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy',
-           'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'MarketAgentsConfig', 'MarketConfig',
-           'GamesConfig', 'LiveConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict', 'make_rng',
-           'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
+           'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig',
+           'MarketConfig', 'GamesConfig', 'LiveConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict',
+           'make_rng', 'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
            'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
@@ -177,6 +177,46 @@ class BacktestConfig:
     risk_free_rate: float = 0.0      # annual, for Sharpe and Sortino
     periods_per_year: Optional[float] = None  # None: the bars a year of the data holds (the annualisation rule under Metrics)
 
+# %% ../nbs/00_core.ipynb #7e2f0813
+@dataclass
+class RiskConfig:
+    "The risk layer (38_risk): which rules apply and their limits (exposures × equity, losses and volatilities as fractions, windows in bars)."
+    enabled: bool = False            # diffmarket-backtest applies this section when true (or with --risk)
+    rules: list = field(default_factory=lambda: ["confidence", "vol_target", "correlation", "stops", "daily_loss",
+                                                 "weekly_loss", "monthly_loss", "drawdown_halt", "exposure_cap"])  # [] : none
+    periods_per_year: Optional[float] = None  # annualises volatilities; None: from the bars' timestamps (core.periods_per_year)
+    min_confidence: float = 0.5      # confidence: flat while the policy's last_confidence is below this (0-1); above it, target × confidence
+    target_vol: float = 0.15         # vol_target: annual volatility a position worth 1× equity may carry (fraction); target × target_vol / vol
+    vol_estimator: str = "ewma"      # vol_target: 'ewma' (span vol_window) or 'realised' (sample std over vol_window) of close-to-close log returns
+    vol_window: int = 20             # vol_target: bars of log returns
+    max_vol_scale: float = 1.0       # vol_target: largest multiple of the policy's target (1: only ever reduces)
+    vol_band: float = 0.1            # vol_target: the multiple in use is renewed when the new one differs by more than this fraction of it (0: every close)
+    risk_allocation: str = "erc"     # risk_budget: 'erc' (equal risk contributions, correlations included) or 'inverse_vol'
+    risk_budgets: Optional[dict] = None   # risk_budget: symbol -> share of the portfolio's risk (None: equal shares)
+    kelly_fraction: float = 0.5      # kelly: gross exposure ≤ this × the Kelly leverage μ/σ² of the policy's own bar returns
+    kelly_min_bars: int = 60         # kelly: bars of the policy's returns needed before the cap applies
+    corr_window: int = 60            # correlation, portfolio_vol, risk_budget: bars of log returns for correlations and covariances
+    max_correlation: float = 0.8     # correlation: symbols whose return correlation exceeds this form one group
+    max_group_exposure: float = 1.0  # correlation: a group's Σ|position × close| / equity, ×
+    portfolio_target_vol: float = 0.15    # portfolio_vol: annual volatility of the whole portfolio, fraction of equity (only reduces)
+    max_units: Optional[float] = None     # position_cap: |position| per symbol, units (None: no limit)
+    max_notional: Optional[float] = None  # position_cap: |position| × close per symbol, account currency (None: no limit)
+    max_gross_exposure: Optional[float] = 1.0  # exposure_cap: Σ|position × close| / equity, × (None: no limit)
+    max_net_exposure: Optional[float] = None   # exposure_cap: |Σ position × close| / equity, × (None: no limit)
+    max_order_units: Optional[float] = None  # order_cap: units one order may add to |position| (reductions pass whole)
+    stop_mode: str = "fraction"      # stops: 'fraction' of the entry price (trailing: of the best price since entry) or 'atr' multiples
+    stop_loss: Optional[float] = 0.10     # stops: distance of the stop-loss from the entry price (None: none); 10%: a catastrophe stop
+    take_profit: Optional[float] = None   # stops: distance of the take-profit from the entry price (None: none)
+    trailing_stop: Optional[float] = None # stops: distance of the trailing stop from the best price since entry (None: none)
+    atr_window: int = 14             # stops: bars of true range averaged into the ATR ('atr' mode)
+    stop_cooldown_bars: Optional[int] = 5  # stops: after an exit, no re-entry on that side for this many bars (None: until the policy exits or reverses)
+    timezone: str = "UTC"            # daily/weekly/monthly_loss: the exchange's timezone, where days, weeks (Monday) and months begin
+    daily_loss_limit: float = 0.03   # daily_loss: loss from the day's starting equity that flattens until the day ends, fraction
+    weekly_loss_limit: float = 0.06  # weekly_loss: the same over a week, fraction (≥ the daily limit)
+    monthly_loss_limit: float = 0.10 # monthly_loss: the same over a month, fraction (≥ the weekly limit)
+    max_drawdown: float = 0.20       # drawdown_halt: drawdown from the equity peak that halts trading, fraction
+    cooldown_bars: int = 20          # drawdown_halt: bars flat after a halt; the peak restarts when trading resumes
+
 # %% ../nbs/00_core.ipynb #46ba7ca4
 @dataclass
 class MarketAgentsConfig:
@@ -276,6 +316,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
     games: GamesConfig = field(default_factory=GamesConfig)
     live: LiveConfig = field(default_factory=LiveConfig)

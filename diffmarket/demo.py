@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import load_config, seed_everything
-from .data import StrategyData, load_bars, sample_path, synthetic_trader, position_path
-from .backtest import Backtest, replay_trades, write_report
-from .train import Trainer, load_policy, imitation_report
+from .core import METRIC_NAMES, load_config, seed_everything
+from .data import StrategyData, bars_to_panel, load_bars, sample_path, synthetic_trader, position_path
+from .backtest import Backtest, TargetSeries, as_panel, replay_trades, write_report, write_tables
+from .train import Trainer, human_targets, load_policy, imitation_report
+from .risk import RiskManager, monitor_backtest, plot_managed
 from .agents import simulate
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['DEMO_START', 'SECTIONS', 'SUMMARY_METRICS', 'demo_context', 'section_human', 'section_policy', 'section_market',
-           'run_demo']
+__all__ = ['DEMO_START', 'SECTIONS', 'SUMMARY_METRICS', 'demo_context', 'section_human', 'section_policy', 'section_risk',
+           'section_market', 'run_demo']
 
 # %% ../nbs/90_demo.ipynb #6a24c631
 DEMO_START = "2008-01-01"      # the sample's opens before this are mostly the previous close (data/README.md)
@@ -84,6 +85,7 @@ def section_policy(ctx:dict) -> dict:
         rows[kind] = {"position agreement": rep["position_agreement"], "PnL correlation": rep["pnl_correlation"],
                       "policy Sharpe": rep["policy_sharpe"], "human Sharpe": rep["human_sharpe"], "epochs": tr.epoch}
     _plot_imitation(bars, trades, results, out / "imitation.png")
+    ctx["test_start"], ctx["policy_results"] = test_start, results          # the risk section trades the same bars
     text = (f"<p>Trained on {len(data.train):,} windows (validation {len(data.val):,}); both policies trade from "
             f"{test_start:%Y-%m-%d} on, the human's replay over the same bars is the reference. Checkpoints, "
             f"<code>imitation.json</code> and backtest reports are in <a href='policy_diffusion/'>policy_diffusion/</a> "
@@ -95,6 +97,44 @@ def section_policy(ctx:dict) -> dict:
              sharpe_ratio_ratio=d["sharpe_ratio_ratio"], mse_position_agreement=reports["mse"]["position_agreement"],
              mse_pnl_correlation=reports["mse"]["pnl_correlation"])
     return dict(key="policy", title="2. A diffusion policy learns the human", metrics=m, html=text)
+
+# %% ../nbs/90_demo.ipynb #13f11a63
+def section_risk(ctx:dict) -> dict:
+    "The human's targets and the diffusion policy on the held-out bars, without and with the config's risk rules."
+    cfg, bars, trades, out, start = ctx["cfg"], ctx["bars"], ctx["trades"], ctx["out"], ctx["test_start"]
+    manager, d = RiskManager(cfg.risk), out / "risk"
+    d.mkdir()
+    order, symbols = list(bars_to_panel(bars)[1]), as_panel(bars).symbols
+    targets = human_targets(trades, bars)[:, [order.index(s) for s in symbols]]
+    policy = load_policy(out / "policy_diffusion" / "best_model.pt")
+    runs = {"human": Backtest(bars, TargetSeries(targets), cfg.backtest, start).run(),
+            "human + risk": Backtest(bars, manager.wrap(TargetSeries(targets)), cfg.backtest, start).run(fast=False),
+            "diffusion policy": ctx["policy_results"]["diffusion"],
+            "diffusion policy + risk": Backtest(bars, manager.wrap(policy), cfg.backtest, start).run()}
+    import matplotlib.pyplot as plt
+    for who in ("human", "diffusion policy"):
+        name = who.split()[0]
+        (d / name).mkdir(); write_tables(runs[f"{who} + risk"], d / name)          # metrics, equity, positions, trades, fills, risk_events
+        fig = plot_managed(runs[f"{who} + risk"], runs[who], f"{who}: risk-managed against unmanaged, held-out bars")
+        fig.savefig(d / f"{name}.png", dpi=90); plt.close(fig)
+    cols = ["total_return", "sharpe", "max_drawdown", "calmar", "num_trades", "exposure", "num_events"]
+    table = pd.DataFrame({k: {c: r.metrics.get(c, 0) for c in cols} for k, r in runs.items()}).T.rename_axis("run")
+    by_rule = pd.DataFrame({k: runs[k].events.rule.value_counts() for k in ("human + risk", "diffusion policy + risk")}).fillna(0).astype(int)
+    live = runs["diffusion policy + risk"]
+    idx = live.equity.index
+    mon, snaps = monitor_backtest(live, at=idx[[len(idx) // 4, len(idx) // 2, 3 * len(idx) // 4, len(idx) - 1]])
+    shown = ["total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "num_trades"]
+    snaps.index = snaps.index.strftime("%Y-%m-%d")
+    text = (f"<p>Rules: {html.escape(', '.join(manager.names) or 'none')} (the config's <code>risk</code> section), from "
+            f"{start:%Y-%m-%d} on. The managed runs' tables, with <code>risk_events.csv</code>: <a href='risk/human/'>risk/human/</a>, "
+            f"<a href='risk/diffusion/'>risk/diffusion/</a>.</p>" + html_table(table)
+            + "<h3>Interventions by rule</h3>" + html_table(by_rule.rename_axis("rule"))
+            + "".join(f"<p><img src='risk/{n}.png' style='max-width:100%'></p>" for n in ("human", "diffusion"))
+            + "<h3>Live-style: the managed policy's metrics as the monitor had them</h3>"
+            + html_table(snaps[shown].rename_axis("as of")))
+    m = dict(live.metrics, monitor=mon.metrics(), human_risk_events=int(len(runs["human + risk"].events)),
+             **{f"{k.replace(' + ', '_').replace(' ', '_')}_{c}": float(table.loc[k, c]) for k in table.index for c in ("total_return", "sharpe", "max_drawdown")})
+    return dict(key="risk", title="3. Risk management", metrics=m, html=text)
 
 # %% ../nbs/90_demo.ipynb #97546392
 def section_market(ctx:dict) -> dict:
@@ -110,10 +150,10 @@ def section_market(ctx:dict) -> dict:
             + "".join(f"<p><img src='market/{n}' style='max-width:100%'></p>" for n in ("price.png", "wealth.png", "depth.png"))
             + f"<h3>Stylized facts</h3>{rows}")
     m = {k: v for k, v in s.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return dict(key="market", title="3. A market of agents", metrics=m, html=text)
+    return dict(key="market", title="4. A market of agents", metrics=m, html=text)
 
 # %% ../nbs/90_demo.ipynb #c903f471
-SECTIONS = [section_human, section_policy, section_market]
+SECTIONS = [section_human, section_policy, section_risk, section_market]
 SUMMARY_METRICS = ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate",
                    "profit_factor", "num_trades", "exposure", "turnover")
 

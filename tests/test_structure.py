@@ -13,7 +13,7 @@ LAYERS = [
     ["report"],
     ["data"],
     ["orderbook", "stylized", "diffusion", "backtest"],
-    ["market", "train"],
+    ["market", "train", "risk"],
     ["agents", "live"],
     ["games"],
     ["demo"],

@@ -1,9 +1,22 @@
-"""Write data/synthetic_intraday.csv: 5-minute bars of a synthetic stock (GARCH(1,1) returns with Student-t
-shocks, so the series shows fat tails and volatility clustering), 120 US sessions of 78 bars. Seeded: rerunning
-gives the same file. data/sp500_daily.csv (real S&P 500 daily bars, 1999-2018) comes from the dataset bundled
-with the `arch` package (sourced from Yahoo Finance); see data/README.md."""
+"""Write the shipped sample bars.
+
+data/synthetic_intraday.csv: 5-minute bars of a synthetic stock (GARCH(1,1) returns with Student-t shocks, so the
+series shows fat tails and volatility clustering), 120 US sessions of 78 bars. Seeded: rerunning gives the same file.
+
+data/sp500_daily.csv and data/nasdaq_daily.csv: real S&P 500 and NASDAQ Composite daily bars, 1999-2018, from the
+`sp500` and `nasdaq` datasets bundled with the `arch` package (University of Illinois/NCSA licence; sourced from
+Yahoo Finance), prices rounded to cents; see data/README.md. `arch` is needed only to regenerate these two files
+(`pip install arch` into a scratch environment); the package does not depend on it.
+
+    python tools/make_sample_data.py            # the synthetic file only
+    python tools/make_sample_data.py --arch     # also the two index files (needs arch)
+"""
+import sys
 from pathlib import Path
 import numpy as np, pandas as pd
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+ARCH_FILES = {"sp500_daily.csv": ("sp500", "SPX"), "nasdaq_daily.csv": ("nasdaq", "IXIC")}
 
 def make(seed=7, sessions=120, bars_per_session=78, start_price=50.0):
     rng = np.random.default_rng(seed)
@@ -26,6 +39,18 @@ def make(seed=7, sessions=120, bars_per_session=78, start_price=50.0):
                          "open": open_.round(4), "high": high.round(4), "low": low.round(4), "close": close.round(4),
                          "volume": volume})
 
+def from_arch(dataset:str, symbol:str) -> pd.DataFrame:
+    "Daily bars of one of arch's bundled index datasets in the bar contract (dates, prices rounded to cents)."
+    import importlib
+    d = importlib.import_module(f"arch.data.{dataset}").load()
+    return pd.DataFrame({"timestamp": pd.DatetimeIndex(d.index).strftime("%Y-%m-%d"), "symbol": symbol,
+                         "open": d["Open"].round(2).to_numpy(), "high": d["High"].round(2).to_numpy(),
+                         "low": d["Low"].round(2).to_numpy(), "close": d["Close"].round(2).to_numpy(),
+                         "volume": d["Volume"].astype("int64").to_numpy()})
+
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent.parent / "data" / "synthetic_intraday.csv"
+    out = DATA / "synthetic_intraday.csv"
     make().to_csv(out, index=False); print("wrote", out)
+    if "--arch" in sys.argv[1:]:
+        for name, (dataset, symbol) in ARCH_FILES.items():
+            from_arch(dataset, symbol).to_csv(DATA / name, index=False); print("wrote", DATA / name)
