@@ -567,7 +567,11 @@ class JournalReader(Protocol):
     def equity(self) -> pd.Series: ...
 
 def _utc(df:pd.DataFrame) -> pd.DataFrame:
-    if len(df) and "timestamp" in df.columns: df = df.assign(timestamp=pd.to_datetime(df["timestamp"], utc=True, format="mixed"))
+    "A `timestamp` column in UTC, from ISO text or from the journal's nanosecond `ts_ns`."
+    if not len(df): return df
+    if "timestamp" in df.columns: return df.assign(timestamp=pd.to_datetime(df["timestamp"], utc=True, format="mixed"))
+    if "ts_ns" in df.columns:
+        df = df.copy(); df.insert(0, "timestamp", pd.to_datetime(df.pop("ts_ns").astype("int64"), utc=True)); return df
     return df
 
 def _as_equity(df:pd.DataFrame) -> pd.Series:
@@ -575,36 +579,41 @@ def _as_equity(df:pd.DataFrame) -> pd.Series:
     df = _utc(df)
     return pd.Series(df["equity"].to_numpy(float), index=pd.DatetimeIndex(df["timestamp"]), name="equity")
 
-JOURNAL_TABLES = {"orders": "orders", "fills": "fills", "events": "events", "equity": "equity"}
+JOURNAL_TABLES = {"orders": "orders", "fills": "fills", "events": "events", "closes": "closes"}
 
 class SQLiteJournal:
-    "Reads a session's SQLite journal read-only (`mode=ro`); `tables` maps orders/fills/events/equity to table names."
+    "Reads a session's SQLite journal read-only (`mode=ro`): orders, fills, events and the equity of its closes."
     def __init__(self, path, tables:Optional[dict]=None):
         self.path, self.tables = Path(path), {**JOURNAL_TABLES, **(tables or {})}
         if not self.path.is_file(): raise DiffmarketError(f"no journal file at {self.path}")
 
     def read(self, what:str) -> pd.DataFrame:
-        "The table mapped to `what` (empty when the journal has no such table yet)."
+        "The table mapped to `what`, oldest first (empty when the journal has no such table yet)."
         con = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, timeout=5)
         try:
             names = {r[0] for r in con.execute("select name from sqlite_master where type in ('table', 'view')")}
             t = self.tables[what]
-            return _utc(pd.read_sql_query(f'select * from "{t}"', con)) if t in names else pd.DataFrame()
+            if t not in names: return pd.DataFrame()
+            df = pd.read_sql_query(f'select * from "{t}"', con)
         finally: con.close()
+        df = _utc(df)
+        return df.sort_values("timestamp", kind="stable").reset_index(drop=True) if "timestamp" in df.columns else df
 
     def orders(self): return self.read("orders")
     def fills(self): return self.read("fills")
     def events(self): return self.read("events")
-    def equity(self): return _as_equity(self.read("equity"))
+    def equity(self): return _as_equity(self.read("closes"))
     def __repr__(self): return f"SQLiteJournal({str(self.path)!r})"
 
 class RunDirJournal:
-    "Reads the files a live session keeps current in its `--out` folder: fills, positions, events, orders, equity CSVs and metrics.json."
+    "Reads what a live session keeps current in its `--out` folder: the CSV files, metrics.json and the orders of journal.sqlite."
     def __init__(self, out_dir): self.dir = Path(out_dir)
     def _csv(self, name):
         p = self.dir / name
         return _utc(pd.read_csv(p)) if p.is_file() and p.stat().st_size else pd.DataFrame()
-    def orders(self): return self._csv("orders.csv")
+    def orders(self):
+        db = self.dir / "journal.sqlite"
+        return SQLiteJournal(db).orders() if db.is_file() else self._csv("orders.csv")
     def fills(self): return self._csv("fills.csv")
     def events(self): return self._csv("events.csv")
     def equity(self): return _as_equity(self._csv("equity.csv"))
@@ -615,6 +624,7 @@ class RunDirJournal:
     def metrics(self):
         p = self.dir / "metrics.json"
         return json.loads(p.read_text()) if p.is_file() else None
+    def __repr__(self): return f"RunDirJournal({str(self.dir)!r})"
 
 # %% ../nbs/50_widgets.ipynb #2f5eec29
 def signed_quantity(fills:pd.DataFrame) -> np.ndarray:
@@ -663,45 +673,58 @@ def journal_metrics(reader) -> dict:
 
 # %% ../nbs/50_widgets.ipynb #d20de9fc
 JOURNAL_SCHEMA = """
-create table if not exists orders (client_order_id text primary key, timestamp text, symbol text, side text, quantity real,
-                                   price real, status text, filled_quantity real);
-create table if not exists fills (trade_id text primary key, client_order_id text, timestamp text, symbol text, side text,
-                                  quantity real, price real, fee real);
-create table if not exists events (timestamp text, symbol text, rule text, requested real, allowed real, reason text);
-create table if not exists equity (timestamp text primary key, equity real);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, venue TEXT NOT NULL, symbol TEXT NOT NULL,
+  side TEXT NOT NULL, quantity REAL NOT NULL, order_type TEXT NOT NULL, limit_price REAL, bar_ts INTEGER NOT NULL,
+  leg INTEGER NOT NULL, target REAL, reference_price REAL, status TEXT NOT NULL, filled REAL NOT NULL,
+  average_price REAL, exchange_order_id TEXT, created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS fills (venue TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
+  symbol TEXT NOT NULL, side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
+  fee_currency TEXT, ts_ns INTEGER NOT NULL, reference_price REAL, PRIMARY KEY (venue, trade_id));
+CREATE TABLE IF NOT EXISTS closes (ts_ns INTEGER PRIMARY KEY, t INTEGER NOT NULL, cash REAL NOT NULL,
+  equity REAL NOT NULL, positions TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, venue TEXT,
+  symbol TEXT, message TEXT NOT NULL);
 """
 
-def write_journal(path, result, upto:Optional[int]=None, open_order:bool=True) -> Path:
-    "Book the first `upto` fills of a BacktestResult (all by default), the equity up to the last of them, and events, into SQLite `path`."
+def write_journal(path, result, upto:Optional[int]=None, open_order:bool=True, venue:str="paper") -> Path:
+    "Book the first `upto` fills of a BacktestResult (all by default), its closes up to the last of them and its events into SQLite `path`."
     fills = result.fills.iloc[: upto]
     last = result.equity.index[-1] if upto is None else (fills["timestamp"].iloc[-1] if len(fills) else result.equity.index[0])
-    iso = lambda t: pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ns = lambda t: int(pd.Timestamp(t).value)
     con = sqlite3.connect(path)
     try:
-        con.execute("pragma journal_mode=wal")
+        con.execute("PRAGMA journal_mode=WAL")
         con.executescript(JOURNAL_SCHEMA)
         with con:
+            con.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", [("mode", "paper"), ("initial_cash", repr(result.config.initial_cash))])
             for i, r in enumerate(fills.itertuples(index=False)):
-                cid = f"dm-{i:06d}"
-                con.execute("insert or ignore into orders values (?,?,?,?,?,?,?,?)", (cid, iso(r.timestamp), r.symbol, r.side, r.quantity, r.price, "FILLED", r.quantity))
-                con.execute("insert or ignore into fills values (?,?,?,?,?,?,?,?)", (f"T{i:06d}", cid, iso(r.timestamp), r.symbol, r.side, r.quantity, r.price, r.fee))
-            eq = result.equity[result.equity.index <= last]
-            con.executemany("insert or ignore into equity values (?,?)", [(iso(t), float(v)) for t, v in eq.items()])
-            con.execute("delete from orders where status = 'ACCEPTED'")
+                cid, t = f"dm{i:06d}", ns(r.timestamp)
+                con.execute("INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (cid, venue, r.symbol, r.side, r.quantity, "market", None, t, 0, None, r.reference_price, "filled",
+                             r.quantity, r.price, f"X{i}", t, t, None))
+                con.execute("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            (venue, f"T{i:06d}", cid, r.symbol, r.side, r.quantity, r.price, r.fee, "USD", t, r.reference_price))
+            pos = result.positions
+            con.executemany("INSERT OR IGNORE INTO closes VALUES (?,?,?,?,?)",
+                            [(ns(ts), k, float(result.cash.iloc[k]), float(result.equity.iloc[k]), json.dumps(pos.iloc[k].tolist()))
+                             for k, ts in enumerate(result.equity.index) if ts <= last])
+            con.execute("DELETE FROM orders WHERE status = 'accepted'")
             if open_order and upto is not None and upto < len(result.fills):         # the next order, still working
-                nxt = result.fills.iloc[upto]
-                con.execute("insert or ignore into orders values (?,?,?,?,?,?,?,?)", (f"dm-{upto:06d}", iso(nxt.timestamp), nxt.symbol, nxt.side,
-                                                                                  nxt.quantity, nxt.price, "ACCEPTED", 0.0))
+                nxt = result.fills.iloc[upto]; t = ns(nxt.timestamp)
+                con.execute("INSERT OR IGNORE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (f"dm{upto:06d}", venue, nxt.symbol, nxt.side, nxt.quantity, "market", None, t, 0, None,
+                             nxt.reference_price, "accepted", 0.0, None, f"X{upto}", t, t, None))
             ev = result.events[pd.DatetimeIndex(result.events.timestamp) <= last] if len(result.events) else result.events
-            con.execute("delete from events")
-            con.executemany("insert into events values (?,?,?,?,?,?)", [(iso(r["timestamp"]), str(r.get("symbol", "")), str(r.get("rule", "")),
-                                                                        float(r.get("requested", np.nan)), float(r.get("allowed", np.nan)),
-                                                                        str(r.get("reason", ""))) for _, r in ev.iterrows()])
+            con.execute("DELETE FROM events")
+            con.executemany("INSERT INTO events (ts_ns, kind, venue, symbol, message) VALUES (?,?,?,?,?)",
+                            [(ns(r["timestamp"]), "risk", venue, str(r.get("symbol", "")), json.dumps({k: str(v) for k, v in r.items()}))
+                             for _, r in ev.iterrows()])
     finally: con.close()
     return Path(path)
 
 # %% ../nbs/50_widgets.ipynb #796505a4
-OPEN_STATUSES = ("PENDING_NEW", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED", "PENDING_CANCEL", "UNKNOWN")
+OPEN_STATUSES = ("PENDING_NEW", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED", "PENDING_CANCEL", "UNKNOWN")   # the executor's non-terminal states
 
 class LiveMonitor(Dashboard):
     "Watch a paper or live session's journal (read-only): positions, open orders, fills, risk events and live metrics."
@@ -742,7 +765,10 @@ def render(self:LiveMonitor, out:dict):
     self.outputs["positions"].value = "<b>positions</b>" + frame_html(out["positions"].to_frame().rename_axis("symbol"))
     self.outputs["orders"].value = f"<b>open orders</b> ({len(out['orders'])})" + frame_html(out["orders"], n)
     self.outputs["fills"].value = f"<b>fills</b> ({len(out['fills'])}, last {n})" + frame_html(out["fills"], n)
-    self.outputs["events"].value = f"<b>risk events</b> ({len(out['events'])})" + frame_html(out["events"], n)
+    ev = out["events"]
+    risk = ev[ev["kind"] == "risk"] if len(ev) and "kind" in ev.columns else ev.iloc[:0]
+    self.outputs["events"].value = (f"<b>risk events</b> ({len(risk)})" + frame_html(risk, n)
+                                    + f"<b>all events</b> ({len(ev)})" + frame_html(ev, n))
     eq = out["equity"]
     if len(eq) >= 2:
         fig, ax = new_figure(9, 2.6)
@@ -754,7 +780,9 @@ def render(self:LiveMonitor, out:dict):
 def describe(self:LiveMonitor, v:dict, out:dict) -> str:
     "The status line: how much the journal holds and when it was read."
     last = f"{out['fills']['timestamp'].iloc[-1]:%Y-%m-%d %H:%M}" if len(out["fills"]) else "none"
-    return (f"{len(out['fills'])} fills · {len(out['orders'])} open orders · {len(out['events'])} events · "
+    ev = out["events"]
+    risk = int((ev["kind"] == "risk").sum()) if len(ev) and "kind" in ev.columns else 0
+    return (f"{len(out['fills'])} fills · {len(out['orders'])} open orders · {risk} risk events · "
             f"last fill {last} · read {out['read_at']:%H:%M:%S} UTC")
 
 @patch

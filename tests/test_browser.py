@@ -168,3 +168,31 @@ def test_lab_backtest_dashboard(lab, page, shots):
     page.select_option(".dm-mode select", "SMA 50/200")
     n = wait_for(page, "SMA 50/200", "fee 50 bps", after=n)
     shots(page, "2-changed")
+
+
+def test_live_monitor_reads_the_executors_journal(tmp_path):
+    """No browser: the monitor on a real paper session of `diffmarket-live` (issue 13) shows the executor's own live
+    metrics, from its journal alone as from its --out folder, and never writes to the journal. Skips until the live
+    executor is in the same tree."""
+    import hashlib, json, subprocess, sys
+    from pathlib import Path
+    pytest.importorskip("diffmarket.live", reason="the live executor (issue 13) is not in this tree yet")
+    cmd = Path(sys.executable).parent / "diffmarket-live"
+    from diffmarket.data import load_bars, sample_path, synthetic_trader
+    from diffmarket.widgets import LiveMonitor
+    bars = load_bars(sample_path("sp500_daily.csv")); bars = bars[bars.timestamp >= "2012-01-01"]
+    iso = lambda s: s.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = synthetic_trader(bars, "mean_reversion", seed=0)
+    t.assign(timestamp=iso(t.timestamp)).to_csv(tmp_path / "human.csv", index=False)
+    bars.assign(timestamp=iso(bars.timestamp)).to_csv(tmp_path / "bars.csv", index=False)
+    out = tmp_path / "paper"
+    subprocess.run([str(cmd), "--mode", "paper", "--trades_path", str(tmp_path / "human.csv"), "--replay", str(tmp_path / "bars.csv"),
+                    "--start_date", "2016-01-01", "--out", str(out)], check=True, capture_output=True, cwd=tmp_path)
+    own = json.loads((out / "metrics.json").read_text())
+    digest = hashlib.md5((out / "journal.sqlite").read_bytes()).hexdigest()
+    for source in (out / "journal.sqlite", out):
+        m = LiveMonitor(source, delay=0.01).wait()
+        for k in ("sharpe", "max_drawdown", "win_rate", "profit_factor", "calmar", "num_trades"):
+            assert m.result["metrics"][k] == pytest.approx(own[k], rel=1e-9), (source, k)
+        assert len(m.result["fills"]) > 0 and m.result["positions"].to_dict() == pytest.approx(own["positions"]), source
+    assert hashlib.md5((out / "journal.sqlite").read_bytes()).hexdigest() == digest
