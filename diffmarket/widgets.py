@@ -290,7 +290,8 @@ def risk_text(self:BacktestDashboard, v:dict) -> str:
     "'off', or 'on' with the limits in force."
     if not v["risk_on"]: return "off"
     lim = [f"max {v['max_position']:g} units" if v["max_position"] else "", f"max leverage {v['max_leverage']:g}" if v["max_leverage"] else ""]
-    lim += [f"{k} {v[f'risk:{k}']:g}" for k in self.risk_params]
+    show = lambda x: f"{x:g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else (", ".join(map(str, x)) if isinstance(x, tuple) else str(x))
+    lim += [f"{k} {show(v[f'risk:{k}'])}" for k in self.risk_params]
     lim = [l for l in lim if l]
     return "on" + (f" ({', '.join(lim)})" if lim else "")
 
@@ -662,14 +663,25 @@ def round_trips(fills:pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/50_widgets.ipynb #aa131f1d
 LIVE_METRICS = ("sharpe", "max_drawdown", "win_rate", "profit_factor", "calmar", "total_return", "num_trades")
 
-def journal_metrics(reader) -> dict:
-    "Sharpe, max drawdown, win rate, profit factor, Calmar, total return and trades of a session so far."
+def journal_metrics(reader, monitor:Optional[Callable]=None) -> dict:
+    """Sharpe, max drawdown, win rate, profit factor, Calmar, total return and trades of a session so far: the executor's
+    own (`reader.metrics()`), else `monitor()`'s fed with the fills and closes in time order, else `compute_metrics`."""
     own = reader.metrics() if callable(getattr(reader, "metrics", None)) else None
     if own: return {k: own.get(k, np.nan) for k in LIVE_METRICS}
-    eq = reader.equity()
+    eq, fills = reader.equity(), reader.fills()
     if len(eq) < 3: return {k: np.nan for k in LIVE_METRICS}
-    m = compute_metrics(eq, trades=round_trips(reader.fills()))
-    return {k: m[k] for k in LIVE_METRICS}
+    if monitor is None:
+        m = compute_metrics(eq, trades=round_trips(fills))
+        return {k: m[k] for k in LIVE_METRICS}
+    mon, k = monitor(), 0
+    q = signed_quantity(fills) if len(fills) else np.zeros(0)
+    fee = fills["fee"].to_numpy(float) if "fee" in fills.columns else np.zeros(len(fills))
+    for ts, e in eq.items():                      # a bar's fills (at its open) come before its close
+        while k < len(fills) and fills["timestamp"].iloc[k] <= ts:
+            mon.fill(fills["symbol"].iloc[k], float(q[k]), float(fills["price"].iloc[k]), float(fee[k])); k += 1
+        mon.update(ts, float(e))
+    m = mon.metrics()
+    return {k: m.get(k, np.nan) for k in LIVE_METRICS}
 
 # %% ../nbs/50_widgets.ipynb #d20de9fc
 JOURNAL_SCHEMA = """
