@@ -215,7 +215,7 @@ class BacktestDashboard(Dashboard):
         controls = dict(
             mode=W.Dropdown(options=modes, value=modes[0], description="run").add_class("dm-mode"),
             dates=W.SelectionRangeSlider(options=opts, index=(0, len(opts) - 1), description="dates", style={"description_width": "40px"},
-                                         continuous_update=False).add_class("dm-dates"),
+                                         continuous_update=False, readout=False).add_class("dm-dates"),
             fee_bps=slider(c.fee_bps, 0, 50, 0.5, "fee bps").add_class("dm-fee"),
             half_spread_bps=slider(c.half_spread_bps, 0, 50, 0.5, "½ spread bps"),
             slippage_bps=slider(c.slippage_bps, 0, 50, 0.5, "slippage bps"),
@@ -225,11 +225,14 @@ class BacktestDashboard(Dashboard):
             max_leverage=slider(c.max_leverage or 0.0, 0, 5, 0.1, "max leverage"))
         self.risk_params = {k: _slider(v, k) for k, v in (risk_params or {}).items()}
         controls.update({f"risk:{k}": w for k, w in self.risk_params.items()})
+        self.dates_label = W.HTML(layout=W.Layout(margin="0 0 0 48px"))      # the range slider's own readout is too narrow
+        show = lambda ch=None: setattr(self.dates_label, "value", "{:%Y-%m-%d} → {:%Y-%m-%d}".format(*controls["dates"].value))
+        controls["dates"].observe(show, names="value"); show()
         super().__init__(controls, ["equity", "positions", "metrics", "imitation", "events"], delay, auto)
 
     def panel(self):
         c = self.controls
-        return [c["mode"], c["dates"], W.HTML("<b>costs</b>"), c["fee_bps"], c["half_spread_bps"], c["slippage_bps"],
+        return [c["mode"], c["dates"], self.dates_label, W.HTML("<b>costs</b>"), c["fee_bps"], c["half_spread_bps"], c["slippage_bps"],
                 c["impact_lambda"], W.HTML("<b>risk</b> (0 = no limit)"), c["risk_on"], c["max_position"], c["max_leverage"],
                 *self.risk_params.values()]
 
@@ -248,13 +251,13 @@ def run_config(self:BacktestDashboard, v:dict) -> BacktestConfig:
                                max_leverage=(v["max_leverage"] or None) if on else None)
 
 @patch
-def backtest(self:BacktestDashboard, v:dict, report:Callable=lambda f: None, risk:Optional[bool]=None):
-    "One run for control values `v` (`risk` overrides the risk switch)."
+def backtest(self:BacktestDashboard, v:dict, report:Callable=lambda f: None, risk:Optional[bool]=None, targets:bool=False):
+    "One run for control values `v` (`risk` overrides the risk switch; `targets` runs a human's targets, not its fills)."
     v = dict(v, risk_on=v["risk_on"] if risk is None else risk)
     cfg, (start, end) = self.run_config(v), v["dates"]
     wrap = (lambda p: self.risk(p, **{k: v[f"risk:{k}"] for k in self.risk_params})) if v["risk_on"] and self.risk else (lambda p: p)
     if v["mode"] == "human replay":
-        if not v["risk_on"]: return replay_trades(self.trades, self.bars, cfg, start, end)
+        if not (v["risk_on"] or targets): return replay_trades(self.trades, self.bars, cfg, start, end)
         policy = TargetSeries(human_targets(self.trades, self.bars))
     else:
         policy = self.policies[v["mode"]]
@@ -267,7 +270,7 @@ def backtest(self:BacktestDashboard, v:dict, report:Callable=lambda f: None, ris
 def compute(self:BacktestDashboard, v:dict, report:Callable) -> dict:
     "The run, the run without risk rules when they are on, and the imitation report for a policy with a trade log."
     res = self.backtest(v, report)
-    out = dict(result=res, unmanaged=self.backtest(v, risk=False) if v["risk_on"] else None, imitation=None)
+    out = dict(result=res, unmanaged=self.backtest(v, risk=False, targets=True) if v["risk_on"] else None, imitation=None)
     if v["mode"] != "human replay" and self.trades is not None:
         out["imitation"] = imitation_report(res, self.trades, self.bars, res.config)
     return out
