@@ -9,12 +9,14 @@ export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test lab bench notebooks sync-check clean help
+.PHONY: demo test lab dashboards screenshots bench notebooks sync-check clean help
 
 help:
 	@echo "make demo   - install into .venv and run the main job on the shipped data (writes runs/demo/)"
 	@echo "make test   - install dev tools, check notebooks/library are in sync and clean, run nbdev_test and pytest"
 	@echo "make lab    - JupyterLab on the notebooks"
+	@echo "make dashboards - the dashboards (backtest, simulation, equilibrium, live monitor) as a Voila app on 127.0.0.1:$(DASHBOARDS_PORT)"
+	@echo "make screenshots - re-take the README's dashboard screenshots (docs/screenshots/) with the browser tests"
 	@echo "make bench  - speed and quality benchmarks (prints tables with goals)"
 	@echo "make notebooks - re-execute every notebook in place (outputs and figures committed; slow cells included)"
 
@@ -53,6 +55,17 @@ notebooks: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab nbs
+
+# The dashboards for people who want no code: the notebooks in dashboards/ rendered by Voila, on this machine only.
+# DIFFMARKET_MODEL=checkpoints/best_model.pt adds a trained policy to the backtest; DIFFMARKET_JOURNAL=<journal.sqlite or
+# a live session's --out folder> points the live monitor at a session.
+DASHBOARDS_PORT ?= 8866
+dashboards: $(STAMP)
+	cd dashboards && ../$(BIN)/voila --no-browser --Voila.ip=127.0.0.1 --port=$(DASHBOARDS_PORT) .
+
+# The README's pictures are taken by the browser tests themselves (needs chromium: apt-get install chromium fonts-dejavu-core).
+screenshots: $(STAMP)
+	DIFFMARKET_SCREENSHOTS=docs/screenshots DIFFMARKET_BROWSER_TESTS=required $(BIN)/python -m pytest -q tests/test_browser.py
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -r benchmarks/requirements.txt
