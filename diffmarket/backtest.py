@@ -19,9 +19,10 @@ from .data import bars_to_panel, normalize_bars, parse_timestamps, parse_sides
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'run_targets',
-           'BacktestError', 'target_vector', 'Backtest', 'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity',
-           'plot_positions', 'plot_returns', 'write_tables', 'write_figures', 'report_html', 'write_report']
+__all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'ffill_rows',
+           'run_targets', 'BacktestError', 'target_vector', 'Backtest', 'exit_fill', 'SMACrossover', 'TargetSeries',
+           'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns', 'write_tables', 'write_figures',
+           'report_html', 'write_report']
 
 # %% ../nbs/35_backtest.ipynb #33d00339
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
     index = panel.index[t0:t1 + 1]
     sym, bar, q, ref, px, fee, ts, pos_after = fills_arr
     cash = cfg.initial_cash + np.cumsum(np.bincount(bar, -q * px - fee, minlength=n))
-    close = _ffill(panel.close[t0:t1 + 1])
+    close = ffill_rows(panel.close[t0:t1 + 1])
     value = np.where(pos != 0, pos * np.nan_to_num(close), 0.0).sum(axis=1)
     broke = np.flatnonzero(cash + value <= 0)
     if len(broke) and broke[0] < n - 1:                  # ruined: the run ends at the first close with equity <= 0
@@ -227,8 +228,8 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
     m["num_events"] = int(len(ev))
     return BacktestResult(equity, pd.Series(cash, index=index, name="cash"), positions, fills, trades, m, prices, dec, cfg, ev)
 
-def _ffill(a):
-    "Forward-fill NaNs down axis 0 of a 2-D array."
+def ffill_rows(a):
+    "Forward-fill NaNs down axis 0 of a 2-D array (a NaN before any value stays NaN)."
     a = np.asarray(a, dtype=float)
     ok = ~np.isnan(a)
     if ok.all(): return a
@@ -298,7 +299,7 @@ def _positions_from_targets(panel:Panel, targets, t0:int, t1:int, cfg:BacktestCo
     if cfg.max_position is not None: tgt = np.clip(tgt, -cfg.max_position, cfg.max_position)
     want = np.empty((n, tgt.shape[1])); want[0] = 0.0; want[1:] = tgt[:-1]
     want[1:][np.isnan(panel.open[t0 + 1:t1 + 1])] = np.nan   # no open, no trade: keep the position
-    return _ffill(want)
+    return ffill_rows(want)
 
 def _fills_from_positions(panel:Panel, pos, t0:int, cost:CostModel):
     "Fill arrays (sorted by symbol, then time) for the position changes of `pos` at the opens of the window."
@@ -309,7 +310,7 @@ def _fills_from_positions(panel:Panel, pos, t0:int, cost:CostModel):
     return ss, tt, q, ref, px, cost.fee(px, q), panel.index[t0 + tt], pos[tt, ss]
 
 def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, end=None, _decisions=None,
-                _capped:bool=False) -> BacktestResult:
+                _capped:bool=False, events=()) -> BacktestResult:
     "Backtest precomputed target positions: `targets[t]` decided at the close of bar t, filled at the open of t+1."
     cfg = _check_cfg(cfg); panel = as_panel(bars)
     t0, t1 = _window(panel, start, end)
@@ -319,7 +320,8 @@ def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, en
         return Backtest(panel, TargetSeries(full), cfg, panel.index[t0], panel.index[t1]).run(fast=False)
     pos = _positions_from_targets(panel, targets, t0, t1, cfg)
     fills = _fills_from_positions(panel, pos, t0, CostModel.from_config(cfg))
-    return _result(panel, t0, t1, pos, fills, cfg, decisions=_decisions)
+    ev = [e for e in events if panel.index[t0] <= pd.Timestamp(e["timestamp"]) <= panel.index[t1]]
+    return _result(panel, t0, t1, pos, fills, cfg, decisions=_decisions, events=ev)
 
 # %% ../nbs/35_backtest.ipynb #5ea91cc6
 class BacktestError(DiffmarketError):
@@ -336,7 +338,7 @@ def target_vector(action, symbols:tuple, finite:bool=True) -> np.ndarray:
         out = np.full(S, np.nan)
         for k, v in action.items():
             if k not in symbols: raise BacktestError(f"policy returned a target for unknown symbol {k!r} (symbols: {', '.join(symbols)})")
-            out[symbols.index(k)] = float(v)
+            out[symbols.index(k)] = np.nan if v is None else float(v)
         return out
     a = np.asarray(action, dtype=float).reshape(-1)
     if a.shape != (S,): raise BacktestError(f"policy returned {a.size} target(s) for {S} symbol(s); return one per symbol or a dict")
@@ -362,8 +364,9 @@ class Backtest:
         if fast and not has_fast: raise BacktestError(f"{type(self.policy).__name__} has no target_positions(ohlcv)")
         if fast and self.cfg.max_leverage is None:
             targets = self._fast_targets()
+            ev = getattr(self.policy, "events", None)              # a vectorised decider may explain its targets
             return run_targets(self.panel, targets, self.cfg, self.panel.index[self.t0], self.panel.index[self.t1],
-                               _decisions=targets, _capped=True)
+                               _decisions=targets, _capped=True, events=ev.to_dict("records") if isinstance(ev, pd.DataFrame) else ())
         if fast:                                                # the leverage cap needs the account at each close
             targets = self._fast_targets()
             dec, held, fills, events = self._simulate(lambda obs: targets[obs.t - self.t0])
@@ -392,8 +395,8 @@ def _levels(x, symbols:tuple) -> Optional[np.ndarray]:
     if a.shape != (len(symbols),): raise BacktestError(f"{a.size} exit price(s) for {len(symbols)} symbol(s)")
     return a
 
-def _exit_price(side:float, o:float, h:float, l:float, stop:float, take:float):
-    "(reference price, rule) of the exit a bar (o, h, l) triggers for a position of sign `side`, or (None, None)."
+def exit_fill(side:float, o:float, h:float, l:float, stop:float, take:float):
+    "(reference price, rule) of the exit a bar (o, h, l) triggers for a position of sign `side`, or (None, None): the rules above."
     if side > 0:
         if stop == stop and o <= stop: return o, "stop_loss"          # gapped through: the open is the first trade
         if take == take and o >= take: return o, "take_profit"
@@ -415,7 +418,7 @@ def _simulate(self:Backtest, act=None) -> tuple:
     out = np.full((n, S), np.nan); held = np.zeros((n, S))
     opens, ohlcv, symbols = P.open, P.ohlcv, P.symbols
     lim, lev = cfg.max_position, cfg.max_leverage
-    close = np.nan_to_num(_ffill(P.close[t0:self.t1 + 1]))
+    close = np.nan_to_num(ffill_rows(P.close[t0:self.t1 + 1]))
     stamps = P.index.asi8[t0:self.t1 + 1].tolist()             # ns; Observation makes a Timestamp only if read
     pos, cash, pending, stop, take = np.zeros(S), float(cfg.initial_cash), False, None, None
     pos.setflags(write=False)                                    # handed to the policy as it is: read-only
@@ -435,7 +438,7 @@ def _simulate(self:Backtest, act=None) -> tuple:
         if stop is not None or take is not None:                 # exits that guard the position during this bar
             bar = ohlcv[t]; sl = stop if stop is not None else np.full(S, np.nan); tp = take if take is not None else np.full(S, np.nan)
             for j in np.flatnonzero(pos).tolist():
-                ref, rule = _exit_price(pos[j], bar[j, 0], bar[j, 1], bar[j, 2], sl[j], tp[j])
+                ref, rule = exit_fill(pos[j], bar[j, 0], bar[j, 1], bar[j, 2], sl[j], tp[j])
                 if ref is None: continue
                 q = -float(pos[j]); px = float(cost.exec_price(ref, q)); fee = float(cost.fee(px, q))
                 cash -= q * px + fee
@@ -528,7 +531,7 @@ class SMACrossover:
 
     def target_positions(self, ohlcv:np.ndarray) -> np.ndarray:
         "Targets for every bar of `ohlcv` (T, S, 5), each from bars up to its own (causal)."
-        return np.nan_to_num(_ffill(self._signals(ohlcv[:, :, 3])), nan=0.0)
+        return np.nan_to_num(ffill_rows(self._signals(ohlcv[:, :, 3])), nan=0.0)
 
     def act(self, obs:Observation) -> np.ndarray:
         "Target position at the close of `obs.t`."
@@ -590,7 +593,7 @@ def replay_trades(trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, 
     S = len(panel.symbols)
     carried = np.bincount(sym[bar < t0], q[bar < t0], minlength=S)           # what the log holds when the window opens
     carried[np.abs(carried) <= 1e-9 * np.maximum(1.0, np.bincount(sym, np.abs(q), minlength=S))] = 0.0
-    mark = np.nan_to_num(_ffill(panel.close[:t0])[w0], nan=0.0)
+    mark = np.nan_to_num(ffill_rows(panel.close[:t0])[w0], nan=0.0)
     cs = np.flatnonzero(carried)
     keep = (bar >= t0) & (bar <= t1)
     sym_all = np.r_[cs, sym[keep]]; bar_all = np.r_[np.full(len(cs), w0), bar[keep]]
@@ -604,7 +607,7 @@ def replay_trades(trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, 
     pos = np.full((n, S), np.nan); pos[0] = 0.0
     last = np.r_[(sym_all[1:] != sym_all[:-1]) | (bar_all[1:] != bar_all[:-1]), True]
     pos[bar_all[last], sym_all[last]] = pos_after[last]
-    return _result(panel, w0, t1, _ffill(pos), (sym_all, bar_all, q_all, px_all, px_all, fee_all, ts_all, pos_after), cfg)
+    return _result(panel, w0, t1, ffill_rows(pos), (sym_all, bar_all, q_all, px_all, px_all, fee_all, ts_all, pos_after), cfg)
 
 # %% ../nbs/35_backtest.ipynb #f0a7151e
 def plot_equity(result:BacktestResult, title:str="Equity"):

@@ -14,16 +14,15 @@ from fastcore.basics import patch
 
 from .core import (METRIC_NAMES, ConfigError, Decision, DiffmarketError, Observation, RiskConfig,
                              periods_per_year)
-from .backtest import EVENT_FIELDS, BacktestResult
+from .backtest import EVENT_FIELDS, BacktestResult, exit_fill, ffill_rows, target_vector
 
 # %% auto #0
 __all__ = ['VOL_ESTIMATORS', 'RULE_ORDER', 'RULES', 'RISK_ALLOCATIONS', 'STOP_MODES', 'PERIODS', 'RunningMoments', 'VolState',
            'volatility', 'average_true_range', 'log_returns', 'register', 'RiskError', 'Rule', 'check_limit',
-           'RiskManager', 'target_vector', 'ManagedPolicy', 'VectorisedManagedPolicy', 'ConfidenceScaling',
-           'VolatilityTarget', 'risk_parity_weights', 'RiskBudget', 'KellyCap', 'correlated_groups', 'CorrelationCap',
-           'PortfolioVolTarget', 'PositionCap', 'ExposureCap', 'OrderCap', 'Stops', 'period_end', 'LossBudget',
-           'DailyLoss', 'WeeklyLoss', 'MonthlyLoss', 'DrawdownHalt', 'plot_managed', 'PerformanceMonitor',
-           'monitor_backtest']
+           'RiskManager', 'ManagedPolicy', 'VectorisedManagedPolicy', 'ConfidenceScaling', 'VolatilityTarget',
+           'risk_parity_weights', 'RiskBudget', 'KellyCap', 'correlated_groups', 'CorrelationCap', 'PortfolioVolTarget',
+           'PositionCap', 'ExposureCap', 'OrderCap', 'Stops', 'period_end', 'LossBudget', 'DailyLoss', 'WeeklyLoss',
+           'MonthlyLoss', 'DrawdownHalt', 'plot_managed', 'PerformanceMonitor', 'monitor_backtest']
 
 # %% ../nbs/38_risk.ipynb #733927e4
 class RunningMoments:
@@ -231,23 +230,6 @@ class RiskManager:
         fast = callable(getattr(policy, "target_positions", None)) and all(r.vectorisable for r in rules)
         return (VectorisedManagedPolicy if fast else ManagedPolicy)(policy, self.cfg, rules)
 
-# %% ../nbs/38_risk.ipynb #c310e80b
-def target_vector(action, symbols:tuple) -> np.ndarray:
-    "A target per symbol (NaN = keep) from what a policy's `act` returned."
-    S = len(symbols)
-    if hasattr(action, "target_position"): action = action.target_position
-    if action is None: return np.full(S, np.nan)
-    if isinstance(action, pd.Series): action = action.to_dict()
-    if isinstance(action, dict):
-        out = np.full(S, np.nan)
-        for k, v in action.items():
-            if k not in symbols: raise RiskError(f"policy returned a target for unknown symbol {k!r} (symbols: {', '.join(symbols)})")
-            out[symbols.index(k)] = np.nan if v is None else float(v)
-        return out
-    a = np.array(action, dtype=float).reshape(-1)
-    if a.shape != (S,): raise RiskError(f"policy returned {a.size} target(s) for {S} symbol(s)")
-    return a
-
 # %% ../nbs/38_risk.ipynb #a9787fff
 def _per_symbol(x, symbols:tuple) -> Optional[np.ndarray]:
     "A number per symbol (NaN where none) from a number, a sequence or a dict; None stays None."
@@ -364,7 +346,7 @@ def act(self:ManagedPolicy, obs:Observation):
         inner_stop, inner_take = _per_symbol(raw.stop_loss, self.symbols), _per_symbol(raw.take_profit, self.symbols)
         events = [dict(e) for e in raw.events]
         raw = raw.target_position
-    req = target_vector(raw, self.symbols)
+    req = target_vector(raw, self.symbols).copy()                 # ours to change: a policy may keep the array it returned
     if np.isnan(req).any():
         keep = self.position if self._last_request is None else np.where(np.isnan(self._last_request), self.position, self._last_request)
         req = np.where(np.isnan(req), keep, req)
@@ -405,12 +387,8 @@ def events(self:ManagedPolicy) -> pd.DataFrame:
 
 # %% ../nbs/38_risk.ipynb #1795735d
 def _ffill_rows(a, fill=np.nan) -> np.ndarray:
-    "Forward-fill NaNs down axis 0 of a 2-D array; what is still NaN becomes `fill`."
-    a = np.asarray(a, dtype=float)
-    ok = ~np.isnan(a)
-    if not ok.all():
-        i = np.where(ok, np.arange(len(a))[:, None], 0); np.maximum.accumulate(i, axis=0, out=i)
-        a = np.take_along_axis(a, i, axis=0)
+    "`backtest.ffill_rows`, with what is still NaN (before any value) set to `fill`."
+    a = ffill_rows(a)
     return a if (fill != fill) else np.where(np.isnan(a), fill, a)
 
 # %% ../nbs/38_risk.ipynb #c1965dbb
@@ -764,9 +742,9 @@ class Stops(Rule):
             side = np.sign(m.prev_target[j])
             if side == 0 or p1[j] != 0: continue
             s, tp = self.stop[j], self.take[j]
-            hit_s = s == s and ((min(o[j], l[j]) <= s) if side > 0 else (max(o[j], h[j]) >= s))
-            hit_t = tp == tp and ((max(o[j], h[j]) >= tp) if side > 0 else (min(o[j], l[j]) <= tp))
-            if hit_s or hit_t:
+            _, rule = exit_fill(side, o[j], h[j], l[j], s, tp)                # the backtester's own exit rules
+            hit_s = rule == "stop_loss"
+            if rule is not None:
                 self.blocked[j] = side
                 self.until[j] = self.bars + (self.cfg.stop_cooldown_bars if self.cfg.stop_cooldown_bars is not None else math.inf)
                 self.note[j] = (f"{self.kind[j]} at {s:.6g}" if hit_s else f"take-profit at {tp:.6g}") + f" hit at {m.obs.timestamp:%Y-%m-%d %H:%M}"

@@ -19,6 +19,8 @@ from .backtest import Backtest, TargetSeries, as_panel, replay_trades
 from .train import human_targets, imitation_report
 from .market import CIRCUIT_BREAKERS, FUNDAMENTALS, MarketEnvironment
 from .agents import AGENT_KINDS, AgentFactory, fundamental_views
+from .live import SCHEMA
+from .risk import PerformanceMonitor, RiskManager
 from .stylized import stylized_facts
 from .games import (CooperativeGame, GameError, NormalFormGame, Role, cournot_game, empirical_game, iterated_best_response,
                               kyle_game, liquidity_game, nash_conv, nash_equilibria, shapley_sample, shapley_values, stackelberg)
@@ -28,11 +30,11 @@ from .viz import (equilibria_html, facts_frame, figure_png, imitation_frame, lev
                             profile_frame, stackelberg_html)
 
 # %% auto #0
-__all__ = ['MATRIX_PRESETS', 'GAMES', 'SOLVERS', 'EMPIRICAL_ROLES', 'JOURNAL_TABLES', 'LIVE_METRICS', 'JOURNAL_SCHEMA',
-           'OPEN_STATUSES', 'Debounced', 'png_html', 'frame_html', 'Dashboard', 'BacktestDashboard', 'run_population',
-           'SimulationDashboard', 'parse_matrix', 'EquilibriumDashboard', 'JournalReader', 'SQLiteJournal',
-           'RunDirJournal', 'signed_quantity', 'positions_from_fills', 'round_trips', 'journal_metrics',
-           'write_journal', 'LiveMonitor']
+__all__ = ['DEFAULT_RISK_PARAMS', 'MATRIX_PRESETS', 'GAMES', 'SOLVERS', 'EMPIRICAL_ROLES', 'JOURNAL_TABLES', 'LIVE_METRICS',
+           'JOURNAL_SCHEMA', 'OPEN_STATUSES', 'Debounced', 'png_html', 'frame_html', 'Dashboard', 'risk_hook',
+           'BacktestDashboard', 'run_population', 'SimulationDashboard', 'parse_matrix', 'EquilibriumDashboard',
+           'JournalReader', 'SQLiteJournal', 'RunDirJournal', 'signed_quantity', 'positions_from_fills', 'round_trips',
+           'journal_metrics', 'write_journal', 'LiveMonitor']
 
 # %% ../nbs/50_widgets.ipynb #3270e959
 class Debounced:
@@ -171,6 +173,14 @@ def snapshot(self:Dashboard):
     from IPython.display import HTML
     return HTML(self.status.value + "".join(o.value for o in self.outputs.values()))
 
+# %% ../nbs/50_widgets.ipynb #dac89ecb
+DEFAULT_RISK_PARAMS = {"stop_loss": (0.10, 0.01, 0.30, 0.01), "daily_loss_limit": (0.03, 0.005, 0.10, 0.005)}
+
+def risk_hook(risk_cfg=None) -> Callable:
+    "The dashboard's `risk=` hook for the risk layer: wrap a policy in `RiskManager(risk_cfg, with the sliders' limits)`."
+    base = risk_cfg if risk_cfg is not None else load_config().risk
+    return lambda policy, **limits: RiskManager(dataclasses.replace(base, **limits)).wrap(policy)
+
 # %% ../nbs/50_widgets.ipynb #21e43831
 class _ProgressPolicy:
     "Passes `act` through and reports the fraction of the window done (only for policies without a fast path)."
@@ -206,6 +216,7 @@ class BacktestDashboard(Dashboard):
         if policy is None and trades is None: raise DiffmarketError("give a policy, a trade log (trades=) or both")
         self.bars, self.panel_ = bars, as_panel(bars)
         self.policies = policy if isinstance(policy, dict) else ({} if policy is None else {type(policy).__name__: policy})
+        if risk is None: risk, risk_params = risk_hook(), (DEFAULT_RISK_PARAMS if risk_params is None else risk_params)
         self.trades, self.cfg, self.risk = trades, cfg or load_config().backtest, risk
         modes = list(self.policies) + (["human replay"] if trades is not None else [])
         opts = _months(self.panel_.index)
@@ -666,9 +677,10 @@ def round_trips(fills:pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/50_widgets.ipynb #aa131f1d
 LIVE_METRICS = ("sharpe", "max_drawdown", "win_rate", "profit_factor", "calmar", "total_return", "num_trades")
 
-def journal_metrics(reader, monitor:Optional[Callable]=None) -> dict:
+def journal_metrics(reader, monitor:Optional[Callable]=PerformanceMonitor) -> dict:
     """Sharpe, max drawdown, win rate, profit factor, Calmar, total return and trades of a session so far: the executor's
-    own (`reader.metrics()`), else `monitor()`'s fed with the fills and closes in time order, else `compute_metrics`."""
+    own (`reader.metrics()`), else `monitor()`'s (the risk layer's PerformanceMonitor by default) fed with the fills and
+    closes in time order, or `compute_metrics` with `monitor=None`."""
     own = reader.metrics() if callable(getattr(reader, "metrics", None)) else None
     if own: return {k: own.get(k, np.nan) for k in LIVE_METRICS}
     eq, fills = reader.equity(), reader.fills()
@@ -687,20 +699,7 @@ def journal_metrics(reader, monitor:Optional[Callable]=None) -> dict:
     return {k: m.get(k, np.nan) for k in LIVE_METRICS}
 
 # %% ../nbs/50_widgets.ipynb #d20de9fc
-JOURNAL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY, venue TEXT NOT NULL, symbol TEXT NOT NULL,
-  side TEXT NOT NULL, quantity REAL NOT NULL, order_type TEXT NOT NULL, limit_price REAL, bar_ts INTEGER NOT NULL,
-  leg INTEGER NOT NULL, target REAL, reference_price REAL, status TEXT NOT NULL, filled REAL NOT NULL,
-  average_price REAL, exchange_order_id TEXT, created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL, reason TEXT);
-CREATE TABLE IF NOT EXISTS fills (venue TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
-  symbol TEXT NOT NULL, side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
-  fee_currency TEXT, ts_ns INTEGER NOT NULL, reference_price REAL, PRIMARY KEY (venue, trade_id));
-CREATE TABLE IF NOT EXISTS closes (ts_ns INTEGER PRIMARY KEY, t INTEGER NOT NULL, cash REAL NOT NULL,
-  equity REAL NOT NULL, positions TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, venue TEXT,
-  symbol TEXT, message TEXT NOT NULL);
-"""
+JOURNAL_SCHEMA = SCHEMA                  # the executor's own tables (diffmarket.live), so the two never drift apart
 
 def write_journal(path, result, upto:Optional[int]=None, open_order:bool=True, venue:str="paper") -> Path:
     "Book the first `upto` fills of a BacktestResult (all by default), its closes up to the last of them and its events into SQLite `path`."
