@@ -14,7 +14,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .core import (OHLCV, BacktestConfig, ConfigError, DataError, Decision, DiffmarketError, Observation, Side,
-                             compute_metrics, drawdown)
+                             compiled, compute_metrics, drawdown)
 from .data import bars_to_panel, normalize_bars, parse_timestamps, parse_sides
 from .report import output_dir, write_json, html_table, html_page
 
@@ -480,38 +480,34 @@ def _fill_arrays(self:Backtest, fills:list) -> tuple:
     return sym, bar, q, f[:, 3], f[:, 4], f[:, 5], self.panel.index[self.t0 + bar], _cum_by_symbol(sym, q)
 
 # %% ../nbs/35_backtest.ipynb #17fbea28
-_SMA_KERNELS = None
+def _sma_pair_py(close, fast, slow):
+    "Fast and slow moving averages of every row of `close` (T, S): each window's closes summed oldest first, / n."
+    T, S = close.shape
+    f = np.full((T, S), np.nan); s = np.full((T, S), np.nan)
+    for t in range(T):
+        for j in range(S):
+            for n, out in ((fast, f), (slow, s)):
+                if t >= n - 1:
+                    acc = 0.0
+                    for k in range(t - n + 1, t + 1): acc += close[k, j]      # oldest first: the same bits on every path
+                    out[t, j] = acc / n
+    return f, s
 
-def _sma_kernels():
-    "Compiled (once, cached on disk) moving averages: every row of a history, and one step of the crossover."
-    global _SMA_KERNELS
-    if _SMA_KERNELS is None:
-        import numba
-        @numba.njit(cache=True, inline="always")
-        def window_mean(close, t, j, n):
-            if t < n - 1: return np.nan
-            acc = 0.0
-            for k in range(t - n + 1, t + 1): acc += close[k, j]          # oldest first: the same bits on every path
-            return acc / n
-        @numba.njit(cache=True)
-        def sma_pair(close, fast, slow):
-            T, S = close.shape
-            f = np.empty((T, S)); s = np.empty((T, S))
-            for t in range(T):
-                for j in range(S): f[t, j] = window_mean(close, t, j, fast); s[t, j] = window_mean(close, t, j, slow)
-            return f, s
-        @numba.njit(cache=True)
-        def cross_step(close, fast, slow, f_prev, s_prev, state, size, down):
-            "The averages at the last row of `close`, and the signal after comparing them with yesterday's."
-            T, S = close.shape
-            f = np.empty(S); s = np.empty(S); new = state.copy()
-            for j in range(S):
-                f[j] = window_mean(close, T - 1, j, fast); s[j] = window_mean(close, T - 1, j, slow)
-                if f_prev[j] < s_prev[j] and f[j] > s[j]: new[j] = size
-                elif f_prev[j] > s_prev[j] and f[j] < s[j]: new[j] = down
-            return f, s, new
-        _SMA_KERNELS = (sma_pair, cross_step)
-    return _SMA_KERNELS
+def _cross_step_py(close, fast, slow, f_prev, s_prev, state, size, down):
+    "The averages at the last row of `close` (summed as in `_sma_pair_py`), and the signal after yesterday's averages."
+    T, S = close.shape
+    f = np.full(S, np.nan); s = np.full(S, np.nan); new = state.copy()
+    for j in range(S):
+        for n, out in ((fast, f), (slow, s)):
+            if T >= n:
+                acc = 0.0
+                for k in range(T - n, T): acc += close[k, j]
+                out[j] = acc / n
+        if f_prev[j] < s_prev[j] and f[j] > s[j]: new[j] = size
+        elif f_prev[j] > s_prev[j] and f[j] < s[j]: new[j] = down
+    return f, s, new
+
+_sma_pair, _cross_step = compiled(_sma_pair_py), compiled(_cross_step_py)
 
 class SMACrossover:
     "Long `size` units after the fast SMA of closes crosses above the slow one, short (or flat) after it crosses below."
@@ -521,7 +517,7 @@ class SMACrossover:
         self._t, self._state = None, None
 
     def _signals(self, close):
-        f, s = _sma_kernels()[0](np.ascontiguousarray(close, dtype=float), self.fast, self.slow)
+        f, s = _sma_pair(np.ascontiguousarray(close, dtype=float), self.fast, self.slow)
         up = (f[:-1] < s[:-1]) & (f[1:] > s[1:])
         down = (f[:-1] > s[:-1]) & (f[1:] < s[1:])
         sig = np.full(close.shape, np.nan)
@@ -537,12 +533,12 @@ class SMACrossover:
         "Target position at the close of `obs.t`."
         if self._t is None or obs.t != self._t + 1 or len(obs.ohlcv) != obs.t + 1:   # a new run: from the whole history
             c = np.ascontiguousarray(obs.ohlcv[:, :, 3], dtype=float)
-            f, s = _sma_kernels()[0](c, self.fast, self.slow)
+            f, s = _sma_pair(c, self.fast, self.slow)
             self._state, self._f, self._s = self.target_positions(obs.ohlcv)[-1].copy(), f[-1], s[-1]
         else:                                                                         # yesterday's averages and today's decide
             c = obs.ohlcv[max(0, len(obs.ohlcv) - self.slow):, :, 3]
-            self._f, self._s, self._state = _sma_kernels()[1](c, self.fast, self.slow, self._f, self._s, self._state,
-                                                              self.size, 0.0 if self.long_only else -self.size)
+            self._f, self._s, self._state = _cross_step(c, self.fast, self.slow, self._f, self._s, self._state,
+                                                        self.size, 0.0 if self.long_only else -self.size)
         self._t = obs.t
         return self._state.copy()
 

@@ -17,8 +17,8 @@ import yaml
 __all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy',
            'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig',
            'MarketConfig', 'GamesConfig', 'LiveConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict',
-           'make_rng', 'seed_everything', 'get_device', 'periods_per_year', 'returns_from_equity', 'drawdown',
-           'max_drawdown_duration', 'compute_metrics']
+           'make_rng', 'seed_everything', 'get_device', 'compiled', 'periods_per_year', 'returns_from_equity',
+           'drawdown', 'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -399,6 +399,18 @@ def get_device(device:str="auto"):
     import torch
     if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
+
+# %% ../nbs/00_core.ipynb #48e46f14
+class compiled:
+    "A module-level function, `numba.njit(cache=True, **options)`-compiled on its first call (numba imported only then)."
+    def __init__(self, py_func, **options):
+        self.py_func, self.options, self._jit = py_func, options, None
+        self.__doc__, self.__name__ = py_func.__doc__, py_func.__name__
+    def __call__(self, *args):
+        if self._jit is None:
+            import numba
+            self._jit = numba.njit(cache=True, **self.options)(self.py_func)
+        return self._jit(*args)
 
 # %% ../nbs/00_core.ipynb #28ff75b2
 _PERIOD_CONVENTIONS = (252.0, 365.0, 52.0, 12.0)   # bars a year of daily (exchange, crypto), weekly and monthly data

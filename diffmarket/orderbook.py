@@ -11,7 +11,7 @@ from typing import Any, Hashable, NamedTuple, Optional
 import numpy as np
 from fastcore.basics import patch
 
-from .core import DiffmarketError, Side
+from .core import DiffmarketError, Side, compiled
 
 # %% auto #0
 __all__ = ['TIME_IN_FORCE', 'STP_MODES', 'LIMIT', 'CANCEL', 'MARKET', 'OrderError', 'Trade', 'RestingOrder', 'LimitOrderBook',
@@ -372,90 +372,81 @@ def tape_frame(self:LimitOrderBook):
 
 # %% ../nbs/10_orderbook.ipynb #4c16ada2
 LIMIT, CANCEL, MARKET = 0, 1, 2
-_KERNEL = None
-
-def _kernel():
-    global _KERNEL
-    if _KERNEL is None: _KERNEL = _make_kernel()
-    return _KERNEL
-
-def _make_kernel():
-    import numba
-    @numba.njit(cache=True)
-    def run_stream(kind, oid, side, price, qty, n_ids, pmin, pmax):
-        "Process a message stream (0 limit GTC, 1 cancel, 2 market) on integer prices in [pmin, pmax]."
-        P = pmax - pmin + 1
-        head = np.full((2, P), -1, np.int64); tail = np.full((2, P), -1, np.int64); lq = np.zeros((2, P), np.int64)
-        nxt = np.full(n_ids, -1, np.int64); prv = np.full(n_ids, -1, np.int64)
-        oq = np.zeros(n_ids, np.int64); op = np.zeros(n_ids, np.int64); osd = np.zeros(n_ids, np.int64)
-        best = np.array([-1, P], np.int64)         # best bid index (side 0), best ask index (side 1)
-        n = kind.shape[0]
-        fm = np.empty(2 * n + 1, np.int64); ft = np.empty(2 * n + 1, np.int64)
-        fp = np.empty(2 * n + 1, np.int64); fq = np.empty(2 * n + 1, np.int64)
-        nf = 0
-        for i in range(n):
-            k = kind[i]; o = oid[i]
-            if k == 1:
-                if oq[o] > 0:
-                    s = osd[o]; p = op[o]
-                    lq[s, p] -= oq[o]; oq[o] = 0
-                    a, b = prv[o], nxt[o]
-                    if a >= 0: nxt[a] = b
-                    else: head[s, p] = b
-                    if b >= 0: prv[b] = a
-                    else: tail[s, p] = a
-                    if lq[s, p] == 0:
-                        if s == 0:
-                            if best[0] == p:
-                                q = p
-                                while q >= 0 and lq[0, q] == 0: q -= 1
-                                best[0] = q
-                        else:
-                            if best[1] == p:
-                                q = p
-                                while q < P and lq[1, q] == 0: q += 1
-                                best[1] = q
-                continue
-            sd = side[i]; s = 0 if sd == 1 else 1; opp = 1 - s
-            left = qty[i]
-            lim = price[i] - pmin if k == 0 else (P - 1 if s == 0 else 0)
-            while left > 0:
-                b = best[opp]
-                if opp == 1:
-                    if b >= P or b > lim: break
-                else:
-                    if b < 0 or b < lim: break
-                m = head[opp, b]
-                while left > 0 and m >= 0:
-                    q = oq[m] if oq[m] < left else left
-                    oq[m] -= q; lq[opp, b] -= q; left -= q
-                    fm[nf] = m; ft[nf] = o; fp[nf] = b + pmin; fq[nf] = q; nf += 1
-                    if oq[m] == 0:
-                        nm = nxt[m]; head[opp, b] = nm
-                        if nm >= 0: prv[nm] = -1
-                        else: tail[opp, b] = -1
-                        m = nm
-                if lq[opp, b] == 0:
-                    if opp == 1:
-                        q2 = b
-                        while q2 < P and lq[1, q2] == 0: q2 += 1
-                        best[1] = q2
+def _run_stream_py(kind, oid, side, price, qty, n_ids, pmin, pmax):
+    "Process a message stream (0 limit GTC, 1 cancel, 2 market) on integer prices in [pmin, pmax]."
+    P = pmax - pmin + 1
+    head = np.full((2, P), -1, np.int64); tail = np.full((2, P), -1, np.int64); lq = np.zeros((2, P), np.int64)
+    nxt = np.full(n_ids, -1, np.int64); prv = np.full(n_ids, -1, np.int64)
+    oq = np.zeros(n_ids, np.int64); op = np.zeros(n_ids, np.int64); osd = np.zeros(n_ids, np.int64)
+    best = np.array([-1, P], np.int64)         # best bid index (side 0), best ask index (side 1)
+    n = kind.shape[0]
+    fm = np.empty(2 * n + 1, np.int64); ft = np.empty(2 * n + 1, np.int64)
+    fp = np.empty(2 * n + 1, np.int64); fq = np.empty(2 * n + 1, np.int64)
+    nf = 0
+    for i in range(n):
+        k = kind[i]; o = oid[i]
+        if k == 1:
+            if oq[o] > 0:
+                s = osd[o]; p = op[o]
+                lq[s, p] -= oq[o]; oq[o] = 0
+                a, b = prv[o], nxt[o]
+                if a >= 0: nxt[a] = b
+                else: head[s, p] = b
+                if b >= 0: prv[b] = a
+                else: tail[s, p] = a
+                if lq[s, p] == 0:
+                    if s == 0:
+                        if best[0] == p:
+                            q = p
+                            while q >= 0 and lq[0, q] == 0: q -= 1
+                            best[0] = q
                     else:
-                        q2 = b
-                        while q2 >= 0 and lq[0, q2] == 0: q2 -= 1
-                        best[0] = q2
-            if k == 0 and left > 0:
-                p = lim
-                oq[o] = left; op[o] = p; osd[o] = s; nxt[o] = -1; prv[o] = tail[s, p]
-                if tail[s, p] >= 0: nxt[tail[s, p]] = o
-                else: head[s, p] = o
-                tail[s, p] = o; lq[s, p] += left
-                if s == 0:
-                    if p > best[0]: best[0] = p
+                        if best[1] == p:
+                            q = p
+                            while q < P and lq[1, q] == 0: q += 1
+                            best[1] = q
+            continue
+        sd = side[i]; s = 0 if sd == 1 else 1; opp = 1 - s
+        left = qty[i]
+        lim = price[i] - pmin if k == 0 else (P - 1 if s == 0 else 0)
+        while left > 0:
+            b = best[opp]
+            if opp == 1:
+                if b >= P or b > lim: break
+            else:
+                if b < 0 or b < lim: break
+            m = head[opp, b]
+            while left > 0 and m >= 0:
+                q = oq[m] if oq[m] < left else left
+                oq[m] -= q; lq[opp, b] -= q; left -= q
+                fm[nf] = m; ft[nf] = o; fp[nf] = b + pmin; fq[nf] = q; nf += 1
+                if oq[m] == 0:
+                    nm = nxt[m]; head[opp, b] = nm
+                    if nm >= 0: prv[nm] = -1
+                    else: tail[opp, b] = -1
+                    m = nm
+            if lq[opp, b] == 0:
+                if opp == 1:
+                    q2 = b
+                    while q2 < P and lq[1, q2] == 0: q2 += 1
+                    best[1] = q2
                 else:
-                    if p < best[1]: best[1] = p
-        return fm[:nf], ft[:nf], fp[:nf], fq[:nf], lq
-    return run_stream
+                    q2 = b
+                    while q2 >= 0 and lq[0, q2] == 0: q2 -= 1
+                    best[0] = q2
+        if k == 0 and left > 0:
+            p = lim
+            oq[o] = left; op[o] = p; osd[o] = s; nxt[o] = -1; prv[o] = tail[s, p]
+            if tail[s, p] >= 0: nxt[tail[s, p]] = o
+            else: head[s, p] = o
+            tail[s, p] = o; lq[s, p] += left
+            if s == 0:
+                if p > best[0]: best[0] = p
+            else:
+                if p < best[1]: best[1] = p
+    return fm[:nf], ft[:nf], fp[:nf], fq[:nf], lq
+
+_run_stream = compiled(_run_stream_py)
 
 # %% ../nbs/10_orderbook.ipynb #ac8491cf
 class StreamResult(NamedTuple):
@@ -480,7 +471,7 @@ def match_stream(kind, order_id, side, price_ticks, qty) -> StreamResult:
     if np.bincount(oid[new]).max(initial=0) > 1: raise OrderError("order ids of limit and market messages must be unique")
     lim = kind == LIMIT
     lo, hi = (int(price[lim].min()), int(price[lim].max())) if lim.any() else (0, 0)
-    fm, ft, fp, fq, lq = _kernel()(kind, oid, side, price, qty, int(oid.max()) + 1, lo, hi)
+    fm, ft, fp, fq, lq = _run_stream(kind, oid, side, price, qty, int(oid.max()) + 1, lo, hi)
     bids = [(int(p) + lo, int(lq[0, p])) for p in np.flatnonzero(lq[0])[::-1]]
     asks = [(int(p) + lo, int(lq[1, p])) for p in np.flatnonzero(lq[1])]
     return StreamResult(fm, ft, fp, fq, {"bids": bids, "asks": asks})
