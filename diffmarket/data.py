@@ -321,10 +321,10 @@ def load_bars(path, symbol:Optional[str]=None) -> pd.DataFrame:
 
 # %% ../nbs/05_data.ipynb #4b8aec54
 def bars_to_panel(bars:pd.DataFrame):
-    "Tidy bars → (DatetimeIndex (UTC), symbols tuple, ohlcv (T, n_symbols, 5)); NaN where a symbol has no bar."
+    "Tidy bars → (DatetimeIndex (UTC), symbols tuple (sorted: one order whatever the rows'), ohlcv (T, n_symbols, 5)); NaN where a symbol has no bar."
     ts = parse_timestamps(bars["timestamp"])
     names = bars["symbol"].astype(str).to_numpy()
-    symbols = tuple(dict.fromkeys(names))
+    symbols = tuple(sorted(dict.fromkeys(names)))
     code = pd.Series(names).map({s: j for j, s in enumerate(symbols)}).to_numpy()
     start = max(ts[code == j].min() for j in range(len(symbols)))
     keep = np.asarray(ts >= start)

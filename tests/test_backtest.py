@@ -463,3 +463,16 @@ def test_backtest_takes_a_dataframe_as_users_export_it():
     log = synthetic_trader(bars.reset_index(drop=True), "trend", seed=0)
     np.testing.assert_allclose(replay_trades(log.assign(symbol="spx", side=log.side.str.upper().str[0]), bars).equity,
                                replay_trades(log, bars).equity)
+
+def test_multi_symbol_frames_keep_one_symbol_order():
+    "S&P 500 rows then NASDAQ rows: the panel, the position path and the human's targets share one symbol order."
+    from diffmarket.data import position_path
+    from diffmarket.train import human_targets
+    spx = load_bars(sample_path("sp500_daily.csv")).iloc[-400:]
+    ndx = load_bars(sample_path("nasdaq_daily.csv")).iloc[-400:]
+    both = pd.concat([spx, ndx]).reset_index(drop=True)                 # not sorted by symbol
+    log = synthetic_trader(both, "trend", seed=2)
+    assert as_panel(both).symbols == tuple(position_path(log, both).columns) == ("IXIC", "SPX")
+    via_targets = Backtest(both, TargetSeries(human_targets(log, both))).run().positions
+    replayed = replay_trades(log, both).positions
+    np.testing.assert_allclose(via_targets.to_numpy()[1:], replayed.reindex(via_targets.index).to_numpy()[1:])
