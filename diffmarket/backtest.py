@@ -19,10 +19,10 @@ from .data import bars_to_panel, normalize_bars, parse_timestamps, parse_sides
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult', 'ffill_rows',
-           'run_targets', 'BacktestError', 'target_vector', 'Backtest', 'exit_fill', 'SMACrossover', 'TargetSeries',
-           'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns', 'write_tables', 'write_figures',
-           'report_html', 'write_report']
+__all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'SUMMARY_METRICS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult',
+           'ffill_rows', 'run_targets', 'BacktestError', 'target_vector', 'Backtest', 'exit_fill', 'SMACrossover',
+           'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns', 'write_tables',
+           'write_figures', 'report_html', 'write_report']
 
 # %% ../nbs/35_backtest.ipynb #33d00339
 @dataclass(frozen=True)
@@ -168,6 +168,9 @@ def _episodes(sym, bar, q, px, fee, pos, ts, last_bar, mark_close, index, symbol
 
 # %% ../nbs/35_backtest.ipynb #9638ac2f
 EVENT_FIELDS = ["timestamp", "symbol", "rule", "requested", "allowed", "reason"]
+SUMMARY_METRICS = ("total_return", "annual_return", "annual_volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+                   "win_rate", "profit_factor", "num_trades", "exposure", "turnover", "total_fees", "total_cost",
+                   "final_equity")          # what a result shows first (its `_repr_html_`, the demo's tables)
 
 @dataclass
 class BacktestResult:
@@ -188,6 +191,14 @@ class BacktestResult:
         return (f"BacktestResult({len(self.equity)} bars, {len(self.positions.columns)} symbol(s), "
                 f"final equity {self.equity.iloc[-1]:,.2f}, total_return {m['total_return']:.2%}, "
                 f"sharpe {m['sharpe']:.2f}, trades {m['num_trades']})")
+
+    def _repr_html_(self) -> str:
+        "In a notebook: the window, the symbols and the summary metrics as a table."
+        eq = self.equity
+        head = (f"<p><b>Backtest</b> {eq.index[0]:%Y-%m-%d} to {eq.index[-1]:%Y-%m-%d}, {len(eq):,} bars, "
+                f"symbols {html.escape(', '.join(map(str, self.positions.columns)))}; "
+                f"{len(self.fills):,} fills, {len(self.events):,} events</p>")
+        return head + html_table({k: self.metrics[k] for k in SUMMARY_METRICS if k in self.metrics})
 
 # %% ../nbs/35_backtest.ipynb #66d5882c
 def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, decisions=None, events=()) -> BacktestResult:

@@ -12,15 +12,15 @@ import pandas as pd
 
 from .core import METRIC_NAMES, load_config, seed_everything
 from .data import StrategyData, bars_to_panel, load_bars, sample_path, synthetic_trader, position_path
-from .backtest import Backtest, TargetSeries, as_panel, replay_trades, write_report, write_tables
+from .backtest import SUMMARY_METRICS, Backtest, TargetSeries, as_panel, replay_trades, write_report, write_tables
 from .train import Trainer, human_targets, load_policy, imitation_report
 from .risk import RiskManager, monitor_backtest, plot_managed
 from .agents import simulate
 from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
-__all__ = ['DEMO_START', 'SECTIONS', 'SUMMARY_METRICS', 'demo_context', 'section_human', 'section_policy', 'section_risk',
-           'section_market', 'run_demo']
+__all__ = ['DEMO_START', 'SECTIONS', 'demo_context', 'section_human', 'section_policy', 'section_risk', 'section_market',
+           'run_demo']
 
 # %% ../nbs/90_demo.ipynb #6a24c631
 DEMO_START = "2008-01-01"      # the sample's opens before this are mostly the previous close (data/README.md)
@@ -154,8 +154,7 @@ def section_market(ctx:dict) -> dict:
 
 # %% ../nbs/90_demo.ipynb #c903f471
 SECTIONS = [section_human, section_policy, section_risk, section_market]
-SUMMARY_METRICS = ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate",
-                   "profit_factor", "num_trades", "exposure", "turnover")
+
 
 def run_demo(out="runs/demo", seed:int=0, style:str="mean_reversion", quick:bool=False, config=None, sections=None) -> dict:
     "Run every demo section into `out` (all or nothing); returns each section's metrics."

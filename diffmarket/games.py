@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_games.ipynb #3b249625
 from __future__ import annotations
-import math, warnings
+import html, math, warnings
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
@@ -15,6 +15,7 @@ from fastcore.basics import patch
 from scipy import optimize
 
 from .core import DiffmarketError, GamesConfig, make_rng
+from .report import html_table
 
 # %% auto #0
 __all__ = ['GAMBIT_METHODS', 'GameError', 'NormalFormGame', 'ContinuousGame', 'coalition_masks', 'CooperativeGame', 'nash_conv',
@@ -330,6 +331,10 @@ def best_response(game, profile, player:int, tol:float=1e-9):
     raise GameError(f"is a {type(game).__name__}; best responses need a NormalFormGame or a ContinuousGame", "game")
 
 # %% ../nbs/30_games.ipynb #8c49c4ef
+def _rounded(s):
+    "A profile (a tuple of mixed strategies or an array of actions) as nested lists rounded to 4 decimals."
+    return [np.round(p, 4).tolist() for p in s] if isinstance(s, tuple) else np.round(np.asarray(s), 4).tolist()
+
 class Equilibria(list):
     "The equilibria a solver found (a list of profiles), with `.method`, `.degenerate` and each one's `.nash_convs`."
     def __init__(self, profiles=(), method:str="", degenerate:bool=False, nash_convs=()):
@@ -338,6 +343,13 @@ class Equilibria(list):
 
     def __repr__(self):
         return f"Equilibria({len(self)} found by {self.method!r}{', degenerate game' if self.degenerate else ''}; max NashConv {max(self.nash_convs, default=0):.2g})"
+
+    def _repr_html_(self) -> str:
+        "In a notebook: each equilibrium's profile and NashConv as a table."
+        head = (f"<p><b>{len(self)} equilibri{'um' if len(self) == 1 else 'a'}</b> found by {html.escape(self.method)}"
+                f"{' (degenerate game)' if self.degenerate else ''}</p>")
+        return head + html_table(pd.DataFrame({"profile": [str([np.round(p, 4).tolist() for p in e]) for e in self],
+                                               "NashConv": list(self.nash_convs)}).rename_axis("equilibrium"))
 
 # %% ../nbs/30_games.ipynb #943c97d7
 def _indifferent_mix(M:np.ndarray):
@@ -467,6 +479,11 @@ class IBRResult:
     def __repr__(self):
         return f"IBRResult(converged={self.converged}, iterations={self.iterations}, nash_conv={self.nash_conv:.3g}, strategies={np.round(self.strategies, 6).tolist() if not isinstance(self.strategies, tuple) else [s.round(4).tolist() for s in self.strategies]})"
 
+    def _repr_html_(self) -> str:
+        "In a notebook: convergence, iterations, NashConv and the final profile as a table."
+        return html_table({"converged": bool(self.converged), "iterations": int(self.iterations), "NashConv": self.nash_conv,
+                           "strategies": str(_rounded(self.strategies))})
+
 # %% ../nbs/30_games.ipynb #cac928d1
 def _ibr_normal_form(game:NormalFormGame, x0, max_iter:int, tol:float, order:str) -> IBRResult:
     "Fictitious play on a normal-form game."
@@ -554,6 +571,12 @@ class StackelbergResult:
     leader: int
     follower_gain: float
     nash_conv: float
+
+    def _repr_html_(self) -> str:
+        "In a notebook: leader, strategies, payoffs, the followers' remaining gain and NashConv as a table."
+        return html_table({"leader": int(self.leader), "strategies": str(_rounded(self.strategies)),
+                           "payoffs": str(np.round(self.payoffs, 4).tolist()), "followers' gain": self.follower_gain,
+                           "NashConv": self.nash_conv})
 
 def _stackelberg_matrix(game:NormalFormGame, leader:int) -> StackelbergResult:
     A, B = game.payoffs if leader == 0 else [p.T for p in reversed(game.payoffs)]   # rows: the leader

@@ -14,15 +14,14 @@ from matplotlib.colors import LogNorm
 
 from .core import drawdown
 from .report import format_value, html_table
-from .backtest import BacktestResult
+from .backtest import SUMMARY_METRICS, BacktestResult
 from .games import ContinuousGame, Equilibria, IBRResult, NormalFormGame, StackelbergResult, level_k, nash_conv
 
 # %% auto #0
-__all__ = ['SUMMARY_METRICS', 'IMITATION_ROWS', 'HTML_VIEWS', 'new_figure', 'figure_png', 'plot_equity_drawdown',
-           'plot_positions_over_price', 'metrics_frame', 'backtest_html', 'imitation_frame', 'profile_frame',
-           'equilibria_html', 'ibr_html', 'stackelberg_html', 'register_html_reprs', 'plot_price', 'plot_volume',
-           'plot_wealth', 'plot_return_distribution', 'depth_grid', 'plot_depth_heatmap', 'facts_frame',
-           'plot_nash_conv', 'plot_response_paths', 'level_k_choices', 'plot_level_k', 'plot_shapley']
+__all__ = ['IMITATION_ROWS', 'new_figure', 'figure_png', 'plot_equity_drawdown', 'plot_positions_over_price', 'metrics_frame',
+           'imitation_frame', 'profile_frame', 'equilibria_html', 'plot_price', 'plot_volume', 'plot_wealth',
+           'plot_return_distribution', 'depth_grid', 'plot_depth_heatmap', 'facts_frame', 'plot_nash_conv',
+           'plot_response_paths', 'level_k_choices', 'plot_level_k', 'plot_shapley']
 
 # %% ../nbs/60_viz.ipynb #e7c4ec5f
 def _figures_display_inline():
@@ -75,23 +74,10 @@ def plot_positions_over_price(result:BacktestResult, ax=None, symbol=None, title
     return ax.figure
 
 # %% ../nbs/60_viz.ipynb #6f5a4d44
-SUMMARY_METRICS = ("total_return", "annual_return", "annual_volatility", "sharpe", "sortino", "max_drawdown", "calmar",
-                   "win_rate", "profit_factor", "num_trades", "exposure", "turnover", "total_fees", "total_cost",
-                   "final_equity")
-
 def metrics_frame(runs:dict, names:Sequence[str]=SUMMARY_METRICS) -> pd.DataFrame:
     "Metrics of several runs ({name: BacktestResult or metrics dict}) as one table, a column per run."
     cols = {k: (v.metrics if isinstance(v, BacktestResult) else v) for k, v in runs.items()}
     return pd.DataFrame({k: {n: m.get(n, np.nan) for n in names} for k, m in cols.items()}).rename_axis("metric")
-
-# %% ../nbs/60_viz.ipynb #1845fee0
-def backtest_html(result:BacktestResult) -> str:
-    "A backtest result as HTML: window, symbols and the summary metrics."
-    eq = result.equity
-    head = (f"<p><b>Backtest</b> {eq.index[0]:%Y-%m-%d} to {eq.index[-1]:%Y-%m-%d}, {len(eq):,} bars, "
-            f"symbols {html.escape(', '.join(map(str, result.positions.columns)))}; "
-            f"{len(result.fills):,} fills, {len(result.events):,} events</p>")
-    return head + html_table({k: result.metrics[k] for k in SUMMARY_METRICS if k in result.metrics})
 
 # %% ../nbs/60_viz.ipynb #68aee3a1
 IMITATION_ROWS = ("position_agreement", "pnl_correlation", "cum_pnl_correlation", "policy_sharpe", "human_sharpe",
@@ -130,34 +116,6 @@ def equilibria_html(eqs:Equilibria, game=None, strategy_names=None) -> str:
         return head + "".join(f"<p>{i}: {html.escape(str([np.round(p, 4).tolist() for p in e]))}</p>" for i, e in enumerate(eqs))
     return head + "".join(f"<p>equilibrium {i}, NashConv {format_value(nc)}</p>{html_table(profile_frame(game, e, strategy_names))}"
                           for i, (e, nc) in enumerate(zip(eqs, eqs.nash_convs)))
-
-def ibr_html(res:IBRResult) -> str:
-    "An iterated-best-response result as HTML: convergence, iterations, NashConv and the final profile."
-    s = res.strategies
-    prof = [np.round(p, 4).tolist() for p in s] if isinstance(s, tuple) else np.round(np.asarray(s), 4).tolist()
-    return html_table({"converged": bool(res.converged), "iterations": int(res.iterations), "NashConv": res.nash_conv,
-                       "strategies": str(prof)})
-
-def stackelberg_html(res:StackelbergResult) -> str:
-    "A Stackelberg outcome as HTML: leader, strategies, payoffs and the followers' remaining gain."
-    s = res.strategies
-    prof = [np.round(p, 4).tolist() for p in s] if isinstance(s, tuple) else np.round(np.asarray(s), 4).tolist()
-    return html_table({"leader": int(res.leader), "strategies": str(prof), "payoffs": str(np.round(res.payoffs, 4).tolist()),
-                       "followers' gain": res.follower_gain, "NashConv": res.nash_conv})
-
-# %% ../nbs/60_viz.ipynb #5265ec1b
-HTML_VIEWS = {BacktestResult: backtest_html, Equilibria: equilibria_html, IBRResult: ibr_html,
-              StackelbergResult: stackelberg_html}
-
-def register_html_reprs(shell=None) -> list:
-    "Make IPython show `HTML_VIEWS`' types as their HTML tables; returns the types registered ([] outside IPython)."
-    if shell is None:
-        try: from IPython import get_ipython; shell = get_ipython()
-        except ImportError: shell = None
-    if shell is None: return []
-    fmt = shell.display_formatter.formatters["text/html"]
-    for tp, fn in HTML_VIEWS.items(): fmt.for_type(tp, fn)
-    return list(HTML_VIEWS)
 
 # %% ../nbs/60_viz.ipynb #47967a37
 def plot_price(env, ax=None):

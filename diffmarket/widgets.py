@@ -27,7 +27,7 @@ from .games import (CooperativeGame, GameError, NormalFormGame, Role, cournot_ga
 from .viz import (equilibria_html, facts_frame, figure_png, imitation_frame, level_k_choices, metrics_frame, new_figure,
                             plot_depth_heatmap, plot_equity_drawdown, plot_level_k, plot_nash_conv, plot_positions_over_price,
                             plot_price, plot_response_paths, plot_return_distribution, plot_shapley, plot_volume, plot_wealth,
-                            profile_frame, stackelberg_html)
+                            profile_frame)
 
 # %% auto #0
 __all__ = ['DEFAULT_RISK_PARAMS', 'MATRIX_PRESETS', 'GAMES', 'SOLVERS', 'EMPIRICAL_ROLES', 'JOURNAL_TABLES', 'LIVE_METRICS',
@@ -526,7 +526,7 @@ def solve(self:EquilibriumDashboard, game, v:dict, names=None) -> dict:
         solution = equilibria_html(eqs, game, names)
     elif s.startswith("Stackelberg"):
         st = stackelberg(game, leader=0)
-        solution = stackelberg_html(st) + html_table(profile_frame(game, st.strategies, names))
+        solution = st._repr_html_() + html_table(profile_frame(game, st.strategies, names))
     else:
         solution = (f"<p><b>{html.escape(s)}</b>: {'converged' if path.converged else 'not converged'} after {path.iterations} "
                     f"iterations, NashConv {path.nash_conv:.3g}</p>" + html_table(profile_frame(game, path.strategies, names)))
