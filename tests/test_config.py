@@ -11,7 +11,7 @@ def test_root_config_equals_defaults():
 def test_every_section_present():
     "One section per part that reads it (risk and live return with the parts that read them)."
     text = "\n" + (ROOT / "config.yaml").read_text()
-    for section in ("data", "model", "training", "backtest", "market", "games"):
+    for section in ("data", "model", "training", "backtest", "market", "games", "market_agent"):
         assert f"\n{section}:" in text
 
 def test_bad_yaml_and_missing_file(tmp_path):
