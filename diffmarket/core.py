@@ -272,7 +272,7 @@ class MarketAgentConfig:
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: str = "epsilon" # what the denoiser predicts ('epsilon' or 'sample')
     num_inference_steps: int = 5     # DDIM steps per generated strategy
-    num_samples: int = 1             # strategies generated per decision (the first is traded)
+    num_samples: int = 8             # strategies generated per decision; the agent trades the one its self-impact module values highest
     cond_drop_prob: float = 0.1      # classifier-free guidance: share of training windows whose return target is dropped
     guidance_scale: float = 1.5      # eps_uncond + w (eps_cond - eps_uncond) at generation (1: the conditional model alone)
     return_quantile: float = 0.9     # the return asked for at generation: this quantile of the training windows' returns

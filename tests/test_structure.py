@@ -16,6 +16,8 @@ LAYERS = [
     ["market", "train"],
     ["agents"],
     ["games"],
+    ["market_diffusion"],
+    ["evaluate"],
     ["demo"],
     ["cli"],
 ]
