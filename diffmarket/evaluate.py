@@ -451,8 +451,6 @@ def market_equilibrium(cfg:Config, agent:MarketDiffusionAgent, n_players:int=2, 
 # %% ../nbs/32_evaluate.ipynb #714d9285
 def _plot_run(env, kinds, out:Path):
     "price.png, wealth.png and depth.png of a finished market run."
-    import matplotlib
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from diffmarket.agents import plot_depth
     book = env.book_frame()
