@@ -705,12 +705,13 @@ def report_html(result:BacktestResult, title:str, figures:list, extra_files=()) 
 
 # %% ../nbs/35_backtest.ipynb #c199b2d8
 def write_report(result:BacktestResult, out_dir, title:str="diffmarket backtest", extra:Optional[dict]=None) -> Path:
-    "Write the report directory for `result` (all or nothing); `extra` maps further file names to text written alongside."
+    "Write the report directory for `result` (all or nothing); `extra` maps further file names to text written alongside (an `.svg` among them is shown on the page)."
     with output_dir(out_dir, exists="replace", marker="metrics.json", what="report directory") as d:
         write_tables(result, d)
         figures = write_figures(result, d, title)
         for name, text in (extra or {}).items(): (d / name).write_text(text, encoding="utf-8")
-        (d / "report.html").write_text(report_html(result, title, figures, list(extra or ())), encoding="utf-8")
+        shown = figures + [n for n in (extra or {}) if n.endswith(".svg")]
+        (d / "report.html").write_text(report_html(result, title, shown, list(extra or ())), encoding="utf-8")
     return Path(out_dir)
 
 @patch
