@@ -7,7 +7,7 @@ from __future__ import annotations
 import html, math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -20,9 +20,9 @@ from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
 __all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'SUMMARY_METRICS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult',
-           'ffill_rows', 'run_targets', 'BacktestError', 'target_vector', 'Backtest', 'exit_fill', 'SMACrossover',
-           'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns', 'write_tables',
-           'write_figures', 'report_html', 'write_report']
+           'DeferredEvents', 'ffill_rows', 'run_targets', 'BacktestError', 'target_vector', 'Backtest', 'exit_fill',
+           'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns',
+           'write_tables', 'write_figures', 'report_html', 'write_report']
 
 # %% ../nbs/35_backtest.ipynb #33d00339
 @dataclass(frozen=True)
@@ -184,7 +184,14 @@ class BacktestResult:
     prices: pd.DataFrame                    # closes in the window, for plots
     decisions: Optional[pd.DataFrame] = None  # targets decided at each close (policy runs only)
     config: BacktestConfig = field(default_factory=BacktestConfig)
-    events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EVENT_FIELDS))  # exits and risk interventions
+    _events: object = field(default=None, repr=False)  # exits and risk interventions: a DataFrame, or DeferredEvents made on first read
+
+    @property
+    def events(self) -> pd.DataFrame:
+        "Exits and risk interventions, a row each (EVENT_FIELDS); those of a vectorised risk layer are made when first read."
+        if self._events is None: self._events = pd.DataFrame(columns=EVENT_FIELDS)
+        elif isinstance(self._events, DeferredEvents): self._events = self._events.build()
+        return self._events
 
     def __repr__(self):
         m = self.metrics
@@ -197,10 +204,17 @@ class BacktestResult:
         eq = self.equity
         head = (f"<p><b>Backtest</b> {eq.index[0]:%Y-%m-%d} to {eq.index[-1]:%Y-%m-%d}, {len(eq):,} bars, "
                 f"symbols {html.escape(', '.join(map(str, self.positions.columns)))}; "
-                f"{len(self.fills):,} fills, {len(self.events):,} events</p>")
+                f"{len(self.fills):,} fills, {self.metrics.get('num_events', 0):,} events</p>")
         return head + html_table({k: self.metrics[k] for k in SUMMARY_METRICS if k in self.metrics})
 
 # %% ../nbs/35_backtest.ipynb #66d5882c
+@dataclass
+class DeferredEvents:
+    "Events made only when read: `count` rows in the window, `build()` returns them (a DataFrame of EVENT_FIELDS)."
+    count: int
+    build: Callable
+
+# %% ../nbs/35_backtest.ipynb #c86e8ac7
 def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, decisions=None, events=()) -> BacktestResult:
     """Assemble a result from per-bar positions `pos` (n, S) of the window [t0, t1] and fills given as arrays
     (sym, bar (window-relative), q, ref, px, fee, timestamp, position after the fill) sorted by (symbol, time)."""
@@ -214,6 +228,7 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
     if len(broke) and broke[0] < n - 1:                  # ruined: the run ends at the first close with equity <= 0
         k, keep = int(broke[0]), bar <= broke[0]
         cut = tuple(a[keep] for a in (sym, bar, q, ref, px, fee, ts, pos_after))
+        if isinstance(events, DeferredEvents): events = events.build().to_dict("records")
         return _result(panel, t0, t0 + k, pos[:k + 1], cut, cfg, None if decisions is None else np.asarray(decisions)[:k + 1], events)
     equity = pd.Series(cash + value, index=index, name="equity")
     notional = np.bincount(bar, np.abs(q * px), minlength=n)
@@ -234,9 +249,11 @@ def _result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig, dec
              ruin_time=str(index[-1]) if equity.iloc[-1] <= 0 else None)
     prices = pd.DataFrame(close, index=index, columns=list(panel.symbols))
     dec = None if decisions is None else pd.DataFrame(decisions, index=index, columns=list(panel.symbols))
-    ev = pd.DataFrame(list(events), columns=EVENT_FIELDS)
-    if len(ev): ev = ev[pd.DatetimeIndex(ev.timestamp) <= index[-1]].reset_index(drop=True)
-    m["num_events"] = int(len(ev))
+    if isinstance(events, DeferredEvents): ev, m["num_events"] = events, int(events.count)
+    else:
+        ev = pd.DataFrame(list(events), columns=EVENT_FIELDS)
+        if len(ev): ev = ev[pd.DatetimeIndex(ev.timestamp) <= index[-1]].reset_index(drop=True)
+        m["num_events"] = int(len(ev))
     return BacktestResult(equity, pd.Series(cash, index=index, name="cash"), positions, fills, trades, m, prices, dec, cfg, ev)
 
 def ffill_rows(a):
@@ -331,8 +348,9 @@ def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, en
         return Backtest(panel, TargetSeries(full), cfg, panel.index[t0], panel.index[t1]).run(fast=False)
     pos = _positions_from_targets(panel, targets, t0, t1, cfg)
     fills = _fills_from_positions(panel, pos, t0, CostModel.from_config(cfg))
-    ev = [e for e in events if panel.index[t0] <= pd.Timestamp(e["timestamp"]) <= panel.index[t1]]
-    return _result(panel, t0, t1, pos, fills, cfg, decisions=_decisions, events=ev)
+    if not isinstance(events, DeferredEvents):
+        events = [e for e in events if panel.index[t0] <= pd.Timestamp(e["timestamp"]) <= panel.index[t1]]
+    return _result(panel, t0, t1, pos, fills, cfg, decisions=_decisions, events=events)
 
 # %% ../nbs/35_backtest.ipynb #5ea91cc6
 class BacktestError(DiffmarketError):
@@ -375,9 +393,9 @@ class Backtest:
         if fast and not has_fast: raise BacktestError(f"{type(self.policy).__name__} has no target_positions(ohlcv)")
         if fast and self.cfg.max_leverage is None:
             targets = self._fast_targets()
-            ev = getattr(self.policy, "events", None)              # a vectorised decider may explain its targets
+            explain = getattr(self.policy, "deferred_events", None)  # a vectorised decider may explain its targets
             return run_targets(self.panel, targets, self.cfg, self.panel.index[self.t0], self.panel.index[self.t1],
-                               _decisions=targets, _capped=True, events=ev.to_dict("records") if isinstance(ev, pd.DataFrame) else ())
+                               _decisions=targets, _capped=True, events=explain(self.t0, self.t1) if callable(explain) else ())
         if fast:                                                # the leverage cap needs the account at each close
             targets = self._fast_targets()
             dec, held, fills, events = self._simulate(lambda obs: targets[obs.t - self.t0])

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 from .core import (METRIC_NAMES, ConfigError, Decision, DiffmarketError, Observation, RiskConfig,
                              periods_per_year)
-from .backtest import EVENT_FIELDS, BacktestResult, exit_fill, ffill_rows, target_vector
+from .backtest import EVENT_FIELDS, BacktestResult, DeferredEvents, exit_fill, ffill_rows, target_vector
 
 # %% auto #0
 __all__ = ['VOL_ESTIMATORS', 'RULE_ORDER', 'RULES', 'RISK_ALLOCATIONS', 'STOP_MODES', 'PERIODS', 'RunningMoments', 'VolState',
@@ -407,13 +407,17 @@ class VectorisedManagedPolicy(ManagedPolicy):
             if b is not a: self._series.append((rule, a, b, info)); a = b
         return a
 
-    def _series_events(self) -> pd.DataFrame:
-        "The rows of the last `target_positions` call (one per bar and symbol a rule changed)."
+    def _series_events(self, series=None, lo:int=0, hi=None, index=None, symbols=None) -> pd.DataFrame:
+        "The rows of the last `target_positions` call (one per bar and symbol a rule changed), of bars lo to hi."
         frames = []
-        for rule, a, b, info in self._series:
+        index = self.index if index is None else index
+        symbols = self.symbols if symbols is None else symbols
+        for rule, a, b, info in (self._series if series is None else series):
             tt, jj = np.nonzero(b != a)
-            ts = self.index[tt] if self.index is not None and len(self.index) >= len(a) else tt
-            syms = np.asarray(self.symbols if self.symbols else [str(j) for j in range(a.shape[1])], dtype=object)
+            keep = (tt >= lo) & (tt <= (len(a) if hi is None else hi))
+            tt, jj = tt[keep], jj[keep]
+            ts = index[tt] if index is not None and len(index) >= len(a) else tt
+            syms = np.asarray(symbols if symbols else [str(j) for j in range(a.shape[1])], dtype=object)
             frames.append(pd.DataFrame(dict(timestamp=ts, symbol=syms[jj], rule=rule.name, requested=a[tt, jj],
                                             allowed=b[tt, jj], reason=rule.series_reasons(self, info, a, b, tt, jj))))
         if not frames: return pd.DataFrame(columns=EVENT_FIELDS)
@@ -421,6 +425,12 @@ class VectorisedManagedPolicy(ManagedPolicy):
         out = pd.concat(frames, ignore_index=True)
         out["_k"] = out.rule.map(order)
         return out.sort_values(["timestamp", "_k"], kind="stable").drop(columns="_k").reset_index(drop=True)
+
+    def deferred_events(self, t0:int, t1:int) -> DeferredEvents:
+        "The last run's events in bars t0 to t1, counted now and written out when first read (the backtester's fast path)."
+        series, index, symbols = list(self._series or []), self.index, self.symbols
+        count = sum(int(np.count_nonzero(b[t0:t1 + 1] != a[t0:t1 + 1])) for _, a, b, _ in series)
+        return DeferredEvents(count, lambda: self._series_events(series, t0, t1, index, symbols))
 
 # %% ../nbs/38_risk.ipynb #b528c612
 @register
