@@ -134,3 +134,10 @@ def shots(request):
             page.screenshot(path=str(out / f"{readme}.png"))
         return d / f"{name}.png"
     return save
+
+
+@pytest.fixture(scope="session")
+def small_market_agent(tmp_path_factory):
+    "The market-agent tests' model, trained once a session: (config, windows, best model, checkpoint folder)."
+    from market_agent_setup import train_small
+    return train_small(tmp_path_factory.mktemp("market_agent"))

@@ -11,7 +11,7 @@ from scipy import stats
 
 from diffmarket.core import load_config
 from diffmarket.games import ProposalModel
-from diffmarket.market_diffusion import MarketTrainer, generate_episodes, load_market_agent, make_windows
+from diffmarket.market_diffusion import load_market_agent
 from diffmarket.evaluate import (TIGHT_RULES, MarketGame, UniformProposal, agent_metrics, episode_table, evaluate_checkpoint,
                                  execution_shortfall, market_equilibrium, mean_ci, nash_conv_lower_bound, rule_counts,
                                  run_episodes, slot_comparison, split_evenly, summarize, to_schedule, wilson, with_overrides)
@@ -19,18 +19,10 @@ from diffmarket.evaluate import (TIGHT_RULES, MarketGame, UniformProposal, agent
 BIN = Path(sys.executable).parent
 
 
-def small_cfg(**agent):
-    cfg = load_config()
-    kw = dict(episode_length=30, epochs=1, batch_size=128, n_action_steps=4, workers=1)
-    kw.update(agent)
-    return dataclasses.replace(cfg, market_agent=dataclasses.replace(cfg.market_agent, **kw))
-
-
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    cfg = small_cfg()
-    out = tmp_path_factory.mktemp("ckpt")
-    MarketTrainer(make_windows(generate_episodes(cfg, 6, progress=False), cfg.market_agent), cfg, progress=False).fit(out_dir=out)
+def ckpt(small_market_agent):
+    "The shared small agent's config and checkpoint folder."
+    cfg, _, _, out = small_market_agent
     return cfg, out
 
 

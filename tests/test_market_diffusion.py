@@ -16,25 +16,15 @@ from diffmarket.market_diffusion import (
     load_market_checkpoint, make_windows, market_episode, parallel_map, project_plan, rule_tensors, save_market_checkpoint)
 
 
-def small_cfg(**agent):
-    cfg = load_config()
-    kw = dict(episode_length=30, epochs=1, batch_size=128, n_action_steps=4, workers=1)
-    kw.update(agent)
-    return dataclasses.replace(cfg, market_agent=dataclasses.replace(cfg.market_agent, **kw))
+from market_agent_setup import small_cfg                                        # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    "A model trained one epoch on six short episodes, and its checkpoint folder."
-    cfg = small_cfg()
-    windows = make_windows(generate_episodes(cfg, 6, progress=False), cfg.market_agent)
-    out = tmp_path_factory.mktemp("ckpt")
-    tr = MarketTrainer(windows, cfg, progress=False)
-    tr.fit(out_dir=out)
-    return cfg, windows, tr.best_model(), out
+def trained(small_market_agent):
+    "A model trained one epoch on six short episodes, and its checkpoint folder (shared with test_evaluate)."
+    return small_market_agent
 
 
-# ---------------------------------------------------------------- shapes and conditioning
 def test_dimensions_and_shapes(trained):
     cfg, w, model, _ = trained
     c = cfg.market_agent
