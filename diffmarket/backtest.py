@@ -20,9 +20,9 @@ from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
 __all__ = ['TRADE_FIELDS', 'EVENT_FIELDS', 'SUMMARY_METRICS', 'REPLAY_FEES', 'Panel', 'as_panel', 'CostModel', 'BacktestResult',
-           'DeferredEvents', 'ffill_rows', 'run_targets', 'BacktestError', 'target_vector', 'Backtest', 'exit_fill',
-           'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions', 'plot_returns',
-           'write_tables', 'write_figures', 'report_html', 'write_report']
+           'DeferredEvents', 'ffill_rows', 'run_targets', 'BacktestError', 'target_vector', 'Backtest', 'price_levels',
+           'exit_fill', 'SMACrossover', 'TargetSeries', 'replay_trades', 'plot_equity', 'plot_positions',
+           'plot_returns', 'write_tables', 'write_figures', 'report_html', 'write_report']
 
 # %% ../nbs/35_backtest.ipynb #33d00339
 @dataclass(frozen=True)
@@ -410,18 +410,18 @@ class Backtest:
         return tgt[self.t0:]
 
 # %% ../nbs/35_backtest.ipynb #3b924c21
-def _levels(x, symbols:tuple) -> Optional[np.ndarray]:
-    "Exit prices per symbol from a Decision field (a number, one per symbol, or a dict); None when there are none."
+def price_levels(x, symbols:tuple, what:str="exit price") -> Optional[np.ndarray]:
+    "A price per symbol (NaN: none) from a Decision field or the like (a number for one symbol, one per symbol, or a dict); None stays None."
     if x is None: return None
     if isinstance(x, pd.Series): x = x.to_dict()
     if isinstance(x, dict):
         out = np.full(len(symbols), np.nan)
         for k, v in x.items():
-            if k not in symbols: raise BacktestError(f"exit price for unknown symbol {k!r} (symbols: {', '.join(symbols)})")
+            if k not in symbols: raise BacktestError(f"{what} for unknown symbol {k!r} (symbols: {', '.join(symbols)})")
             if v is not None: out[symbols.index(k)] = float(v)
         return out
     a = np.asarray(x, dtype=float).reshape(-1)
-    if a.shape != (len(symbols),): raise BacktestError(f"{a.size} exit price(s) for {len(symbols)} symbol(s)")
+    if a.shape != (len(symbols),): raise BacktestError(f"{a.size} {what}(s) for {len(symbols)} symbol(s)")
     return a
 
 def exit_fill(side:float, o:float, h:float, l:float, stop:float, take:float):
@@ -482,7 +482,7 @@ def _simulate(self:Backtest, act=None) -> tuple:
         if equity <= 0: break                                    # ruined: the result ends at this close
         a = act(Observation(t, stamps[i], symbols, ohlcv[:t + 1], pos, cash, equity))
         if type(a) is Decision:
-            stop, take = _levels(a.stop_loss, symbols), _levels(a.take_profit, symbols)
+            stop, take = price_levels(a.stop_loss, symbols), price_levels(a.take_profit, symbols)
             if a.events: events.extend(dict(e, timestamp=e.get("timestamp", P.index[t])) for e in a.events)
             a = a.target_position
         tgt = target_vector(a, symbols, finite=False)         # infinities are refused once, after the loop
@@ -507,6 +507,8 @@ def _fill_arrays(self:Backtest, fills:list) -> tuple:
     sym, bar = f[:, 0].astype(int), f[:, 1].astype(int)
     q = f[:, 2]
     return sym, bar, q, f[:, 3], f[:, 4], f[:, 5], self.panel.index[self.t0 + bar], _cum_by_symbol(sym, q)
+
+
 
 # %% ../nbs/35_backtest.ipynb #17fbea28
 def _sma_pair_py(close, fast, slow):

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 
 from .core import BacktestConfig, ConfigError, DiffmarketError, Decision, LiveConfig, Observation, compute_metrics
 from .report import json_ready, write_json, write_text_atomic
-from .backtest import EVENT_FIELDS as RISK_EVENT_FIELDS, CostModel, as_panel, exit_fill, target_vector
+from .backtest import EVENT_FIELDS as RISK_EVENT_FIELDS, CostModel, as_panel, exit_fill, price_levels, target_vector
 
 # %% auto #0
 __all__ = ['TRANSITIONS', 'EXIT_LEG', 'SCHEMA', 'MODES', 'REDACTOR', 'LOG', 'VENUE_KEYS', 'FILL_FIELDS', 'EVENT_FIELDS',
@@ -1446,7 +1446,7 @@ def _set_exits(self:Executor, a:Decision, ts:int) -> None:
     "Keep a decision's stop-loss and take-profit prices for the next bar, read per symbol as the backtester reads them."
     if a.stop_loss is None and a.take_profit is None: return
     S = len(self.symbols)
-    self.exits = tuple(np.full(S, np.nan) if x is None else np.array(target_vector(x, self.symbols, finite=False), dtype=float)
+    self.exits = tuple(np.full(S, np.nan) if x is None else price_levels(x, self.symbols)
                        for x in (a.stop_loss, a.take_profit))
     late = sorted({self.routes[s].name for s in self.symbols if not getattr(self.routes[s], "intrabar_exits", False)})
     if late and not self._exits_noted:

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 from .core import (METRIC_NAMES, ConfigError, Decision, DiffmarketError, Observation, RiskConfig,
                              periods_per_year)
-from .backtest import EVENT_FIELDS, BacktestResult, DeferredEvents, exit_fill, ffill_rows, target_vector
+from .backtest import EVENT_FIELDS, BacktestResult, DeferredEvents, exit_fill, ffill_rows, price_levels, target_vector
 
 # %% auto #0
 __all__ = ['VOL_ESTIMATORS', 'RULE_ORDER', 'RULES', 'RISK_ALLOCATIONS', 'STOP_MODES', 'PERIODS', 'RunningMoments', 'VolState',
@@ -230,19 +230,6 @@ class RiskManager:
         fast = callable(getattr(policy, "target_positions", None)) and all(r.vectorisable for r in rules)
         return (VectorisedManagedPolicy if fast else ManagedPolicy)(policy, self.cfg, rules)
 
-# %% ../nbs/38_risk.ipynb #a9787fff
-def _per_symbol(x, symbols:tuple) -> Optional[np.ndarray]:
-    "A number per symbol (NaN where none) from a number, a sequence or a dict; None stays None."
-    if x is None: return None
-    if isinstance(x, pd.Series): x = x.to_dict()
-    if isinstance(x, dict):
-        out = np.full(len(symbols), np.nan)
-        for k, v in x.items():
-            if k in symbols and v is not None: out[symbols.index(k)] = float(v)
-        return out
-    a = np.array(x, dtype=float).reshape(-1)
-    return np.full(len(symbols), a[0]) if a.size == 1 else a
-
 # %% ../nbs/38_risk.ipynb #685a0cad
 class ManagedPolicy:
     "A policy with risk rules between its `act` and the orders; `act(obs)` returns the allowed target, exits and events."
@@ -343,7 +330,7 @@ def act(self:ManagedPolicy, obs:Observation):
     raw = self.policy.act(obs)
     inner_stop = inner_take = None; events = []
     if isinstance(raw, Decision):
-        inner_stop, inner_take = _per_symbol(raw.stop_loss, self.symbols), _per_symbol(raw.take_profit, self.symbols)
+        inner_stop, inner_take = price_levels(raw.stop_loss, self.symbols), price_levels(raw.take_profit, self.symbols)
         events = [dict(e) for e in raw.events]
         raw = raw.target_position
     req = target_vector(raw, self.symbols).copy()                 # ours to change: a policy may keep the array it returned
@@ -734,7 +721,7 @@ class Stops(Rule):
         first = m.prev_position is None
         p0 = np.zeros(S) if first else m.prev_position
         fill = m.close if first else np.where(np.isnan(bar[:, 0]), m.close, bar[:, 0])
-        given = _per_symbol(m.obs.info.get("entry_price"), m.symbols)
+        given = price_levels(m.obs.info.get("entry_price"), m.symbols, "entry price")
         for j in range(S):
             if p1[j] == 0: self.entry[j] = self.best[j] = np.nan; continue
             side = 1.0 if p1[j] > 0 else -1.0
