@@ -8,6 +8,9 @@
    transient_impact_decay); the propagator kernel fitted to a probe's own orders against the truth, and the
    implementation shortfall of the footprint-aware schedule against the same executor without footprints (TWAP).
 3. Reflexive beliefs: level-0/1/2 executors against predators of known levels in the market, PnL with 95% CIs.
+4. Applications: execution (TWAP, VWAP, Almgren-Chriss, a small diffusion agent), market making (the diffusion agent
+   against the A-S maker: spread, inventory, mark-outs against the informed trader), a stress test of the A-S maker
+   (diffusion-seeded CEM against random search at equal budget), spoofing detection (precision, recall, honest FPR).
 
 Usage: python benchmarks/bench_opponents.py [--quick] [--json out.json] [--sections 1,2,3]
 """
@@ -113,7 +116,88 @@ def section3(quick):
     return rows, dict(levels=levels.reset_index().to_dict("records"), table=lp.to_dict("records"))
 
 
-SECTIONS = {"1": section1, "2": section2, "3": section3}
+def section4(quick):
+    import dataclasses, tempfile, torch
+    from diffmarket.core import load_config
+    from diffmarket.agents import MarketMaker
+    from diffmarket.market_diffusion import (MarketDiffusionAgent, MarketTrainer, Rules, SlotAgent, episode_seed, generate_episodes,
+                                             load_market_checkpoint, make_windows, market_episode)
+    from diffmarket.evaluate import ac_parameters, ac_schedule, candidate_schedules, mean_ci, predicted_cost, shortfall_episode, split_evenly
+    n_train_eps, epochs, n_exec, n_mm, budget, n_det = (30, 3, 40, 6, 32, 6) if quick else (100, 5, 100, 15, 96, 10)
+    cfg = load_config()
+    cfg = dataclasses.replace(cfg, market_agent=dataclasses.replace(cfg.market_agent, epochs=epochs, n_action_steps=4))
+    scratch = Path(tempfile.mkdtemp())
+    tr = MarketTrainer(make_windows(generate_episodes(cfg, n_train_eps, workers=1, progress=False), cfg.market_agent), cfg, progress=False)
+    tr.fit(out_dir=scratch / "ckpt")
+    model = load_market_checkpoint(scratch / "ckpt")[0]
+    rules = Rules.from_config(cfg.market, cfg.market_agent)
+    agent = MarketDiffusionAgent(model, rules, cfg.market_agent)
+    stamp(f"diffusion agent trained ({n_train_eps} episodes, {epochs} epochs)")
+    rows, out = [], {}
+    # execution
+    Q, T, cap = 1000, cfg.market_agent.horizon, cfg.market_agent.max_order_qty
+    profile = op.volume_profile(cfg, T, 20)
+    ac = ac_parameters(model, tr.val if tr.val is not None else tr.train, Q, T, cfg.market.initial_price)
+    def diff_sched(f, rs, s):
+        c = candidate_schedules(agent, f, rs, Q, T, 16, s)
+        return c[int(np.argmin(predicted_cost(model, f, c, rules.qty_scale)))]
+    res = []
+    for i in range(n_exec):
+        s = episode_seed(61, i)
+        sched = {"twap": lambda f, rs: split_evenly(Q, T), "vwap": lambda f, rs: op.vwap_schedule(profile, Q, cap),
+                 "almgren_chriss": lambda f, rs: ac_schedule(ac), "diffusion": lambda f, rs, s=s: diff_sched(f, rs, s)}
+        res.append({k: v["shortfall_bps"] for k, v in shortfall_episode(cfg, s, sched, Q, T).items()})
+    w = pd.DataFrame(res)
+    best = w.mean().idxmin()
+    for k in w.columns:
+        a, d = mean_ci(w[k]), mean_ci(w[k] - w["twap"])
+        rows.append(dict(metric=f"execution: {k} shortfall, {Q} shares in {T} steps, {n_exec} markets (bps)", value=f"{a['mean']:.2f} [{a['lo']:.2f}, {a['hi']:.2f}]",
+                         goal="measured (spread over episodes beside it)", met=None,
+                         note=f"std over episodes {w[k].std():.2f}; minus TWAP {d['mean']:+.2f} [{d['lo']:.2f}, {d['hi']:.2f}]" + ("; lowest mean" if k == best else "")))
+    out["execution"] = w.describe().to_dict()
+    stamp("execution")
+    # market making
+    a_s = op.maker_report(cfg, lambda s: MarketMaker(cfg.market.agents, seed=s), n_mm, 200)
+    dm = op.maker_report(cfg, lambda s: MarketDiffusionAgent(model, rules, cfg.market_agent, seed=s), n_mm, 200)
+    for name, r in (("A–S maker", a_s), ("diffusion agent", dm)):
+        m = r.mean()
+        rows.append(dict(metric=f"market making, {name} in the slot ({n_mm} markets of 200 steps)", value=f"spread {m.spread_captured_bps:.2f} bps/share",
+                         goal="measured", met=None,
+                         note=f"maker shares {m.maker_shares:.0f}, inventory std {m.inventory_std:.0f} (max {m.inventory_max:.0f}), mark-out vs informed "
+                              f"{m.adverse_vs_informed_bps:.1f} bps vs others {m.adverse_vs_others_bps:.1f}, PnL {m.pnl:.0f}"))
+    out["market_making"] = dict(avellaneda_stoikov=a_s.mean().to_dict(), diffusion=dm.mean().to_dict())
+    stamp("market making")
+    # stress test
+    seeds = [episode_seed(71, i) for i in range(3)]
+    probe = SlotAgent(rules, cfg.market_agent)
+    market_episode(cfg.market, cfg.market_agent, seeds[0], slot=probe, num_steps=1)
+    plans = agent.generate([probe.last_features], [probe.tracker.rule_state], num_samples=16, generator=torch.Generator().manual_seed(0))[0]
+    init = np.where(plans[:, :T, 0] > 0, np.round(plans[:, :T, 1] * rules.qty_scale), 0).astype(int)
+    rand = op.stress_search(cfg, budget, T, cap, seeds, "random", seed=1)
+    cem = op.stress_search(cfg, budget, T, cap, seeds, "cem", init=init, seed=1)
+    fresh = [episode_seed(72, i) for i in range(10)]
+    oos = lambda t: op.maker_loss(cfg, np.array(t.loc[t.loss.idxmax(), "plan"]), fresh)
+    rows.append(dict(metric=f"stress test: worst A–S maker loss found, diffusion-seeded CEM vs random search ({budget} plans each)",
+                     value=f"{cem.loss.max():.0f} vs {rand.loss.max():.0f}", goal="the adversary finds a worse case than random search at equal budget",
+                     met=bool(cem.loss.max() > rand.loss.max()), note=f"on 10 fresh markets: {oos(cem):.0f} vs {oos(rand):.0f}; mean loss of plans tried {cem.loss.mean():.0f} vs {rand.loss.mean():.0f}"))
+    stamp("stress test")
+    # manipulation detection
+    train = (op.spoofing_markets(n_det // 2, True, 300, seed=1, rate=0.3) + op.spoofing_markets(n_det // 2, True, 300, seed=4, rate=0.1)
+             + op.spoofing_markets(n_det // 2, False, 300, seed=1))
+    honest = op.spoofing_markets(2 * n_det, False, 300, seed=2)
+    for rate in (0.3, 0.1, 0.03):
+        test = op.spoofing_markets(2 * n_det, True, 300, seed=2, rate=rate) + honest
+        for rule in ("midpoint", "honest_max"):
+            r = op.detection_report(train, test, rule)
+            rows.append(dict(metric=f"spoofing detection, spoofer on {rate:.0%} of steps, {rule} threshold ({r['spoofers']} spoofers, {r['honest']} honest)",
+                             value=f"precision {r['precision']:.2f}, recall {r['recall']:.2f}", goal="precision and recall >= 0.9; honest FPR <= 1%",
+                             met=bool(r["precision"] >= 0.9 and r["recall"] >= 0.9 and r["false_positive_rate"] <= 0.01),
+                             note=f"false-positive rate on the honest population {r['false_positive_rate']:.3f}"))
+    stamp("manipulation detection")
+    return rows, out
+
+
+SECTIONS = {"1": section1, "2": section2, "3": section3, "4": section4}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
