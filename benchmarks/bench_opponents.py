@@ -1,7 +1,7 @@
 """Reading the other players and one's own footprint (issue 17): does it work? Each measurement beside its goal.
 
 1. Inferring objectives: held-out agents (other seeds, every agent with its own random parameters) of the five
-   heuristic types; type accuracy of the simulation-trained classifier against observed steps, and the recovery of
+   heuristic types and the diffusion agent (trained small, as in section 4); type accuracy of the simulation-trained classifier against observed steps, and the recovery of
    the A–S maker's γ and k, the speculator's trend share and switch probability, the informed trader's horizon and
    threshold against observed steps.
 2. Footprints: a known exponential transient impact switched on in the market (market.transient_impact_lambda,
@@ -30,10 +30,35 @@ def stamp(msg): print(f"[{time.perf_counter() - T0:6.0f}s] {msg}", flush=True)
 pct = lambda x: f"{x:.1%}"
 
 
+_AGENT = {}
+def diffusion_agent(quick):
+    "A small diffusion market agent (trained once per run): (cfg, model, rules, agent, trainer)."
+    if "a" not in _AGENT:
+        import dataclasses, tempfile
+        from diffmarket.core import load_config
+        from diffmarket.market_diffusion import MarketDiffusionAgent, MarketTrainer, Rules, generate_episodes, load_market_checkpoint, make_windows
+        n, epochs = (30, 3) if quick else (100, 5)
+        cfg = load_config()
+        cfg = dataclasses.replace(cfg, market_agent=dataclasses.replace(cfg.market_agent, epochs=epochs, n_action_steps=4))
+        scratch = Path(tempfile.mkdtemp())
+        tr = MarketTrainer(make_windows(generate_episodes(cfg, n, workers=1, progress=False), cfg.market_agent), cfg, progress=False)
+        tr.fit(out_dir=scratch / "ckpt")
+        model = load_market_checkpoint(scratch / "ckpt")[0]
+        rules = Rules.from_config(cfg.market, cfg.market_agent)
+        _AGENT["a"] = (cfg, model, rules, MarketDiffusionAgent(model, rules, cfg.market_agent), tr)
+        stamp(f"diffusion agent trained ({n} episodes, {epochs} epochs)")
+    return _AGENT["a"]
+
+
 def section1(quick):
+    from diffmarket.market import MarketConfig
+    from diffmarket.market_diffusion import MarketDiffusionAgent, Rules
     n_train, n_test, steps = (10, 6, 400) if quick else (30, 20, 400)
     n_steps = (25, 50, 100, 200, 400)
-    train, test = op.simulated_population(n_train, steps, seed=10), op.simulated_population(n_test, steps, seed=20)
+    cfg, model, _, _, _ = diffusion_agent(quick)
+    rules = Rules.from_config(MarketConfig(), cfg.market_agent)
+    extra = lambda s: [MarketDiffusionAgent(model, rules, cfg.market_agent, seed=s)]
+    train, test = op.simulated_population(n_train, steps, seed=10, extra=extra), op.simulated_population(n_test, steps, seed=20, extra=extra)
     stamp(f"simulated {n_train} + {n_test} markets")
     acc = op.type_accuracy(train, test, n_steps)
     stamp("type accuracy")
@@ -42,7 +67,7 @@ def section1(quick):
     stamp("parameter recovery")
     curve = ", ".join(f"{n}: {a:.1%}" for n, a in acc.accuracy.items())
     a200 = acc.loc[200]
-    rows = [dict(metric=f"type accuracy, held-out, after 200 observed steps ({int(a200.agents)} agents, 5 types)",
+    rows = [dict(metric=f"type accuracy, held-out, after 200 observed steps ({int(a200.agents)} agents, 6 types: the five heuristic and the diffusion agent)",
                  value=f"{a200.accuracy:.1%} [{a200.lo:.1%}, {a200.hi:.1%}]", goal=">= 95% after a few hundred actions",
                  met=bool(a200.accuracy >= 0.95), note=f"by observed steps: {curve}")]
     for p, label in (("mm_gamma", "A–S γ"), ("mm_k", "A–S k"), ("informed_horizon", "informed horizon"),
@@ -119,22 +144,12 @@ def section3(quick):
 
 
 def section4(quick):
-    import dataclasses, tempfile, torch
-    from diffmarket.core import load_config
+    import torch
     from diffmarket.agents import MarketMaker
-    from diffmarket.market_diffusion import (MarketDiffusionAgent, MarketTrainer, Rules, SlotAgent, episode_seed, generate_episodes,
-                                             load_market_checkpoint, make_windows, market_episode)
+    from diffmarket.market_diffusion import MarketDiffusionAgent, SlotAgent, episode_seed, market_episode
     from diffmarket.evaluate import ac_parameters, ac_schedule, candidate_schedules, mean_ci, predicted_cost, shortfall_episode, split_evenly
-    n_train_eps, epochs, n_exec, n_mm, budget, n_det = (30, 3, 40, 6, 32, 6) if quick else (100, 5, 100, 15, 96, 10)
-    cfg = load_config()
-    cfg = dataclasses.replace(cfg, market_agent=dataclasses.replace(cfg.market_agent, epochs=epochs, n_action_steps=4))
-    scratch = Path(tempfile.mkdtemp())
-    tr = MarketTrainer(make_windows(generate_episodes(cfg, n_train_eps, workers=1, progress=False), cfg.market_agent), cfg, progress=False)
-    tr.fit(out_dir=scratch / "ckpt")
-    model = load_market_checkpoint(scratch / "ckpt")[0]
-    rules = Rules.from_config(cfg.market, cfg.market_agent)
-    agent = MarketDiffusionAgent(model, rules, cfg.market_agent)
-    stamp(f"diffusion agent trained ({n_train_eps} episodes, {epochs} epochs)")
+    n_exec, n_mm, budget, n_det = (40, 6, 32, 6) if quick else (100, 15, 96, 10)
+    cfg, model, rules, agent, tr = diffusion_agent(quick)
     rows, out = [], {}
     # execution
     Q, T, cap = 1000, cfg.market_agent.horizon, cfg.market_agent.max_order_qty

@@ -123,13 +123,18 @@ def random_agent_config(rng, base:Optional[MarketAgentsConfig]=None) -> MarketAg
 # %% ../nbs/33_opponents.ipynb #f866ecb4
 KINDS = ("market_maker", "noise", "speculator", "arbitrageur", "informed")
 
-def simulated_population(num_markets:int, num_steps:int=400, seed:int=0, per_kind:int=2) -> list:
-    "[(tape, [agent configs])] for `num_markets` markets of `per_kind` agents of every kind with random parameters."
+def simulated_population(num_markets:int, num_steps:int=400, seed:int=0, per_kind:int=2, extra=None) -> list:
+    "[(tape, [agent configs])] for `num_markets` markets of `per_kind` agents of every kind with random parameters (plus `extra(seed)` agents)."
     out = []
     for j in range(int(num_markets)):
-        ss = np.random.SeedSequence([int(seed), j]).spawn(2 * per_kind * len(KINDS))
+        ss = np.random.SeedSequence([int(seed), j]).spawn(2 * per_kind * len(KINDS) + 1)
         cfgs = [random_agent_config(np.random.default_rng(ss[2 * i])) for i in range(per_kind * len(KINDS))]
         agents = [AgentFactory.create(KINDS[i % len(KINDS)], cfgs[i], np.random.default_rng(ss[2 * i + 1])) for i in range(len(cfgs))]
+        if extra is not None:
+            more = list(extra(int(ss[-1].generate_state(1)[0])))
+            for a in more:
+                if hasattr(a, "reseed"): a.reseed(int(ss[-1].generate_state(2)[1]))
+            agents += more; cfgs += [None] * len(more)
         m = MarketConfig(num_agents=len(agents), num_steps=int(num_steps))
         out.append((record_tape(m, agents, seed=episode_seed(seed, j)), cfgs))
     return out
