@@ -271,6 +271,8 @@ class MarketConfig:
     news_beta: float = 0.90          # garch_news: persistence of the news variance
     impact_lambda: float = 0.0
     impact_gamma: float = 0.5
+    transient_impact_lambda: float = 0.0   # each step's net taker flow displaces the fundamental by this fraction of price per share, decaying (0: off)
+    transient_impact_decay: float = 10.0   # e-folding time of that displacement (steps): after τ steps 1/e of it is left
     seed: int = 0
     agents: MarketAgentsConfig = field(default_factory=MarketAgentsConfig)
 

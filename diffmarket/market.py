@@ -162,6 +162,8 @@ class MarketEnvironment(ParallelEnv):
         if cfg.steps_per_day < 1: raise ConfigError("must be >= 1", "market.steps_per_day")
         if cfg.price_limit is not None and not 0 < cfg.price_limit < 1: raise ConfigError("must lie in (0, 1) or be null", "market.price_limit")
         if cfg.num_steps < 1: raise ConfigError("must be >= 1", "market.num_steps")
+        if cfg.transient_impact_lambda < 0: raise ConfigError("must be >= 0 (0: off)", "market.transient_impact_lambda")
+        if cfg.transient_impact_lambda and not cfg.transient_impact_decay > 0: raise ConfigError("must be > 0 steps", "market.transient_impact_decay")
         self.possible_agents = [f"agent_{i}" for i in range(n)]
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self.views = dict(fundamental_views or {})          # agent -> steps ahead it sees the fundamental
@@ -355,6 +357,7 @@ def step(self:MarketEnvironment, actions:dict):
         if a in actions: self._apply(int(i), actions[a])
     if self.impact.impact_lambda and self.step_flow:
         self.fundamental[self.t + 1:] *= 1.0 + self.impact.relative(self.step_flow)
+    if cfg.transient_impact_lambda and self.step_flow: self._transient_impact(self.step_flow)
     self._record()
     self.t += 1
     if self.t % cfg.steps_per_day == 0: self._end_of_day()
@@ -412,3 +415,11 @@ def accounts(self:MarketEnvironment) -> pd.DataFrame:
     return pd.DataFrame({"agent": self.possible_agents, "cash": self.cash, "position": self.position,
                          "fees_paid": self.fees_paid, "traded_qty": self.traded_qty,
                          "pnl": [c + p * mark - self.cfg.initial_cash for c, p in zip(self.cash, self.position)]})
+
+# %% ../nbs/11_market.ipynb #f54d1d6a
+@patch
+def _transient_impact(self:MarketEnvironment, flow:float):
+    "Displace the fundamental after this step by the decaying footprint of `flow` signed shares."
+    cfg = self.cfg
+    n = min(len(self.fundamental) - self.t - 1, int(20 * cfg.transient_impact_decay) + 1)
+    self.fundamental[self.t + 1:self.t + 1 + n] *= 1.0 + cfg.transient_impact_lambda * flow * np.exp(-np.arange(n) / cfg.transient_impact_decay)

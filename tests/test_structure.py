@@ -18,6 +18,7 @@ LAYERS = [
     ["games"],
     ["market_diffusion"],
     ["evaluate"],
+    ["opponents"],
     ["viz"],                 # 60_viz sits below widgets though its number is higher: the dashboards compose its plots
     ["widgets"],
     ["demo"],

@@ -1,0 +1,231 @@
+"""Reading the other players and one's own footprint (issue 17): does it work? Each measurement beside its goal.
+
+1. Inferring objectives: held-out agents (other seeds, every agent with its own random parameters) of the five
+   heuristic types and the diffusion agent (trained small, as in section 4); type accuracy of the simulation-trained classifier against observed steps, and the recovery of
+   the A–S maker's γ and k, the speculator's trend share and switch probability, the informed trader's horizon and
+   threshold against observed steps.
+2. Footprints: a known exponential transient impact switched on in the market (market.transient_impact_lambda,
+   transient_impact_decay); the propagator kernel fitted to a probe's own orders against the truth, and the
+   implementation shortfall of the footprint-aware schedule against the same executor without footprints (TWAP).
+3. Reflexive beliefs: level-0/1/2 executors against predators of known levels in the market, PnL with 95% CIs.
+4. Applications: execution (TWAP, VWAP, Almgren-Chriss, a small diffusion agent), market making (the diffusion agent
+   against the A-S maker: spread, inventory, mark-outs against the informed trader), a stress test of the A-S maker
+   (diffusion-seeded CEM against random search at equal budget), spoofing detection (precision, recall, honest FPR).
+
+Usage: python benchmarks/bench_opponents.py [--quick] [--json out.json] [--sections 1,2,3]
+"""
+import argparse, json, sys, time, warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+warnings.filterwarnings("ignore")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import print_table
+import diffmarket.opponents as op
+
+T0 = time.perf_counter()
+def stamp(msg): print(f"[{time.perf_counter() - T0:6.0f}s] {msg}", flush=True)
+pct = lambda x: f"{x:.1%}"
+
+
+_AGENT = {}
+def diffusion_agent(quick):
+    "A small diffusion market agent (trained once per run): (cfg, model, rules, agent, trainer)."
+    if "a" not in _AGENT:
+        import dataclasses, tempfile
+        from diffmarket.core import load_config
+        from diffmarket.market_diffusion import MarketDiffusionAgent, MarketTrainer, Rules, generate_episodes, load_market_checkpoint, make_windows
+        n, epochs = (30, 3) if quick else (100, 5)
+        cfg = load_config()
+        cfg = dataclasses.replace(cfg, market_agent=dataclasses.replace(cfg.market_agent, epochs=epochs, n_action_steps=4))
+        scratch = Path(tempfile.mkdtemp())
+        tr = MarketTrainer(make_windows(generate_episodes(cfg, n, workers=1, progress=False), cfg.market_agent), cfg, progress=False)
+        tr.fit(out_dir=scratch / "ckpt")
+        model = load_market_checkpoint(scratch / "ckpt")[0]
+        rules = Rules.from_config(cfg.market, cfg.market_agent)
+        _AGENT["a"] = (cfg, model, rules, MarketDiffusionAgent(model, rules, cfg.market_agent), tr)
+        stamp(f"diffusion agent trained ({n} episodes, {epochs} epochs)")
+    return _AGENT["a"]
+
+
+def section1(quick):
+    from diffmarket.market import MarketConfig
+    from diffmarket.market_diffusion import MarketDiffusionAgent, Rules
+    n_train, n_test, steps = (10, 6, 400) if quick else (30, 20, 400)
+    n_steps = (25, 50, 100, 200, 400)
+    cfg, model, _, _, _ = diffusion_agent(quick)
+    rules = Rules.from_config(MarketConfig(), cfg.market_agent)
+    extra = lambda s: [MarketDiffusionAgent(model, rules, cfg.market_agent, seed=s)]
+    train, test = op.simulated_population(n_train, steps, seed=10, extra=extra), op.simulated_population(n_test, steps, seed=20, extra=extra)
+    stamp(f"simulated {n_train} + {n_test} markets")
+    acc = op.type_accuracy(train, test, n_steps)
+    stamp("type accuracy")
+    rec = op.parameter_recovery(test[: (3 if quick else 8)], (50, 100, 200, 400))
+    summ = op.recovery_summary(rec)
+    stamp("parameter recovery")
+    curve = ", ".join(f"{n}: {a:.1%}" for n, a in acc.accuracy.items())
+    a200 = acc.loc[200]
+    rows = [dict(metric=f"type accuracy, held-out, after 200 observed steps ({int(a200.agents)} agents, 6 types: the five heuristic and the diffusion agent)",
+                 value=f"{a200.accuracy:.1%} [{a200.lo:.1%}, {a200.hi:.1%}]", goal=">= 95% after a few hundred actions",
+                 met=bool(a200.accuracy >= 0.95), note=f"by observed steps: {curve}")]
+    for p, label in (("mm_gamma", "A–S γ"), ("mm_k", "A–S k"), ("informed_horizon", "informed horizon"),
+                     ("informed_threshold", "informed threshold"), ("trend_share", "speculator trend share (absolute error)"),
+                     ("spec_switch_prob", "speculator switch probability")):
+        s = summ.loc[p]
+        curve = ", ".join(f"{n}: {r.median_error:.3f}" for n, r in s.iterrows())
+        r = s.loc[200]
+        rows.append(dict(metric=f"{label}: median error after 200 steps ({int(r.agents)} agents)", value=f"{r.median_error:.3f}",
+                         goal="<= 0.10 (within 10%)", met=bool(r.median_error <= 0.10),
+                         note=f"share within 10%: {r.within_tol:.0%}; median error by steps: {curve}"))
+    return rows, dict(accuracy=acc.reset_index().to_dict("records"), recovery=summ.reset_index().to_dict("records"))
+
+
+def section2(quick):
+    from diffmarket.market_diffusion import episode_seed
+    eps, steps, n_sf = (6, 2000, 100) if quick else (10, 2000, 200)
+    rows, out = [], {}
+    for decay in ((10.0,) if quick else (5.0, 10.0, 20.0)):
+        cfg = op.footprint_market(2e-6, decay)
+        flows, mids, slip = op.probe_episodes(cfg, eps, steps, seed=1)
+        kern = op.fit_exponential_kernel(op.propagator_kernel(flows, mids))
+        k60 = op.fit_exponential_kernel(op.propagator_kernel(flows, mids, max_lag=60))
+        out[f"kernel_decay_{decay:g}"] = kern; out[f"kernel_decay_{decay:g}_60_lags"] = k60
+        if decay == 10.0: K10, eta, cfg10 = kern, op.temporary_cost(slip), cfg
+        rows.append(dict(metric=f"fitted decay time, true {decay:g} steps ({eps} probe episodes of {steps} steps)", value=f"{kern['decay']:.2f}",
+                         goal=f"within 10% of {decay:g}", met=bool(abs(kern["decay"] / decay - 1) <= 0.10),
+                         note=f"amplitude {kern['amplitude'] * 1e3:.1f} bps/1000 shares (true 20.0), permanent {kern['permanent'] * 1e3:.1f}; "
+                              f"fitted on 60 lags instead of 40: decay {k60['decay']:.2f} (the slow drift of the kernel makes it depend on the window)"))
+        stamp(f"kernel, decay {decay:g}")
+    dflt = op.footprint_market(2e-6, 10.0, arb_threshold=None, informed=True)
+    f, m, _ = op.probe_episodes(dflt, eps, steps, seed=1)
+    kd = op.fit_exponential_kernel(op.propagator_kernel(f, m))
+    rows.append(dict(metric="  the same in the default population (informed trader, 5 bp arbitrage band), true 10", value=f"{kd['decay']:.2f}",
+                     goal="(no goal: how far the market's own participants bend the footprint)", met=None,
+                     note=f"amplitude {kd['amplitude'] * 1e3:.1f} bps/1000, permanent {kd['permanent'] * 1e3:.1f}"))
+    stamp("kernel, default population")
+    summ, table = op.footprint_shortfall(cfg10, K10, eta, 3000, 20, n_sf)
+    d = summ.loc["footprint_minus_twap"]
+    rows.append(dict(metric=f"shortfall gain of the footprint schedule over TWAP (3000 shares in 20 steps, {n_sf} markets, bps)",
+                     value=f"{-d['mean']:.1f} [{-d['hi']:.1f}, {-d['lo']:.1f}]", goal="> 0, 95% CI above 0", met=bool(d["hi"] < 0),
+                     note=f"TWAP {summ.loc['twap', 'mean']:.1f} bps, footprint {summ.loc['footprint', 'mean']:.1f} bps; schedule {summ.attrs['schedule'].tolist()}"))
+    stamp("footprint shortfall")
+    out["eta"] = eta; out["shortfall"] = summ.reset_index().to_dict("records")
+    return rows, out
+
+
+def section3(quick):
+    from diffmarket.market_diffusion import episode_seed
+    n_est, n_eval = (30, 50) if quick else (60, 150)
+    cfg = op.footprint_market(2e-6, 10.0)
+    flows, mids, slip = op.probe_episodes(cfg, 6, 2000, seed=1)
+    kern, eta = op.fit_exponential_kernel(op.propagator_kernel(flows, mids)), op.temporary_cost(slip)
+    ep, pp = op.executor_plans(3000, 20, 1000, kern, eta), op.predator_plans(1000, 20)
+    game = op.empirical_duel_game(op.duel_table(cfg, ep, pp, [episode_seed(31, i) for i in range(n_est)]))
+    levels = op.level_profile(game)
+    stamp("level-k profile")
+    lp = op.level_pnl(op.duel_table(cfg, ep, pp, [episode_seed(32, i) for i in range(n_eval)]), levels)
+    stamp("held-out level table")
+    rows = []
+    for _, r in lp.iterrows():
+        row = dict(metric=f"executor level {r.executor_level} ({r.executor}) vs predator level {r.predator_level} ({r.predator}): payoff",
+                   value=f"{r.payoff:.0f} [{r.lo:.0f}, {r.hi:.0f}]", goal=f"95% CI (n = {int(r.n)} held-out markets)", met=None)
+        if r.executor_level > 0:
+            pays = r.gain_lo > 0; hurts = r.gain_hi < 0
+            row["note"] = (f"one level deeper: {r.gain_over_shallower:+.0f} [{r.gain_lo:.0f}, {r.gain_hi:.0f}] -> "
+                           + ("pays" if pays else "costs" if hurts else "no significant difference"))
+        rows.append(row)
+    deeper = lp[lp.executor_level == 2]
+    rows.append(dict(metric="where level 2 pays over level 1 (gain CI above 0) / where not", value=f"{int((deeper.gain_lo > 0).sum())} / {int((deeper.gain_lo <= 0).sum())} predator levels",
+                     goal="shown both ways", met=bool((deeper.gain_lo > 0).any() and (deeper.gain_lo <= 0).any()),
+                     note="levels: " + ", ".join(f"{k}: {r.executor}/{r.predator}" for k, r in levels.iterrows())))
+    return rows, dict(levels=levels.reset_index().to_dict("records"), table=lp.to_dict("records"))
+
+
+def section4(quick):
+    import torch
+    from diffmarket.agents import MarketMaker
+    from diffmarket.market_diffusion import MarketDiffusionAgent, SlotAgent, episode_seed, market_episode
+    from diffmarket.evaluate import ac_parameters, ac_schedule, candidate_schedules, mean_ci, predicted_cost, shortfall_episode, split_evenly
+    n_exec, n_mm, budget, n_det = (40, 6, 32, 6) if quick else (100, 15, 96, 10)
+    cfg, model, rules, agent, tr = diffusion_agent(quick)
+    rows, out = [], {}
+    # execution
+    Q, T, cap = 1000, cfg.market_agent.horizon, cfg.market_agent.max_order_qty
+    profile = op.volume_profile(cfg, T, 20)
+    ac = ac_parameters(model, tr.val if tr.val is not None else tr.train, Q, T, cfg.market.initial_price)
+    def diff_sched(f, rs, s):
+        c = candidate_schedules(agent, f, rs, Q, T, 16, s)
+        return c[int(np.argmin(predicted_cost(model, f, c, rules.qty_scale)))]
+    res = []
+    for i in range(n_exec):
+        s = episode_seed(61, i)
+        sched = {"twap": lambda f, rs: split_evenly(Q, T), "vwap": lambda f, rs: op.vwap_schedule(profile, Q, cap),
+                 "almgren_chriss": lambda f, rs: ac_schedule(ac), "diffusion": lambda f, rs, s=s: diff_sched(f, rs, s)}
+        res.append({k: v["shortfall_bps"] for k, v in shortfall_episode(cfg, s, sched, Q, T).items()})
+    w = pd.DataFrame(res)
+    best = w.mean().idxmin()
+    for k in w.columns:
+        a, d = mean_ci(w[k]), mean_ci(w[k] - w["twap"])
+        rows.append(dict(metric=f"execution: {k} shortfall, {Q} shares in {T} steps, {n_exec} markets (bps)", value=f"{a['mean']:.2f} [{a['lo']:.2f}, {a['hi']:.2f}]",
+                         goal="measured (spread over episodes beside it)", met=None,
+                         note=f"std over episodes {w[k].std():.2f}; minus TWAP {d['mean']:+.2f} [{d['lo']:.2f}, {d['hi']:.2f}]" + ("; lowest mean" if k == best else "")))
+    out["execution"] = w.describe().to_dict()
+    stamp("execution")
+    # market making
+    a_s = op.maker_report(cfg, lambda s: MarketMaker(cfg.market.agents, seed=s), n_mm, 200)
+    dm = op.maker_report(cfg, lambda s: MarketDiffusionAgent(model, rules, cfg.market_agent, seed=s), n_mm, 200)
+    for name, r in (("A–S maker", a_s), ("diffusion agent", dm)):
+        m = r.mean()
+        rows.append(dict(metric=f"market making, {name} in the slot ({n_mm} markets of 200 steps)", value=f"spread {m.spread_captured_bps:.2f} bps/share",
+                         goal="measured", met=None,
+                         note=f"maker shares {m.maker_shares:.0f}, inventory std {m.inventory_std:.0f} (max {m.inventory_max:.0f}), mark-out vs informed "
+                              f"{m.adverse_vs_informed_bps:.1f} bps vs others {m.adverse_vs_others_bps:.1f}, PnL {m.pnl:.0f}"))
+    out["market_making"] = dict(avellaneda_stoikov=a_s.mean().to_dict(), diffusion=dm.mean().to_dict())
+    stamp("market making")
+    # stress test
+    seeds = [episode_seed(71, i) for i in range(3)]
+    probe = SlotAgent(rules, cfg.market_agent)
+    market_episode(cfg.market, cfg.market_agent, seeds[0], slot=probe, num_steps=1)
+    plans = agent.generate([probe.last_features], [probe.tracker.rule_state], num_samples=16, generator=torch.Generator().manual_seed(0))[0]
+    init = np.where(plans[:, :T, 0] > 0, np.round(plans[:, :T, 1] * rules.qty_scale), 0).astype(int)
+    rand = op.stress_search(cfg, budget, T, cap, seeds, "random", seed=1)
+    cem = op.stress_search(cfg, budget, T, cap, seeds, "cem", init=init, seed=1)
+    fresh = [episode_seed(72, i) for i in range(10)]
+    oos = lambda t: op.maker_loss(cfg, np.array(t.loc[t.loss.idxmax(), "plan"]), fresh)
+    rows.append(dict(metric=f"stress test: worst A–S maker loss found, diffusion-seeded CEM vs random search ({budget} plans each)",
+                     value=f"{cem.loss.max():.0f} vs {rand.loss.max():.0f}", goal="the adversary finds a worse case than random search at equal budget",
+                     met=bool(cem.loss.max() > rand.loss.max()), note=f"on 10 fresh markets: {oos(cem):.0f} vs {oos(rand):.0f}; mean loss of plans tried {cem.loss.mean():.0f} vs {rand.loss.mean():.0f}"))
+    stamp("stress test")
+    # manipulation detection
+    train = (op.spoofing_markets(n_det // 2, True, 300, seed=1, rate=0.3) + op.spoofing_markets(n_det // 2, True, 300, seed=4, rate=0.1)
+             + op.spoofing_markets(n_det // 2, False, 300, seed=1))
+    honest = op.spoofing_markets(2 * n_det, False, 300, seed=2)
+    for rate in (0.3, 0.1, 0.03):
+        test = op.spoofing_markets(2 * n_det, True, 300, seed=2, rate=rate) + honest
+        for rule in ("midpoint", "honest_max"):
+            r = op.detection_report(train, test, rule)
+            rows.append(dict(metric=f"spoofing detection, spoofer on {rate:.0%} of steps, {rule} threshold ({r['spoofers']} spoofers, {r['honest']} honest)",
+                             value=f"precision {r['precision']:.2f}, recall {r['recall']:.2f}", goal="precision and recall >= 0.9; honest FPR <= 1%",
+                             met=bool(r["precision"] >= 0.9 and r["recall"] >= 0.9 and r["false_positive_rate"] <= 0.01),
+                             note=f"false-positive rate on the honest population {r['false_positive_rate']:.3f}"))
+    stamp("manipulation detection")
+    return rows, out
+
+
+SECTIONS = {"1": section1, "2": section2, "3": section3, "4": section4}
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller runs (about a third of the time)")
+    ap.add_argument("--json", default=None, help="write the numbers to this file")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated sections to run")
+    args = ap.parse_args()
+    import torch; torch.set_num_threads(1)
+    rows, out = [], {}
+    for s in args.sections.split(","):
+        r, o = SECTIONS[s](args.quick); rows += r; out[s] = o
+    print_table("Opponents and footprints (issue 17)" + (" [quick]" if args.quick else ""), rows)
+    stamp("done")
+    if args.json: Path(args.json).write_text(json.dumps(out, indent=1, default=str))
