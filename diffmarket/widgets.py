@@ -132,14 +132,19 @@ def _run(self:Dashboard):
     req, vals = self.requests, self.values()
     t0 = time.perf_counter()
     self.progress.value, self.progress.bar_style = 0.0, "info"
-    try: result = self.compute(vals, self._report)
-    except (DiffmarketError, ValueError) as e:
+    try:
+        result = self.compute(vals, self._report)
+        if req != self.requests: return                 # overtaken by a newer change: the next run shows
+        self.result = result
+        self.render(result)
+    except (DiffmarketError, ValueError) as e:          # bad input or settings: said on the status line
         self.progress.bar_style = "danger"
         self.status.value = f'<span class="dm-error" style="color:#b00">error: {html.escape(str(e))}</span>'
         return
-    if req != self.requests: return                     # overtaken by a newer change: the next run shows
-    self.result = result
-    self.render(result)
+    except Exception as e:                              # a bug: said too (never a dashboard stuck at 'ready'), and raised by wait()
+        self.progress.bar_style = "danger"
+        self.status.value = f'<span class="dm-error" style="color:#b00">error: {html.escape(type(e).__name__)}: {html.escape(str(e))}</span>'
+        raise
     self.runs += 1
     self.progress.value, self.progress.bar_style = 1.0, "success"
     self.status.value = (f'<span class="dm-run-count">run {self.runs}</span> · {html.escape(self.describe(vals, result))} · '
