@@ -24,7 +24,7 @@ from . import __version__
 from .core import (Config, DataConfig, ModelConfig, BacktestConfig, DiffmarketError, DataError, ConfigError,
                              Observation, load_config, config_to_dict, config_from_dict, seed_everything, get_device)
 from .data import (StrategyData, WindowDataset, make_features, feature_warmup, feature_window, last_features,
-                             load_bars, position_path)
+                             load_bars, position_path, feature_names, entry_step, session_bars, SESSION_CAP)
 from .diffusion import make_model, torch_threads
 from .backtest import Backtest, TargetSeries
 from .report import output_dir, write_json, html_table
@@ -66,6 +66,7 @@ def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> 
     return dict(model=config_to_dict(cfg.model), data=config_to_dict(cfg.data), n_features=int(n_features), action_dim=1,
                 feature_names=list(data.feature_names), normalizer=data.normalizer.to_dict(),
                 position_scale=float(data.position_scale), symbols=list(data.symbols),
+                position_scales=dict(zip(data.symbols, data.position_scales or [data.position_scale] * len(data.symbols))),
                 position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=__version__,
                 splits=data_splits(data),
                 price_range={s: [float(np.nanmin(close[:, j])), float(np.nanmax(close[:, j]))] for j, s in enumerate(data.symbols)},
@@ -277,7 +278,13 @@ class DiffusionPolicy:
         self.n_action_steps = n_action_steps or self.data_cfg.n_action_steps
         self.choice, self.seed, self.snap, self.num_threads = choice, seed, snap, num_threads
         self.mean, self.std = (np.asarray(meta["normalizer"][k], dtype=np.float32) for k in ("mean", "std"))
-        self.scale = float(meta["position_scale"])
+        self.scale = float(meta["position_scale"])                 # the largest over the training symbols
+        self.scales_by_name = {k.lower(): float(v) for k, v in (meta.get("position_scales") or {}).items()}
+        names, known = list(meta["feature_names"]), feature_names(self.data_cfg)
+        if any(n not in known for n in names):
+            raise DataError(f"the checkpoint's features {sorted(set(names) - set(known))} are not computed by this version of diffmarket")
+        self.columns = np.array([known.index(n) for n in names])   # the checkpoint's features among today's, in its order
+        self.clock = None                                        # (timestamps ns, session bar per bar and symbol) from check_bars
         self.levels = np.asarray(meta["position_levels"]) if snap and meta.get("position_levels") else None
         self.warm = feature_warmup(self.data_cfg)
         self.tip_col = meta["feature_names"].index("time_in_position")
@@ -288,7 +295,8 @@ class DiffusionPolicy:
     def reset(self):
         "Forget positions, plans and the sampling generator's state (start of a new run)."
         self.generator = torch.Generator().manual_seed(self.seed)
-        self._pos, self._tip, self._ts = {}, {}, {}
+        self._pos, self._tip, self._ts, self._entry, self._session = {}, {}, {}, {}, {}
+        self._scales, self._sess_state = None, None
         self._plan, self._plan_t, self._last_t = None, None, None
         self.last_confidence, self.last_samples = 0.0, None
         self.diagnostics = []                 # one row per decision: its confidence and the features beyond the training range
@@ -303,6 +311,7 @@ PRICE_SCALE_TOLERANCE = 3.0     # bars whose median close lies beyond [min / 3, 
 @patch
 def check_bars(self:DiffusionPolicy, panel) -> None:
     "Warn when `panel`'s symbols are not the training symbols; refuse (DataError) bars at another price scale."
+    self._set_clock(panel)
     trained = [str(s) for s in self.meta.get("symbols", [])]
     if trained and [s.lower() for s in panel.symbols] != [s.lower() for s in trained]:
         warnings.warn(f"the policy was trained on {', '.join(trained)}; these bars hold {', '.join(panel.symbols)}", stacklevel=3)
@@ -317,6 +326,16 @@ def check_bars(self:DiffusionPolicy, panel) -> None:
                             "positions are in units of the training instrument and mean nothing here; train on these bars")
 
 @patch
+def _set_clock(self:DiffusionPolicy, panel) -> None:
+    "Remember the bars' timestamps and each symbol's session bar on them (the session clock of bars before the first decision)."
+    idx = pd.DatetimeIndex(panel.index)
+    real = np.isfinite(np.asarray(panel.ohlcv)[:, :, :4]).all(axis=2)
+    sb = np.zeros(real.shape)
+    for j in range(real.shape[1]):
+        if real[:, j].any(): sb[real[:, j], j] = session_bars(idx[real[:, j]], self.data_cfg.session_gap_minutes)
+    self.clock = (idx.as_unit("ns").asi8, sb)
+
+@patch
 def split_start(self:DiffusionPolicy, which:str="test") -> Optional[pd.Timestamp]:
     "First bar of the 'test' (held-out) or 'val' split of the policy's training data (None for old checkpoints)."
     t = (self.meta.get("splits") or {}).get(f"{which}_start")
@@ -325,13 +344,39 @@ def split_start(self:DiffusionPolicy, which:str="test") -> Optional[pd.Timestamp
 # %% ../nbs/21_train.ipynb #e4743ba9
 @patch
 def _record(self:DiffusionPolicy, obs:Observation):
-    "Remember this bar's position, timestamp and time in position."
+    "Remember this bar's position, timestamp, time in position, entry price and session bar."
     t, pos = obs.t, np.asarray(obs.position, dtype=float).reshape(-1)
+    S, ts, bar = len(pos), pd.Timestamp(obs.timestamp), obs.ohlcv[obs.t]
     prev = self._pos.get(t - 1)
-    self._tip[t] = np.where(pos == prev, self._tip[t - 1] + 1, 0) if prev is not None and len(prev) == len(pos) else np.zeros(len(pos))
-    self._pos[t], self._ts[t] = pos, pd.Timestamp(obs.timestamp)
-    for d in (self._pos, self._tip, self._ts):          # keep only what a feature window can need
+    if prev is not None and len(prev) == S: self._tip[t], before, entry = np.where(pos == prev, self._tip[t - 1] + 1, 0), prev, self._entry[t - 1]
+    else: self._tip[t], before, entry = np.zeros(S), np.zeros(S), np.full(S, np.nan)
+    self._entry[t] = np.array([entry_step(entry[j], before[j], pos[j], bar[j, 0]) if pos[j] != before[j] else entry[j] for j in range(S)])
+    self._session[t] = self._session_bar(t, ts, np.isfinite(bar[:, :4]).all(axis=1))
+    self._pos[t], self._ts[t] = pos, ts
+    for d in (self._pos, self._tip, self._ts, self._entry, self._session):   # keep only what a feature window can need
         for k in [k for k in d if k < t - self.warm - self.data_cfg.n_obs_steps - 2]: del d[k]
+
+@patch
+def _session_bar(self:DiffusionPolicy, t:int, ts:pd.Timestamp, real:np.ndarray) -> np.ndarray:
+    "Each symbol's session bar at this close: from the clock of `check_bars`' bars, else counted from the bars seen."
+    if self.clock is not None and t < len(self.clock[0]) and self.clock[0][t] == ts.value and self.clock[1].shape[1] == len(real):
+        return self.clock[1][t]
+    last, count = self._sess_state if self._sess_state is not None and len(self._sess_state[0]) == len(real) \
+        else (np.full(len(real), np.nan), np.zeros(len(real)))
+    new = np.isnan(last) | (ts.value - last > self.data_cfg.session_gap_minutes * 60e9)
+    count = np.where(real, np.where(new, 0, np.minimum(count + 1, SESSION_CAP)), count)
+    self._sess_state = (np.where(real, float(ts.value), last), count)
+    return count
+
+@patch
+def _symbol_scales(self:DiffusionPolicy, symbols) -> np.ndarray:
+    "Each symbol's position scale: by name, else the training symbol's in the same column, else the largest."
+    if self._scales is None or self._scales[0] != tuple(symbols):
+        by = self.scales_by_name
+        order = [by.get(str(s).lower()) for s in self.meta.get("symbols", [])]
+        out = [by.get(str(s).lower(), order[j] if j < len(order) and order[j] is not None else self.scale) for j, s in enumerate(symbols)]
+        self._scales = (tuple(symbols), np.asarray(out, dtype=float))
+    return self._scales[1]
 
 def _real_tail(hist:np.ndarray, n:int) -> np.ndarray:
     "The last `n` rows of `hist` (T, 5) whose prices are all there (fewer when the history holds fewer)."
@@ -346,18 +391,19 @@ def _real_tail(hist:np.ndarray, n:int) -> np.ndarray:
 def _obs_features(self:DiffusionPolicy, obs:Observation) -> np.ndarray:
     "Normalised features (n_symbols, n_obs_steps, n_features) at the close of `obs.t`."
     To, W, t = self.data_cfg.n_obs_steps, feature_window(self.data_cfg), obs.t
-    S = len(obs.symbols)
+    S, scales = len(obs.symbols), self._symbol_scales(obs.symbols)
     step = (self._ts[t] - self._ts[t - 1]) if (t - 1) in self._ts else pd.Timedelta(days=1)
     out = np.full((S, To, len(self.mean)), np.nan)
     for r, k in enumerate(range(t - To + 1, t + 1)):
         ts = self._ts.get(k, self._ts[t] - (t - k) * step)
-        pos, tip = self._pos.get(k, self._pos[t]), self._tip.get(k)
+        pos, tip, entry, ses = self._pos.get(k, self._pos[t]), self._tip.get(k), self._entry.get(k), self._session.get(k)
         for j in range(S):
             hist = obs.ohlcv[:k + 1, j]
             if not np.isfinite(hist[-1, :4]).all(): continue          # no bar here for this symbol: no features
             win = _real_tail(hist, W)
             if len(win) == W:
-                out[j, r] = last_features(win, ts, pos[j], 0 if tip is None else tip[j], self.data_cfg, self.scale)
+                out[j, r] = last_features(win, ts, pos[j], 0 if tip is None else tip[j], self.data_cfg, scales[j],
+                                          np.nan if entry is None else entry[j], 0 if ses is None else ses[j])[self.columns]
     z = (out - self.mean) / self.std
     return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
@@ -378,7 +424,7 @@ def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
     d = self._direction(ex[:, :, 0])                                                  # (S, K)
     votes = np.stack([(d == v).sum(axis=1) for v in (-1, 0, 1)], axis=1)            # (S, 3)
     top = votes == votes.max(axis=1, keepdims=True)
-    now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self.scale)
+    now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self._plan_scales(S))
     win = np.where(top[np.arange(S), now + 1], now, np.where(top[:, 1], 0, top.argmax(axis=1) - 1))
     u = torch.rand(S, generator=self.generator).numpy()
     out = np.empty_like(ex[:, 0])
@@ -402,7 +448,12 @@ def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarr
     self.last_confidence = float(np.clip(1.0 - ex.std(axis=1).mean(), 0.0, 1.0))
     self.last_samples = s
     if self.levels is not None: pick = self.levels[np.abs(pick[..., None] - self.levels).argmin(-1)]
-    return (pick * self.scale).T
+    return (pick * self._plan_scales(len(pick))[:, None]).T
+
+@patch
+def _plan_scales(self:DiffusionPolicy, S:int) -> np.ndarray:
+    "The position scales of the symbols being planned (those of the last observation's symbols)."
+    return self._scales[1] if self._scales is not None and len(self._scales[1]) == S else np.full(S, self.scale)
 
 @patch
 def act(self:DiffusionPolicy, obs:Observation):
