@@ -1,6 +1,6 @@
 """Live executor: decision-to-request latency against the local fake exchange (through ccxt) for the diffusion policy
 and a trivial policy, orders per second sustained, the soak test's counts (kill -9 / restart trials), and paper trading
-against the backtest on the demo's held-out bars.
+against the backtest on the demo's held-out bars and, exits included, for a risk-managed crossover.
 
     python benchmarks/bench_live.py [--trials 100]
 """
@@ -18,7 +18,8 @@ from fake_exchange import FakeBinance, TEST_API_KEY, TEST_SECRET                
 from diffmarket.core import load_config
 from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
 from diffmarket.train import Trainer, load_policy
-from diffmarket.backtest import Backtest, CostModel, TargetSeries
+from diffmarket.backtest import Backtest, CostModel, SMACrossover, TargetSeries
+from diffmarket.risk import RiskManager
 from diffmarket.live import CCXTExchange, Executor, Journal, PaperExchange, ReplayFeed
 
 os.environ["DMFAKE_API_KEY"], os.environ["DMFAKE_SECRET"] = TEST_API_KEY, TEST_SECRET
@@ -86,6 +87,22 @@ def main(argv=None):
     same = fills.equals(want)
     rows.append(dict(metric="paper vs backtest, demo held-out bars (fills equal)", value=f"{same}: {len(fills)} vs {len(want)} fills",
                      goal="identical, trade for trade", met=same, note=f"{len(bt.equity)} bars from {held_out:%Y-%m-%d}; paper run {paper_wall:.1f} s"))
+
+    # paper = backtest, exits included: the risk layer (3% stop, 6% take-profit) around the crossover, every bar from 2008
+    tight = dataclasses.replace(cfg.risk, stop_loss=0.03, take_profit=0.06)
+    rbt = Backtest(bars, RiskManager(tight).wrap(SMACrossover(10, 30, size=5.0)), cfg.backtest).run()
+    feed = ReplayFeed(bars)
+    rp = Executor(RiskManager(tight).wrap(SMACrossover(10, 30, size=5.0)), feed, PaperExchange(feed.symbols, CostModel.from_config(cfg.backtest)),
+                  Journal(work / "managed" / "journal.sqlite"), cfg.live, cfg.backtest, out_dir=work / "managed")
+    t = time.perf_counter(); rp.run(); rp_wall = time.perf_counter() - t
+    rfills = pd.read_csv(work / "managed" / "fills.csv")
+    rwant = rbt.fills.assign(timestamp=pd.DatetimeIndex(rbt.fills.timestamp).strftime("%Y-%m-%dT%H:%M:%SZ")).reset_index(drop=True)
+    rev = rp.journal.risk_events()
+    same = rfills.equals(rwant) and rev.equals(rbt.events)
+    n_exits = int(rbt.events.rule.isin(["stop_loss", "take_profit"]).sum())
+    rows.append(dict(metric="paper vs backtest, risk-managed crossover with exits (fills and events equal)",
+                     value=f"{same}: {len(rfills)} vs {len(rwant)} fills, {len(rev)} vs {len(rbt.events)} events", goal="identical, trade for trade",
+                     met=same, note=f"{n_exits} stop-loss/take-profit exits; {len(bars)} bars; paper run {rp_wall:.1f} s"))
 
     # latency: trivial policy (an order every bar) and the diffusion policy, rate limiter off (the executor's own share)
     n = a.bars

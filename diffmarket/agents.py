@@ -17,9 +17,9 @@ from .stylized import stylized_facts
 from .report import output_dir, write_json
 
 # %% auto #0
-__all__ = ['AGENT_KINDS', 'FIGURES', 'FACT_NAMES', 'MarketAgent', 'MarketMaker', 'Speculator', 'StatArbitrageur',
-           'InformedTrader', 'NoiseTrader', 'AgentFactory', 'fundamental_views', 'run_market', 'MetaorderTrader',
-           'metaorder_impact', 'impact_by_size', 'plot_depth', 'simulate', 'facts_by_seed']
+__all__ = ['AGENT_KINDS', 'CHECKPOINT_LOADERS', 'FIGURES', 'FACT_NAMES', 'MarketAgent', 'MarketMaker', 'Speculator',
+           'StatArbitrageur', 'InformedTrader', 'NoiseTrader', 'AgentFactory', 'fundamental_views', 'run_market',
+           'MetaorderTrader', 'metaorder_impact', 'impact_by_size', 'plot_depth', 'simulate', 'facts_by_seed']
 
 # %% ../nbs/12_agents.ipynb #cc2dbad0
 class MarketAgent:
@@ -197,6 +197,7 @@ class NoiseTrader(MarketAgent):
 
 # %% ../nbs/12_agents.ipynb #8d26769d
 AGENT_KINDS = {c.kind: c for c in (MarketMaker, NoiseTrader, Speculator, StatArbitrageur, InformedTrader)}
+CHECKPOINT_LOADERS = {}      # 'diffusion' -> function(path, seed) -> agent; registered by diffmarket.market_diffusion
 
 class AgentFactory:
     "Builds agents and mixed populations."
@@ -208,13 +209,19 @@ class AgentFactory:
         return AGENT_KINDS[kind](cfg, seed=seed)
 
     @staticmethod
-    def create_mixed_population(n:int, seed=0, cfg:Optional[MarketAgentsConfig]=None) -> list:
-        "`n` agents cycling through `cfg.population`."
+    def create_mixed_population(n:int, seed=0, cfg:Optional[MarketAgentsConfig]=None, diffusion_checkpoint=None) -> list:
+        "`n` agents cycling through `cfg.population`; the last is the learned agent of `diffusion_checkpoint` (an agent or a path) if given."
         cfg = cfg if cfg is not None else MarketAgentsConfig()
         if not cfg.population: raise ConfigError("needs at least one agent kind", "market.agents.population")
         seeds = np.random.SeedSequence(seed).spawn(n)
-        return [AgentFactory.create(cfg.population[i % len(cfg.population)], cfg, np.random.default_rng(seeds[i]))
-                for i in range(n)]
+        agents = [AgentFactory.create(cfg.population[i % len(cfg.population)], cfg, np.random.default_rng(seeds[i]))
+                  for i in range(n)]
+        if diffusion_checkpoint is None: return agents
+        if hasattr(diffusion_checkpoint, "act"): agents[-1] = diffusion_checkpoint
+        elif "diffusion" in CHECKPOINT_LOADERS:
+            agents[-1] = CHECKPOINT_LOADERS["diffusion"](diffusion_checkpoint, seed=int(seeds[-1].generate_state(1)[0]))
+        else: raise ConfigError("no loader for diffusion checkpoints: import diffmarket.market_diffusion first", "diffusion_checkpoint")
+        return agents
 
 def fundamental_views(agents) -> dict:
     "The environment's `fundamental_views` for a list of agents (agent i is `agent_i`)."

@@ -20,7 +20,8 @@ from .demo import run_demo
 
 # %% auto #0
 __all__ = ['UsageError', 'run_command', 'train_main', 'train_cmd', 'backtest_main', 'risk_outputs', 'backtest_cmd',
-           'simulate_main', 'simulate_cmd', 'demo_main', 'demo_cmd', 'live_main', 'live_cmd']
+           'simulate_main', 'simulate_cmd', 'demo_main', 'demo_cmd', 'live_main', 'live_cmd', 'train_market_main',
+           'train_market_cmd', 'evaluate_main', 'evaluate_cmd']
 
 # %% ../nbs/95_cli.ipynb #933e2458
 class UsageError(DiffmarketError):
@@ -159,18 +160,28 @@ def backtest_cmd(argv=None) -> int:
     return run_command("diffmarket-backtest", backtest_main, argv)
 
 # %% ../nbs/95_cli.ipynb #a7c46a89
+from .evaluate import simulate_with_agent
+
 def simulate_main(argv=None) -> dict:
-    "Parse `diffmarket-simulate` flags, run the market and write `--out`; prints one summary line."
+    "Parse `diffmarket-simulate` flags, run the market (with the diffusion agent of `--checkpoint` if given) and write `--out`; prints one summary line."
     ap = _Parser(prog="diffmarket-simulate", description="Simulate a limit-order-book market with a mixed agent population.")
     ap.add_argument("--config", default=None, help="YAML config (default: packaged defaults)")
-    ap.add_argument("--checkpoint", default=None, help="diffusion market agent checkpoint (not available yet)")
+    ap.add_argument("--checkpoint", default=None, help="diffusion market agent checkpoint (diffmarket-train-market's best_model.pt or "
+                    "its folder): the agent takes the population's last slot")
     ap.add_argument("--num_agents", type=int, default=None)
     ap.add_argument("--num_steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--out", default="runs/simulate", help="output folder")
     ap.add_argument("--no_figures", action="store_true")
     a = ap.parse_args(argv)
-    if a.checkpoint is not None: raise UsageError("--checkpoint: the diffusion market agent does not join this command yet")
+    if a.checkpoint is not None:
+        s = simulate_with_agent(load_config(a.config), a.checkpoint, a.out, seed=a.seed, num_agents=a.num_agents,
+                                num_steps=a.num_steps, figures=not a.no_figures)
+        print(f"simulated {s['num_steps']} steps of {s['num_agents']} agents, the diffusion agent in the last slot: "
+              f"{s['num_trades']} trades, its PnL {s['diffusion_pnl']:.2f}, {s['diffusion_orders']} orders "
+              f"({s['diffusion_infeasible_generated']} generated outside the rules and projected onto them, "
+              f"{s['diffusion_infeasible_sent']} sent outside them); wrote {s['out_dir']}")
+        return s
     s = simulate(load_config(a.config), a.out, seed=a.seed, num_agents=a.num_agents, num_steps=a.num_steps,
                  figures=not a.no_figures)
     print(f"simulated {s['num_steps']} steps of {s['num_agents']} agents: {s['num_trades']} trades, "
@@ -203,7 +214,7 @@ def demo_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-demo`."
     return run_command("diffmarket-demo", demo_main, argv)
 
-# %% ../nbs/95_cli.ipynb #25629ab0
+# %% ../nbs/95_cli.ipynb #a9d43934
 def live_main(argv=None) -> dict:
     "Parse `diffmarket-live` flags, run the executor in paper or live mode and print a JSON summary (which it returns)."
     from diffmarket.live import CCXTExchange, CCXTFeed, Executor, Journal, PaperExchange, ReplayFeed
@@ -266,3 +277,61 @@ def live_main(argv=None) -> dict:
 def live_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-live`."
     return run_command("diffmarket-live", live_main, argv)
+
+# %% ../nbs/95_cli.ipynb #fdf54713
+from .market_diffusion import train_market
+
+def train_market_main(argv=None) -> dict:
+    "Parse `diffmarket-train-market` flags, simulate episodes, train the market agent, write `--out`; prints a JSON summary."
+    ap = _Parser(prog="diffmarket-train-market", description="Train the diffusion market agent on simulated market episodes.")
+    ap.add_argument("--config", default=None, help="YAML config (default: packaged defaults)")
+    ap.add_argument("--num_episodes", type=int, help="simulated episodes (market_agent.num_episodes)")
+    ap.add_argument("--episode_length", type=int, help="steps the agent trades per episode (market_agent.episode_length)")
+    ap.add_argument("--batch_size", type=int, help="market_agent.batch_size")
+    ap.add_argument("--num_epochs", type=int, help="market_agent.epochs")
+    ap.add_argument("--seed", type=int, help="market_agent.seed")
+    ap.add_argument("--out", default="checkpoints", help="checkpoint folder (default: checkpoints)")
+    ap.add_argument("--resume", help="last_state.pt of an earlier run to continue")
+    ap.add_argument("--workers", type=int, help="local worker processes for the episodes (0: one per core; market_agent.workers)")
+    ap.add_argument("--ray_address", help="run the episodes on a Ray cluster: 'auto', 'ray://host:10001' or 'local'")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    a = ap.parse_args(argv)
+    keys = dict(num_episodes=a.num_episodes, episode_length=a.episode_length, batch_size=a.batch_size, epochs=a.num_epochs,
+                seed=a.seed, workers=a.workers, ray_address=a.ray_address)
+    cfg = load_config(a.config, overrides={"market_agent": {k: v for k, v in keys.items() if v is not None}})
+    summary = train_market(cfg, a.out, resume=a.resume, progress=not a.quiet)
+    print(json.dumps(summary, indent=1))
+    return summary
+
+def train_market_cmd(argv=None) -> int:
+    "Console entry point of `diffmarket-train-market`."
+    return run_command("diffmarket-train-market", train_market_main, argv)
+
+# %% ../nbs/95_cli.ipynb #3e6b0c3a
+from .evaluate import evaluate_checkpoint
+
+def evaluate_main(argv=None) -> dict:
+    "Parse `diffmarket-evaluate` flags, evaluate the checkpoint's agent over episodes, write `--out`; prints the per-type table."
+    ap = _Parser(prog="diffmarket-evaluate", description="Evaluate the diffusion market agent over simulated episodes.")
+    ap.add_argument("--config", default=None, help="YAML config (default: packaged defaults)")
+    ap.add_argument("--checkpoint", required=True, help="diffmarket-train-market's best_model.pt or its folder")
+    ap.add_argument("--num_episodes", type=int, default=100)
+    ap.add_argument("--out", default="runs/eval", help="output folder (default: runs/eval)")
+    ap.add_argument("--seed", type=int, default=None, help="first evaluation seed (default: the training seed + 1)")
+    ap.add_argument("--slot_baselines", action="store_true", help="also put each heuristic agent kind in the agent's slot")
+    ap.add_argument("--workers", type=int, default=None, help="local worker processes (0: one per core)")
+    ap.add_argument("--ray_address", default=None, help="run the episodes on a Ray cluster: 'auto', 'ray://host:10001' or 'local'")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    res = evaluate_checkpoint(load_config(a.config), a.checkpoint, a.num_episodes, a.out, slot_baselines=a.slot_baselines,
+                              seed=a.seed, workers=a.workers, ray_address=a.ray_address, progress=not a.quiet)
+    cols = ["pnl", "pnl_lo", "pnl_hi", "total_return", "sharpe", "max_drawdown", "win_rate", "market_impact_bps"]
+    print(res["summary"][cols].to_string(float_format=lambda v: f"{v:.4g}"))
+    r = res["rules"]
+    print(f"diffusion agent: {r['orders']} orders, {r['infeasible']} generated outside the rules (projected), {r['sent_infeasible']} sent "
+          f"outside them, {r['rejected_by_market']} rejected by the market; wrote {res['out']}")
+    return res
+
+def evaluate_cmd(argv=None) -> int:
+    "Console entry point of `diffmarket-evaluate`."
+    return run_command("diffmarket-evaluate", evaluate_main, argv)

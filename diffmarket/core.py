@@ -16,9 +16,9 @@ import yaml
 # %% auto #0
 __all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy',
            'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig',
-           'MarketConfig', 'GamesConfig', 'LiveConfig', 'Config', 'config_from_dict', 'load_config', 'config_to_dict',
-           'make_rng', 'seed_everything', 'get_device', 'compiled', 'periods_per_year', 'returns_from_equity',
-           'drawdown', 'max_drawdown_duration', 'compute_metrics']
+           'MarketConfig', 'GamesConfig', 'LiveConfig', 'MarketAgentConfig', 'Config', 'config_from_dict',
+           'load_config', 'config_to_dict', 'make_rng', 'seed_everything', 'get_device', 'compiled', 'periods_per_year',
+           'returns_from_equity', 'drawdown', 'max_drawdown_duration', 'compute_metrics']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -178,7 +178,7 @@ class BacktestConfig:
     risk_free_rate: float = 0.0      # annual, for Sharpe and Sortino
     periods_per_year: Optional[float] = None  # None: the bars a year of the data holds (the annualisation rule under Metrics)
 
-# %% ../nbs/00_core.ipynb #7e2f0813
+# %% ../nbs/00_core.ipynb #735d1f21
 @dataclass
 class RiskConfig:
     "The risk layer (38_risk): which rules apply and their limits (exposures × equity, losses and volatilities as fractions, windows in bars)."
@@ -284,7 +284,7 @@ class GamesConfig:
     n_candidates: int = 16           # strategies proposed per best-response step
     level_k: int = 2
 
-# %% ../nbs/00_core.ipynb #782b8e48
+# %% ../nbs/00_core.ipynb #9cd9954b
 def _default_venues() -> dict:
     return {"binance": {"ccxt_id": "binance", "market_type": "spot", "sandbox": False,
                         "credentials_env_prefix": "DIFFMARKET_BINANCE_", "symbols": ["BTC/USDT"]}}
@@ -309,6 +309,54 @@ class LiveConfig:
     balance_tolerance: float = 1e-6  # |venue balance - journal| above this fraction of the balance is a mismatch that stops trading
     confirm_live: bool = False       # live mode sends real orders only when this (or --confirm_live) says so
 
+# %% ../nbs/00_core.ipynb #b27764a6
+@dataclass
+class MarketAgentConfig:
+    "The diffusion market agent: simulated data, actions and rules, model, training, parallel runs (sizes in shares, prices in ticks, times in steps)."
+    num_episodes: int = 500          # simulated episodes to learn from (the seed's --num_episodes)
+    episode_length: int = 100        # steps the agent trades (and the data records) per episode (--episode_length)
+    warmup_steps: int = 20           # market steps before the agent's first order in an episode (books fill, estimates settle)
+    population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])  # the other agents, in slot order; the agent takes the last slot
+    explore_trade_prob: float = 0.4  # chance per step that the exploration policy sends an order (timing)
+    explore_min_qty: int = 10        # exploration sizes are log-uniform between this and qty_scale
+    explore_aggressive_prob: float = 0.6   # share of exploration orders priced through the mid (IOC); the rest rest behind it
+    explore_persistence: float = 0.5 # chance an exploration order keeps the previous order's side (runs like a metaorder's)
+    qty_scale: int = 1000            # an action's size is qty / qty_scale, in [-1, 1]
+    offset_scale: int = 10           # an action's limit price is mid + side * offset ticks, offset / offset_scale in [-1, 1]
+    max_order_qty: int = 1000        # the agent's per-order size limit (a rule its projection enforces with the market's)
+    project: bool = True             # project every generated order onto the rules (False: count what the model alone would send)
+    horizon: int = 8                 # steps of a generated strategy (a multiple of 2^(len(down_dims)-1))
+    n_action_steps: int = 2          # steps of a strategy executed before the agent plans again
+    impact_horizon: int = 8          # steps of mid-price path the self-impact module predicts
+    embed_dim: int = 64              # width of the market-condition embedding
+    hidden_dim: int = 128            # width of the impact, response and encoder MLPs
+    down_dims: list = field(default_factory=lambda: [32, 64])   # the strategy UNet's channels per level
+    kernel_size: int = 3
+    n_groups: int = 8
+    diffusion_step_embed_dim: int = 32
+    num_train_timesteps: int = 100
+    beta_schedule: str = "squaredcos_cap_v2"
+    prediction_type: str = "epsilon" # what the denoiser predicts ('epsilon' or 'sample')
+    num_inference_steps: int = 5     # DDIM steps per generated strategy
+    num_samples: int = 8             # strategies generated per decision; the agent trades the one its self-impact module values highest
+    cond_drop_prob: float = 0.1      # classifier-free guidance: share of training windows whose return target is dropped
+    guidance_scale: float = 1.5      # eps_uncond + w (eps_cond - eps_uncond) at generation (1: the conditional model alone)
+    return_quantile: float = 0.9     # the return asked for at generation: this quantile of the training windows' returns
+    epochs: int = 50                 # (--num_epochs)
+    batch_size: int = 64             # (--batch_size)
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    lr_warmup_steps: int = 100       # optimiser steps of linear warm-up before the cosine decay
+    grad_clip: float = 1.0
+    ema_power: float = 0.75
+    patience: int = 10               # epochs without validation improvement before stopping
+    val_frac: float = 0.2            # share of episodes held out for validation (whole episodes)
+    seed: int = 0
+    device: str = "auto"             # 'auto' picks CUDA when present
+    num_threads: int = 1             # torch CPU threads while training and generating (0: torch's default)
+    workers: int = 0                 # local worker processes for episodes (0: one per CPU core; 1: in this process)
+    ray_address: Optional[str] = None  # run episodes on a Ray cluster: 'auto', 'ray://host:10001', or 'local' to start one here; None: local processes
+
 # %% ../nbs/00_core.ipynb #7b5de09f
 @dataclass
 class Config:
@@ -321,6 +369,7 @@ class Config:
     market: MarketConfig = field(default_factory=MarketConfig)
     games: GamesConfig = field(default_factory=GamesConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    market_agent: MarketAgentConfig = field(default_factory=MarketAgentConfig)
 
 # %% ../nbs/00_core.ipynb #1d17015b
 def _check_value(value, tp, path):
@@ -401,7 +450,7 @@ def get_device(device:str="auto"):
     if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
 
-# %% ../nbs/00_core.ipynb #48e46f14
+# %% ../nbs/00_core.ipynb #144c433a
 class compiled:
     "A module-level function, `numba.njit(cache=True, **options)`-compiled on its first call (numba imported only then)."
     def __init__(self, py_func, **options):

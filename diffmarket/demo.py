@@ -20,7 +20,7 @@ from .report import output_dir, write_json, html_table, html_page
 
 # %% auto #0
 __all__ = ['DEMO_START', 'SECTIONS', 'demo_context', 'section_human', 'section_policy', 'section_risk', 'section_market',
-           'run_demo']
+           'section_market_agent', 'run_demo']
 
 # %% ../nbs/90_demo.ipynb #6a24c631
 DEMO_START = "2008-01-01"      # the sample's opens before this are mostly the previous close (data/README.md)
@@ -98,7 +98,7 @@ def section_policy(ctx:dict) -> dict:
              mse_pnl_correlation=reports["mse"]["pnl_correlation"])
     return dict(key="policy", title="2. A diffusion policy learns the human", metrics=m, html=text)
 
-# %% ../nbs/90_demo.ipynb #13f11a63
+# %% ../nbs/90_demo.ipynb #834b4058
 def section_risk(ctx:dict) -> dict:
     "The human's targets and the diffusion policy on the held-out bars, without and with the config's risk rules."
     cfg, bars, trades, out, start = ctx["cfg"], ctx["bars"], ctx["trades"], ctx["out"], ctx["test_start"]
@@ -152,8 +152,36 @@ def section_market(ctx:dict) -> dict:
     m = {k: v for k, v in s.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return dict(key="market", title="4. A market of agents", metrics=m, html=text)
 
+# %% ../nbs/90_demo.ipynb #e90fbd46
+def section_market_agent(ctx:dict) -> dict:
+    "Train the diffusion market agent small, let it trade in the population, evaluate it over a few episodes."
+    from diffmarket.market_diffusion import train_market
+    from diffmarket.evaluate import simulate_with_agent, evaluate_checkpoint
+    cfg, out, quick = ctx["cfg"], ctx["out"] / "market_agent", ctx["quick"]
+    ma = dataclasses.replace(cfg.market_agent, num_episodes=12 if quick else 40, episode_length=40 if quick else 100,
+                             epochs=1 if quick else 4, n_action_steps=4, workers=1, seed=ctx["seed"])
+    c = dataclasses.replace(cfg, market_agent=ma)
+    tr = train_market(c, out / "checkpoint", progress=False)
+    sim = simulate_with_agent(c, out / "checkpoint", out / "simulate", seed=ctx["seed"], num_agents=6, num_steps=80 if quick else 300)
+    ev = evaluate_checkpoint(c, out / "checkpoint", num_episodes=2 if quick else 6, out=out / "evaluate", workers=1, progress=False)
+    s, r = ev["summary"], ev["rules"]
+    d = s.loc["diffusion"]
+    text = (f"<p>Trained on {tr['data_episodes']} simulated episodes ({tr['train_windows']:,} windows) for {tr['epochs']} epochs "
+            f"(<a href='market_agent/checkpoint/'>checkpoint/</a>). In a {sim['num_steps']}-step market with {sim['num_agents'] - 1} "
+            f"heuristic agents it sent {sim['diffusion_orders']} orders ({sim['diffusion_infeasible_generated']} generated outside the "
+            f"rules and projected onto them, {sim['diffusion_infeasible_sent']} sent outside them) and ended with a PnL of "
+            f"{sim['diffusion_pnl']:,.0f} (<a href='market_agent/simulate/'>simulate/</a>). Over {ev['num_episodes']} evaluation episodes "
+            f"(<a href='market_agent/evaluate/report.html'>evaluate/</a>):</p>"
+            + html_table(s[["pnl", "pnl_lo", "pnl_hi", "sharpe", "win_rate", "market_impact_bps"]])
+            + "<p><img src='market_agent/simulate/wealth.png' style='max-width:100%'></p>"
+            + "<p><img src='market_agent/evaluate/pnl_by_type.png' style='max-width:100%'></p>")
+    m = dict(total_return=float(d["total_return"]), sharpe=float(d["sharpe"]), win_rate=float(d["win_rate"]), pnl=float(d["pnl"]),
+             num_trades=int(sim["num_trades"]), orders=int(r["orders"]), infeasible_generated=int(r["infeasible"]),
+             infeasible_sent=int(r["sent_infeasible"]), epochs=int(tr["epochs"]))
+    return dict(key="market_agent", title="4. The diffusion market agent", metrics=m, html=text)
+
 # %% ../nbs/90_demo.ipynb #c903f471
-SECTIONS = [section_human, section_policy, section_risk, section_market]
+SECTIONS = [section_human, section_policy, section_risk, section_market, section_market_agent]
 
 
 def run_demo(out="runs/demo", seed:int=0, style:str="mean_reversion", quick:bool=False, config=None, sections=None) -> dict:

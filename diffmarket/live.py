@@ -15,13 +15,13 @@ from fastcore.basics import patch
 
 from .core import BacktestConfig, ConfigError, DiffmarketError, Decision, LiveConfig, Observation, compute_metrics
 from .report import json_ready, write_json, write_text_atomic
-from .backtest import CostModel, as_panel, target_vector
+from .backtest import EVENT_FIELDS as RISK_EVENT_FIELDS, CostModel, as_panel, exit_fill, target_vector
 
 # %% auto #0
-__all__ = ['TRANSITIONS', 'SCHEMA', 'MODES', 'REDACTOR', 'LOG', 'VENUE_KEYS', 'FILL_FIELDS', 'EVENT_FIELDS', 'LiveError',
-           'OrderStateError', 'JournalError', 'ReconcileError', 'OrderDenied', 'VenueRejected', 'VenueUncertain',
-           'OrderStatus', 'Order', 'new_run_id', 'client_order_id', 'Journal', 'Fill', 'OrderUpdate', 'Venue',
-           'PaperExchange', 'Redactor', 'guard_logging', 'load_credentials', 'check_venue', 'CCXTExchange',
+__all__ = ['TRANSITIONS', 'EXIT_LEG', 'SCHEMA', 'MODES', 'REDACTOR', 'LOG', 'VENUE_KEYS', 'FILL_FIELDS', 'EVENT_FIELDS',
+           'LiveError', 'OrderStateError', 'JournalError', 'ReconcileError', 'OrderDenied', 'VenueRejected',
+           'VenueUncertain', 'OrderStatus', 'Order', 'new_run_id', 'client_order_id', 'Journal', 'Fill', 'OrderUpdate',
+           'Venue', 'PaperExchange', 'Redactor', 'guard_logging', 'load_credentials', 'check_venue', 'CCXTExchange',
            'ReplayFeed', 'CCXTFeed', 'LiveMetrics', 'performance_monitor', 'Executor']
 
 # %% ../nbs/40_live.ipynb #954cd2cd
@@ -113,6 +113,11 @@ class Order:
     @property
     def sign(self) -> int: return 1 if self.side == "buy" else -1
 
+    @property
+    def is_exit(self) -> bool:
+        "An exit (a stop-loss or take-profit hit), not a decision: its leg counts from EXIT_LEG."
+        return self.leg >= EXIT_LEG
+
 # %% ../nbs/40_live.ipynb #34a27b1c
 @patch
 def transition(self:Order, to:OrderStatus, reason:str="") -> Order:
@@ -134,6 +139,7 @@ def advance(self:Order, to:OrderStatus, reason:str="") -> Order:
 
 # %% ../nbs/40_live.ipynb #5eb42b79
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+EXIT_LEG = 36 * 35                  # legs from here on (`z0`, `z1`, ...) are exits; a decision's legs count from 0
 
 def _base36(n:int, width:int) -> str:
     s = ""
@@ -351,12 +357,14 @@ def positions(self:Journal, symbols) -> np.ndarray:
 
 # %% ../nbs/40_live.ipynb #dfefe50c
 @patch
-def record_close(self:Journal, ts_ns:int, t:int, cash:float, equity:float, positions, done:bool=False) -> None:
-    "The account at one close (and, `done`, that bar marked finished, in the same transaction)."
+def record_close(self:Journal, ts_ns:int, t:int, cash:float, equity:float, positions, done:bool=False, exits=None) -> None:
+    "The account at one close (and, `done`, that bar marked finished with the exit prices decided there, in the same transaction)."
     with self.tx() as db:
         db.execute("INSERT OR REPLACE INTO closes VALUES (?, ?, ?, ?, ?)",
                    (int(ts_ns), int(t), float(cash), float(equity), json.dumps([float(p) for p in positions])))
-        if done: db.execute("INSERT OR REPLACE INTO meta VALUES ('done_ts', ?)", (str(int(ts_ns)),))
+        if done:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('done_ts', ?)", (str(int(ts_ns)),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('exits', ?)", (json.dumps(json_ready(exits)),))
 
 @patch
 def event(self:Journal, kind:str, message:str, venue:Optional[str]=None, symbol:Optional[str]=None, ts_ns:Optional[int]=None) -> dict:
@@ -398,6 +406,7 @@ class Venue:
     name: str = "venue"
     symbols: tuple = ()
     id_length: int = 32                        # longest client order id the venue takes
+    intrabar_exits: bool = False               # fills an 'exit' order at its reference price inside the last bar (paper only)
     def connect(self) -> None: "Load markets, check clock and credentials; raise LiveError saying why it cannot trade."
     def now_ms(self) -> int:
         "The venue's clock (ms since the epoch)."
@@ -414,8 +423,9 @@ class Venue:
 # %% ../nbs/40_live.ipynb #b31e1f38
 class PaperExchange(Venue):
     "A venue that fills orders at the next bar's open with the backtest's cost model."
+    intrabar_exits = True
     def __init__(self, symbols, cost:Optional[CostModel]=None, name:str="paper", state_path=None):
-        self.symbols, self.name = tuple(symbols), name
+        self.symbols, self.name, self.bar = tuple(symbols), name, None      # bar: (ts, open/high/low per symbol) last seen
         self.cost = cost or CostModel.from_config(BacktestConfig())
         self.state_path = Path(state_path) if state_path else None
         self.orders, self.trades, self.last_bar_ts, self.seq = {}, [], -1, 0
@@ -438,19 +448,31 @@ def _paper_update(o:dict, trades:list) -> OrderUpdate:
 
 @patch
 def submit(self:PaperExchange, order:Order) -> OrderUpdate:
-    "Take the order; it waits for the next bar."
+    "Take the order; it waits for the next bar (an exit fills at once, inside the last bar, at its reference price)."
     if order.symbol not in self.symbols: raise VenueRejected(f"{self.name}: unknown symbol {order.symbol}")
     if order.client_order_id in self.orders: raise VenueUncertain(f"{self.name}: duplicate order {order.client_order_id}")
+    j, ref = self.symbols.index(order.symbol), float(order.reference_price)
+    if order.order_type == "exit":
+        op, hi, lo = self.bar[1][j] if self.bar is not None else (np.nan,) * 3
+        if not (ref == op or lo <= ref <= hi):
+            raise VenueRejected(f"{self.name}: exit {order.client_order_id} at {ref:.6g} lies outside the last bar ({lo:.6g} to {hi:.6g})")
     self.seq += 1
-    self.orders[order.client_order_id] = dict(cid=order.client_order_id, oid=f"P{self.seq}", symbol=order.symbol, side=order.side,
-                                              qty=float(order.quantity), type=order.order_type, limit=order.limit_price,
-                                              ref=float(order.reference_price), status="accepted", filled=0.0, avg=float("nan"))
+    o = self.orders[order.client_order_id] = dict(cid=order.client_order_id, oid=f"P{self.seq}", symbol=order.symbol, side=order.side,
+                                                  qty=float(order.quantity), type=order.order_type, limit=order.limit_price,
+                                                  ref=ref, status="accepted", filled=0.0, avg=float("nan"))
+    if order.order_type == "exit":
+        q = o["qty"] if o["side"] == "buy" else -o["qty"]
+        px = float(self.cost.exec_price(ref, q)); fee = float(self.cost.fee(px, q))
+        self.trades.append(dict(id=f"{o['oid']}-1", cid=o["cid"], oid=o["oid"], venue=self.name, symbol=o["symbol"], side=o["side"],
+                                qty=o["qty"], price=px, fee=fee, ts=int(self.bar[0]), ref=ref))
+        o.update(status="filled", filled=o["qty"], avg=px)
     self._persist()
-    return _paper_update(self.orders[order.client_order_id], [])
+    return _paper_update(o, [t for t in self.trades if t["cid"] == o["cid"]] if o["status"] == "filled" else [])
 
 @patch
 def on_bar(self:PaperExchange, ts_ns:int, ohlcv:np.ndarray) -> None:
     "Fill the waiting orders at this bar's open (a limit order when the bar reaches its price); each bar once."
+    if ts_ns >= self.last_bar_ts: self.bar = (int(ts_ns), np.array(ohlcv, dtype=float)[:, :3])     # where exits fill
     if ts_ns <= self.last_bar_ts: return
     waiting = [o for o in self.orders.values() if o["status"] == "accepted"]
     if not waiting: self.last_bar_ts = int(ts_ns); return
@@ -973,8 +995,9 @@ class Executor:
         self.last_close = np.full(S, np.nan)
         self.started, self.halted, self.stopping = False, None, threading.Event()
         self.latencies = []          # per order: perf_counter ns at bar, policy start, policy end, intent committed, request handed to the venue
-        self.counts = dict(bars=0, orders=0, fills=0, denied=0, rejected=0, unknown=0, not_placed=0)
+        self.counts = dict(bars=0, orders=0, fills=0, denied=0, rejected=0, unknown=0, not_placed=0, exits=0)
         self._stale, self._since_reconcile, self._exits_noted = False, 0, False
+        self.exits = None            # (stop, take) per symbol (NaN: none) the last decision placed on the next bar
 
     def __repr__(self):
         return (f"Executor({self.journal.mode}, run {getattr(self, 'run_id', '?')}, {len(self.symbols)} symbol(s) on "
@@ -1177,7 +1200,7 @@ def start(self:Executor) -> dict:
     if self.out is not None: self._rewrite_views()
     report = self.reconcile(initial=True)
     done = j.meta("done_ts")
-    if done is not None: self.feed.seek(int(done))
+    if done is not None: self.feed.seek(int(done)); self.exits = _exits_from_json(j.meta("exits"))
     check = getattr(self.policy, "check_bars", None)
     if callable(check) and hasattr(self.feed, "panel"): check(self.feed.panel)
     self._warm(None if done is None else int(done))
@@ -1218,6 +1241,8 @@ def _step(self:Executor) -> bool:
     for o in [o for o in list(self.open.values()) if o.status.working]:
         upd = self.venues[o.venue].fetch_order(o)
         if upd is not None: self._apply(o, upd)
+    if self.exits is not None: self._check_exits(ts, row)               # after the open fill, as the backtester
+    self.exits = None                                                  # exits last one bar; the decision below may renew them
     close = row[:, 3]
     self.last_close = np.where(np.isnan(close), self.last_close, close)
     equity = self.cash + float(self.position @ np.nan_to_num(self.last_close))
@@ -1237,7 +1262,8 @@ def _step(self:Executor) -> bool:
         if self._stale: self._note("fresh", f"bars resumed at {_iso(ts)}", ts_ns=ts)
         self._stale = False
         self._decide(t, ts, equity, t_bar)
-    self.journal.record_close(ts, t, cash, equity, held, done=True)   # one commit after the requests: the intent is the only one before
+    self.journal.record_close(ts, t, cash, equity, held, done=True,   # one commit after the requests: the intent is the only one before
+                              exits=None if self.exits is None else dict(stop=self.exits[0], take=self.exits[1]))
     self._append_rows("positions.csv", ["timestamp", "symbol", "position"],
                       [dict(timestamp=_iso(ts), symbol=s, position=float(p)) for s, p in zip(self.symbols, held)])
     self._append_rows("equity.csv", ["timestamp", "equity", "cash"], [dict(timestamp=_iso(ts), equity=equity, cash=cash)])
@@ -1263,10 +1289,7 @@ def _decide(self:Executor, t:int, ts:int, equity:float, t_bar:int) -> None:
     t0 = time.perf_counter_ns(); a = self.policy.act(obs); t1 = time.perf_counter_ns()
     if isinstance(a, Decision):
         for e in a.events: self._note("risk", json.dumps(json_ready(e)), symbol=e.get("symbol"), ts_ns=ts)
-        exits = [x for x in (a.stop_loss, a.take_profit) if x is not None]
-        if exits and not self._exits_noted:
-            self._exits_noted = True
-            self._note("exits", "the policy's stop-loss/take-profit prices are not placed as venue orders; its next decision acts on them", ts_ns=ts)
+        self._set_exits(a, ts)
     tgt = target_vector(a, self.symbols).copy()           # our own copy: a policy may reuse the array it returned
     if self.bt.max_position is not None: tgt = np.clip(tgt, -self.bt.max_position, self.bt.max_position)
     if self.bt.max_leverage is not None:
@@ -1284,8 +1307,8 @@ def _decide(self:Executor, t:int, ts:int, equity:float, t_bar:int) -> None:
 # %% ../nbs/40_live.ipynb #719db789
 @patch
 def _place(self:Executor, j:int, s:str, dq:float, target:float, ts:int, times:tuple) -> None:
-    "Journal the intent, then send it: the one path every order takes."
-    prior = self.journal.orders(bar_ts=ts, symbol=s)
+    "The order of a decision: one per bar and symbol (a new leg only when the last was never placed), sent by `_send`."
+    prior = [o for o in self.journal.orders(bar_ts=ts, symbol=s) if not o.is_exit]
     if any(o.status is not OrderStatus.NOT_PLACED for o in prior): return     # decided before a restart: it exists
     venue, ref = self.routes[s], float(self.last_close[j])
     side = "buy" if dq > 0 else "sell"
@@ -1294,7 +1317,13 @@ def _place(self:Executor, j:int, s:str, dq:float, target:float, ts:int, times:tu
     if o.order_type == "limit":
         off = self.cfg.limit_offset_bps / 1e4
         o.limit_price = float(getattr(venue, "round_price", lambda s, p: p)(s, ref * (1 + off if dq > 0 else 1 - off)))
-    try: o.quantity = venue.round_order(s, abs(dq), o.limit_price or ref)
+    self._send(o, times)
+
+@patch
+def _send(self:Executor, o:Order, times:Optional[tuple]=None) -> None:
+    "Round, journal the intent, then send it: the one path every order takes (`times`: a decision's latency stamps)."
+    venue, s, ts = self.venues[o.venue], o.symbol, o.bar_ts
+    try: o.quantity = venue.round_order(s, o.quantity, o.limit_price or o.reference_price)
     except OrderDenied as e:
         o.transition(OrderStatus.DENIED, str(e)); self.journal.record_intent(o); self.counts["denied"] += 1
         self._note("denied", str(e), venue.name, s, ts); return
@@ -1302,7 +1331,7 @@ def _place(self:Executor, j:int, s:str, dq:float, target:float, ts:int, times:tu
     t_journal = time.perf_counter_ns()
     o.transition(OrderStatus.SUBMITTED)
     self.open[o.client_order_id] = o; self.counts["orders"] += 1
-    self.latencies.append(times + (t_journal, time.perf_counter_ns()))
+    if times is not None: self.latencies.append(times + (t_journal, time.perf_counter_ns()))
     try: upd = venue.submit(o)
     except VenueRejected as e:
         o.transition(OrderStatus.REJECTED, str(e)); self.journal.save(o); self.open.pop(o.client_order_id, None)
@@ -1405,3 +1434,70 @@ def summary(self:Executor) -> dict:
                            positions={s: float(p) for s, p in zip(self.symbols, self.position)}, cash=self.cash,
                            **{k: m.get(k) for k in ("total_return", "sharpe", "max_drawdown", "win_rate", "profit_factor", "calmar")},
                            halted=self.halted, out=str(self.out) if self.out else None))
+
+# %% ../nbs/40_live.ipynb #55a3ef18
+def _exits_from_json(text) -> Optional[tuple]:
+    "(stop, take) per symbol (NaN: none) from the journal's `exits` meta, or None."
+    d = json.loads(text) if text else None
+    return None if not d else tuple(np.array(d[k], dtype=float) for k in ("stop", "take"))
+
+@patch
+def _set_exits(self:Executor, a:Decision, ts:int) -> None:
+    "Keep a decision's stop-loss and take-profit prices for the next bar, read per symbol as the backtester reads them."
+    if a.stop_loss is None and a.take_profit is None: return
+    S = len(self.symbols)
+    self.exits = tuple(np.full(S, np.nan) if x is None else np.array(target_vector(x, self.symbols, finite=False), dtype=float)
+                       for x in (a.stop_loss, a.take_profit))
+    late = sorted({self.routes[s].name for s in self.symbols if not getattr(self.routes[s], "intrabar_exits", False)})
+    if late and not self._exits_noted:
+        self._exits_noted = True
+        self._note("exits", f"venue(s) {', '.join(late)} cannot fill inside a bar: an exit the closed bar reached is sent as a "
+                   "market order after the close (the backtest fills at the exit price or the open)", ts_ns=ts)
+
+# %% ../nbs/40_live.ipynb #e0e07f38
+@patch
+def _check_exits(self:Executor, ts:int, row:np.ndarray) -> None:
+    "Check this bar (open, high, low) against the exits the last decision placed; close each position one of them hit."
+    stop, take = self.exits
+    for j in np.flatnonzero(self.position).tolist():
+        ref, rule = exit_fill(float(self.position[j]), row[j, 0], row[j, 1], row[j, 2], stop[j], take[j])
+        if ref is not None: self._exit(j, rule, float(ref), float(stop[j] if rule == "stop_loss" else take[j]), ts, row)
+
+# %% ../nbs/40_live.ipynb #c1597d14
+@patch
+def _exit(self:Executor, j:int, rule:str, ref:float, level:float, ts:int, row:np.ndarray) -> None:
+    "Close symbol `j`'s whole position with an exit order (journaled and sent as every order is) and record the exit."
+    s = self.symbols[j]; venue = self.routes[s]
+    mine = [o for o in self.open.values() if o.symbol == s]
+    if any(o.status is OrderStatus.UNKNOWN for o in mine):
+        self._note("held", f"{s}: an order is still unknown; no exit until it is resolved", venue.name, s, ts); return
+    for o in [o for o in mine if o.status.working]:                   # a resting order: the exit closes the position instead
+        o.transition(OrderStatus.PENDING_CANCEL, f"{rule} hit"); self.journal.save(o)
+        upd = venue.cancel(o)
+        if upd is not None: self._apply(o, upd, "cancelled by an exit")
+    prior = [o for o in self.journal.orders(bar_ts=ts, symbol=s) if o.is_exit]
+    p = float(self.position[j])
+    if p == 0 or any(o.status is not OrderStatus.NOT_PLACED for o in prior): return     # sent before a restart: it exists
+    what = f"{rule.replace('_', ' ')} at {level:.6g}"
+    if getattr(venue, "intrabar_exits", False): kind, price, reason = "exit", ref, f"{what}; filled at {ref:.6g}"       # the backtester's words
+    else:
+        kind, price = "market", float(row[j, 3]) if row[j, 3] == row[j, 3] else float(self.last_close[j])
+        reason = f"{what} reached in the bar (the backtest fills at {ref:.6g}); sent as a market order after the close"
+    if not self.journal.db.execute("SELECT 1 FROM events WHERE kind = 'exit' AND ts_ns = ? AND symbol = ?", (int(ts), s)).fetchone():
+        self._note("exit", json.dumps(json_ready(dict(symbol=s, rule=rule, requested=p, allowed=0.0, reason=reason))), venue.name, s, ts)
+    leg = EXIT_LEG + len(prior)
+    self.counts["exits"] += 1
+    self._send(Order(client_order_id(self.run_id, ts, s, leg, venue.id_length), venue.name, s, "sell" if p > 0 else "buy",
+                     abs(p), ts, leg, kind, None, 0.0, price))
+
+# %% ../nbs/40_live.ipynb #616a2294
+@patch
+def risk_events(self:Journal) -> pd.DataFrame:
+    "The risk layer's events and the exits, as the backtester lists them (timestamp, symbol, rule, requested, allowed, reason)."
+    rows = []
+    for ts, msg in self.db.execute("SELECT ts_ns, message FROM events WHERE kind IN ('risk', 'exit') ORDER BY id"):
+        d = json.loads(msg)
+        rows.append(dict(d, timestamp=pd.Timestamp(d["timestamp"]) if d.get("timestamp") else pd.Timestamp(int(ts), unit="ns", tz="UTC")))
+    ev = pd.DataFrame(rows, columns=RISK_EVENT_FIELDS)
+    if len(ev): ev["timestamp"] = pd.to_datetime(ev["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    return ev

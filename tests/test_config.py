@@ -11,7 +11,7 @@ def test_root_config_equals_defaults():
 def test_every_section_present():
     "One section per part that reads it."
     text = "\n" + (ROOT / "config.yaml").read_text()
-    for section in ("data", "model", "training", "backtest", "risk", "market", "games", "live"):
+    for section in ("data", "model", "training", "backtest", "risk", "market", "games", "live", "market_agent"):
         assert f"\n{section}:" in text
 
 def test_bad_yaml_and_missing_file(tmp_path):

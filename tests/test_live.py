@@ -1,6 +1,7 @@
 """The live executor against a real ccxt code path with no network: a fake Binance spot exchange on 127.0.0.1
-(tests/fake_exchange.py). Fault tests 1-10 of issue 13, the paper-equals-backtest test, and a light soak test."""
-import json, logging, os, signal, subprocess, sys, time
+(tests/fake_exchange.py). Fault tests 1-10 of issue 13, the paper-equals-backtest tests (plain and risk-managed policies,
+stop-loss and take-profit exits included), exits on a ccxt venue, kill -9 around an exit, and a light soak test."""
+import dataclasses, json, logging, os, signal, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +10,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_exchange import FakeBinance, TEST_API_KEY, TEST_SECRET                 # noqa: E402
-from live_driver import make_executor, venue_config                              # noqa: E402
+from live_driver import StopSeries, make_executor, venue_config                  # noqa: E402
 
-from diffmarket.core import LiveConfig, load_config, Observation
+from diffmarket.core import BacktestConfig, Decision, LiveConfig, load_config, Observation
 from diffmarket.backtest import Backtest, CostModel, TargetSeries, SMACrossover
+from diffmarket.risk import RiskManager
 from diffmarket.data import load_bars, sample_path, synthetic_trader
 from diffmarket.train import human_targets
-from diffmarket.live import (CCXTExchange, CCXTFeed, Executor, Journal, JournalError, OrderStatus, PaperExchange,
+from diffmarket.live import (EXIT_LEG, CCXTExchange, CCXTFeed, Executor, Journal, JournalError, OrderStatus, PaperExchange,
                              ReconcileError, ReplayFeed, Order)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +101,99 @@ def test_paper_trading_recorded_bars_equals_the_backtest(tmp_path, which):
     assert np.array_equal(pos.position.to_numpy(), res.positions.iloc[:, 0].to_numpy())
 
 
+def iso(fills):
+    "A backtest's fills as fills.csv holds them."
+    return fills.assign(timestamp=pd.DatetimeIndex(fills.timestamp).strftime("%Y-%m-%dT%H:%M:%SZ")).reset_index(drop=True)
+
+
+def paper(policy, bars, out, cfg, start=None, max_bars=None):
+    "Paper trade `policy` on replayed `bars` into `out` (the paper venue's state kept there); returns the executor, closed."
+    feed = ReplayFeed(bars, start=start)
+    ex = Executor(policy, feed, PaperExchange(feed.symbols, CostModel.from_config(cfg), state_path=out / "paper.json"),
+                  Journal(out / "journal.sqlite"), LiveConfig(), cfg, out_dir=out)
+    ex.run(max_bars=max_bars); ex.journal.close()
+    return ex
+
+
+@pytest.mark.parametrize("stops", ["default", "tight"])
+def test_paper_trading_a_risk_managed_policy_equals_its_backtest(tmp_path, stops):
+    """The risk layer around the crossover on the S&P 500 from 2008: paper == backtest trade for trade, event for event
+    (the stop-loss and take-profit exits among them), and the policy sees the same account at every close. The default
+    rules (a 10% stop) are never hit there; tight stops (3% / 6%) are, dozens of times, some through gaps."""
+    bars, cfg = demo_bars(), load_config()
+    risk = cfg.risk if stops == "default" else dataclasses.replace(cfg.risk, stop_loss=0.03, take_profit=0.06)
+    rb, rl = Recorder(SMACrossover(10, 30, size=5.0)), Recorder(SMACrossover(10, 30, size=5.0))
+    res = Backtest(bars, RiskManager(risk).wrap(rb), cfg.backtest).run(fast=False)
+    ex = paper(RiskManager(risk).wrap(rl), bars, tmp_path, cfg.backtest)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fills.csv"), iso(res.fills), check_exact=True)
+    j = Journal(tmp_path / "journal.sqlite", lock=False)
+    pd.testing.assert_frame_equal(j.risk_events(), res.events, check_exact=True)
+    exits = res.events[res.events.rule.isin(["stop_loss", "take_profit"])]
+    if stops == "tight":
+        assert (exits.rule == "stop_loss").sum() > 20 and (exits.rule == "take_profit").sum() > 20
+        xo = [o for o in j.orders() if o.is_exit]
+        assert len(xo) == len(exits) and {o.status for o in xo} == {OrderStatus.FILLED} and ex.counts["exits"] == len(exits)
+        gaps = [o for o in xo if o.reference_price == bars.open.iloc[int(bars.timestamp.searchsorted(pd.Timestamp(o.bar_ts, tz="UTC")))]]
+        assert gaps                                          # some bars open beyond the stop: filled at the open, as the backtest
+    else: assert len(exits) == 0 and len(res.events) > 100     # the risk layer's own events (vol_target) still match
+    assert len(rb.seen) == len(rl.seen)
+    for a, b in zip(rb.seen, rl.seen):
+        assert a[:3] == b[:3] and np.array_equal(a[4], b[4]) and a[5] == b[5] and a[6] == b[6]
+    pos = pd.read_csv(tmp_path / "positions.csv")
+    assert np.array_equal(pos.position.to_numpy(), res.positions.iloc[:, 0].to_numpy())
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "equity.csv").equity.to_numpy(), res.equity.to_numpy(), rtol=1e-12)
+
+
+def walk(n=400, symbols=("X", "Y"), seed=0):
+    "Random walks whose bars open away from the last close and range beyond their open and close."
+    out = []
+    for k, s in enumerate(symbols):
+        rng = np.random.default_rng(seed + k)
+        c = 100 * np.exp(np.cumsum(rng.normal(0, 0.012, n)))
+        o = np.r_[100, c[:-1]] * np.exp(rng.normal(0, 0.01, n))
+        out.append(pd.DataFrame(dict(timestamp=pd.date_range("2020-01-01", periods=n, freq="B", tz="UTC"), symbol=s, open=o,
+                                     high=np.maximum(o, c) * 1.006, low=np.minimum(o, c) * 0.994, close=c, volume=1.0)))
+    return pd.concat(out, ignore_index=True)
+
+
+class Brackets:
+    "Long X and short Y (swapped every 30 bars), a stop-loss and a take-profit around each close, given as dicts."
+    def act(self, obs):
+        side = np.array([1.0, -1.0]) * (1 if obs.t % 60 < 30 else -1)
+        c = obs.close[-1]
+        return Decision(5.0 * side, stop_loss=dict(zip(obs.symbols, c * (1 - 0.02 * side))),
+                        take_profit=dict(zip(obs.symbols, c * (1 + 0.025 * side))))
+
+
+def test_paper_exits_on_two_symbols_equal_the_backtest(tmp_path):
+    "Longs and shorts, stops and take-profits on two symbols: the same fills (a bar's rows by symbol) and the same exits."
+    bars, cfg = walk(), BacktestConfig(fee_bps=1.0, half_spread_bps=2.0, slippage_bps=1.0)
+    res = Backtest(bars, Brackets(), cfg).run()
+    paper(Brackets(), bars, tmp_path, cfg)
+    got = pd.read_csv(tmp_path / "fills.csv").sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+    want = iso(res.fills).sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    ev = Journal(tmp_path / "journal.sqlite", lock=False).risk_events()
+    pd.testing.assert_frame_equal(ev, res.events, check_exact=True)
+    assert ev.groupby(["symbol", "rule"]).size().min() >= 5
+
+
+def test_paper_exits_survive_a_restart_between_bars(tmp_path):
+    "Stopped at closes that placed stops and started again, the paper run exits where an uninterrupted one does."
+    bars, cfg = walk(200, ("X",)), BacktestConfig(fee_bps=1.0)
+    tg, st = np.full((200, 1), 5.0), bars.close.to_numpy()[:, None] * 0.985
+    res = Backtest(bars, StopSeries(tg, st), cfg).run()
+    hits = res.events.timestamp
+    assert len(hits) > 10
+    k = int(bars.timestamp.searchsorted(hits.iloc[3]))                 # stop just before a bar that exits
+    paper(StopSeries(tg, st), bars, tmp_path, cfg, max_bars=k)
+    paper(StopSeries(tg, st), bars, tmp_path, cfg, max_bars=1)
+    ex = paper(StopSeries(tg, st), bars, tmp_path, cfg)
+    assert ex.counts["bars"] == 200 - k - 1
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fills.csv"), iso(res.fills), check_exact=True)
+    pd.testing.assert_frame_equal(Journal(tmp_path / "journal.sqlite", lock=False).risk_events(), res.events, check_exact=True)
+
+
 def test_paper_restart_resumes_where_it_stopped(tmp_path):
     "Stopped after some bars and started again on the same folder, the paper run ends where an uninterrupted one does."
     bars, cfg = demo_bars().iloc[-400:].reset_index(drop=True), load_config()
@@ -116,11 +211,13 @@ def test_paper_restart_resumes_where_it_stopped(tmp_path):
 
 # --- 1. kill -9 ---------------------------------------------------------------------------------------------------
 
-def start_driver(fake, tmp_path, bars, targets, hold_file=None):
+def start_driver(fake, tmp_path, bars, targets, hold_file=None, stops=None, paper=False, hold_exit=False):
     bars.to_csv(tmp_path / "bars.csv", index=False); np.save(tmp_path / "targets.npy", targets)
     cmd = [sys.executable, str(DRIVER), "--url", fake.url, "--out", str(tmp_path / "out"), "--bars", str(tmp_path / "bars.csv"),
            "--targets", str(tmp_path / "targets.npy")]
     if hold_file: cmd += ["--hold_file", str(hold_file)]
+    if stops is not None: np.save(tmp_path / "stops.npy", stops); cmd += ["--stops", str(tmp_path / "stops.npy")]
+    cmd += ["--paper"] * paper + ["--hold_exit"] * hold_exit
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -131,8 +228,8 @@ def wait_for(cond, timeout=60.0):
         time.sleep(0.01)
 
 
-def finish(fake, tmp_path, bars, targets):
-    p = start_driver(fake, tmp_path, bars, targets)
+def finish(fake, tmp_path, bars, targets, **kw):
+    p = start_driver(fake, tmp_path, bars, targets, **kw)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     return json.loads(out.strip().splitlines()[-1])
@@ -171,6 +268,68 @@ def test_1b_kill_between_intent_and_request(fake, tmp_path):
     assert [o["clientOrderId"] for o in fake.orders.values()] == [cid[:-2] + "01"]   # the same bar's second leg, once
     assert fake.position("BTC") == pytest.approx(0.1)
     assert_books_agree(fake, j)
+
+
+def stop_session(n=14):
+    "Long 0.1 BTC throughout with a stop at 97: bar 5 trades down to 95 (inside the bar), bar 9 opens at 96 (a gap)."
+    bars, tg = session(n); tg[:] = 0.1
+    bars.loc[5, "low"] = 95.0
+    bars.loc[9, ["open", "low"]] = 96.0
+    return bars, tg, np.full((n, 1), 97.0)
+
+
+@pytest.mark.parametrize("venue", ["paper", "ccxt"])
+def test_1c_kill_between_an_exits_intent_and_its_request(fake, tmp_path, venue):
+    "Killed with the first exit journaled but not sent: after the restart it is NOT_PLACED and exactly one exit went out."
+    bars, tg, st = stop_session()
+    hold = tmp_path / "held"
+    p = start_driver(fake, tmp_path, bars, tg, hold_file=hold, stops=st, paper=venue == "paper", hold_exit=True)
+    wait_for(hold.exists)
+    p.send_signal(signal.SIGKILL); p.wait()
+    cid = hold.read_text()
+    assert cid.endswith("z0")
+    finish(fake, tmp_path, bars, tg, stops=st, paper=venue == "paper")
+    j = Journal(tmp_path / "out" / "journal.sqlite", "paper" if venue == "paper" else "live", lock=False)
+    assert j.order(cid).status is OrderStatus.NOT_PLACED
+    at_bar5 = [o for o in j.orders() if o.is_exit and o.client_order_id[:-2] == cid[:-2]]
+    assert [(o.client_order_id[-2:], o.status) for o in at_bar5] == [("z0", OrderStatus.NOT_PLACED), ("z1", OrderStatus.FILLED)]
+    exits = j.risk_events()
+    assert exits.timestamp.tolist() == [bars.timestamp.iloc[5], bars.timestamp.iloc[9]] and set(exits.rule) == {"stop_loss"}
+    if venue == "paper":                                  # the restarted paper run is still the backtest, trade for trade
+        res = Backtest(bars, StopSeries(tg, st), BacktestConfig()).run()
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "fills.csv"), iso(res.fills), check_exact=True)
+        pd.testing.assert_frame_equal(exits, res.events, check_exact=True)
+        state = json.loads((tmp_path / "out" / "paper.json").read_text())
+        assert [o["cid"][-2:] for o in state["orders"].values() if o["type"] == "exit"] == ["z1", "z0"]   # bar 5's second leg, bar 9's first
+    else:
+        sent = [o["clientOrderId"] for o in fake.orders.values()]
+        assert [c for c in sent if c[:-2] == cid[:-2]] == [cid[:-2] + "z1", cid[:-2] + "00"]   # one exit, then the decision
+        assert fake.position("BTC") == pytest.approx(0.1)
+        assert_books_agree(fake, j)
+
+
+def test_exits_on_a_ccxt_venue_are_market_orders_after_the_close(fake, tmp_path):
+    """A venue that cannot fill inside a bar: the closed bar is checked by the backtest's rules and a hit is sent as a
+    market order right after the close, before the decision at that close, which therefore sees the position flat."""
+    bars, tg, st = stop_session()
+    ex = make_executor(fake.url, tmp_path, bars, tg, stops=st)
+    ex.run()
+    exits = [o for o in ex.journal.orders() if o.is_exit]
+    assert [(o.order_type, o.side, o.quantity, o.status, o.bar_ts) for o in exits] == \
+        [("market", "sell", pytest.approx(0.1), OrderStatus.FILLED, int(bars.timestamp.iloc[k].value)) for k in (5, 9)]
+    sent = list(fake.orders.values())
+    assert [(o["type"], o["side"], o["clientOrderId"][-2:]) for o in sent] == \
+        [("MARKET", "BUY", "00")] + [("MARKET", "SELL", "z0"), ("MARKET", "BUY", "00")] * 2          # exit, then the re-entry
+    assert [f.price for f in ex.journal.fills() if f.side == "sell"] == [100.0, 100.0]                # the market's price, not 97 or 96
+    ev = ex.journal.risk_events()
+    assert ev.reason.tolist() == [f"stop loss at 97 reached in the bar (the backtest fills at {p}); sent as a market order after the close"
+                                  for p in (97, 96)]
+    assert (ev.requested.tolist(), ev.allowed.tolist()) == ([0.1, 0.1], [0.0, 0.0])
+    assert "exits" in ex.journal.table("events").kind.tolist()
+    pos = pd.read_csv(tmp_path / "positions.csv").position.to_numpy()
+    assert pos[5] == 0 and pos[9] == 0 and pos[6] == pytest.approx(0.1)                              # flat at the exit's close
+    assert ex.position[0] == pytest.approx(0.1) == fake.position("BTC")
+    assert_books_agree(fake, ex.journal)
 
 
 # --- 2. rate limits -----------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ LAYERS = [
     ["market", "train", "risk"],
     ["agents", "live"],
     ["games"],
+    ["market_diffusion"],
+    ["evaluate"],
     ["viz"],                 # 60_viz sits below widgets though its number is higher: the dashboards compose its plots
     ["widgets"],
     ["demo"],
