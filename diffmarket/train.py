@@ -514,9 +514,10 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
     start, end = result.equity.index[0], result.equity.index[-1]
     hres = Backtest(bars, TargetSeries(human_targets(trades, bars)), cfg or result.config, start, end).run()
     p, h = result.positions.values, hres.positions.reindex(result.positions.index).values
-    nz = np.abs(position_path(trades, bars).values); nz = nz[nz > 1e-9]
-    lot = float(nz.min()) if len(nz) else 1.0
-    same = (_bucket(p, lot) == _bucket(h, lot)).all(axis=1)
+    held = np.abs(position_path(trades, bars).values)
+    lots = np.array([float(c[c > 1e-9].min()) if (c > 1e-9).any() else 1.0 for c in held.T])   # each symbol's own lot
+    lot = float(lots[0]) if len(lots) == 1 else lots.tolist()
+    same = (_bucket(p, lots) == _bucket(h, lots)).all(axis=1)
     agree = float(same.mean())
     dp, dh = np.diff(result.equity.values), np.diff(hres.equity.values)
     corr = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
