@@ -5,6 +5,7 @@
 # %% ../nbs/21_train.ipynb #ba292515
 from __future__ import annotations
 import copy, json, math, os, tempfile, time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -30,10 +31,10 @@ from .backtest import Backtest, TargetSeries
 from .report import output_dir, write_json, html_table
 
 # %% auto #0
-__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN', 'LOW_CONFIDENCE',
-           'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows', 'save_checkpoint',
-           'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'FitReport',
-           'fit_policy', 'train_to_dir']
+__all__ = ['MAX_LEVELS', 'SNAPSHOT_EVERY', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN',
+           'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows',
+           'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report',
+           'select_by_replay', 'EnsembleModel', 'FitReport', 'fit_policy', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -101,7 +102,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.meta = _policy_meta(data, self.cfg, self.obs.shape[-1], levels)
         self.history, self.epoch, self.best_val, self.bad_epochs = [], 0, math.inf, 0
-        self.best_state = None
+        self.best_state, self.snapshots = None, []         # snapshots: EMA weights every SNAPSHOT_EVERY epochs (select_by_replay)
         if tc.switch_weight <= 0: raise ConfigError(f"must be > 0, got {tc.switch_weight}", "training.switch_weight")
         self.switches = switch_windows(data.train, self.cfg.data.n_action_steps)
         self.weights = None if tc.switch_weight == 1 else \
@@ -151,6 +152,8 @@ def fit(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
     "Train; returns the history (epoch, train_loss, val_loss, lr, seconds). Writes checkpoints into `out_dir` if given."
     with torch_threads(self.cfg.training.num_threads): return self._run_epochs(out_dir, resume)
 
+SNAPSHOT_EVERY = 10            # epochs between the EMA snapshots kept in memory as candidates for select_by_replay
+
 @patch
 def _run_epochs(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
     "The epoch loop of `fit` (on the threads `fit` set)."
@@ -170,6 +173,8 @@ def _run_epochs(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.ema_model.state_dict().items()}
             if out is not None: self.save_policy(out / "best_model.pt")
         else: self.bad_epochs += 1
+        if self.epoch % SNAPSHOT_EVERY == 0:
+            self.snapshots.append(dict(epoch=self.epoch, val_loss=vl, state={k: v.detach().cpu().clone() for k, v in self.ema_model.state_dict().items()}))
         if out is not None: self.save_state(out / "last_state.pt")
         bar.set_postfix(train=f"{tl:.4f}", val=f"{vl:.4f}")
         if self.bad_epochs >= tc.patience: break
@@ -539,6 +544,50 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
                    outside_features=names.head(5).to_dict())
     if out_dir is not None: write_json(Path(out_dir) / "imitation.json", rep)
     return rep
+
+# %% ../nbs/21_train.ipynb #2bd66438
+def select_by_replay(trainer:Trainer, bars:pd.DataFrame, trades:pd.DataFrame, top:int=4, num_samples=(8, 32),
+                     cfg:Optional[BacktestConfig]=None):
+    "The candidate model that best replays the human on the validation bars, and the table of candidates: (model, DataFrame)."
+    v0, t0 = trainer.data.split_times
+    if v0 is None or t0 is None: raise DataError("no validation bars to replay: data.val_frac is 0 or the history is too short")
+    end = trainer.data.index[trainer.data.index < t0][-1]
+    snaps = sorted(trainer.snapshots, key=lambda c: c["val_loss"])[:top]
+    cands = [dict(epoch=int(trainer.history[int(np.argmin([h["val_loss"] for h in trainer.history]))]["epoch"]) if trainer.history else 0,
+                  val_loss=float(trainer.best_val), state=None)] + snaps
+    rows, models = [], []
+    for c in cands:
+        m = trainer.best_model()
+        if c["state"] is not None: m.load_state_dict(c["state"])
+        for k in num_samples:
+            pol = DiffusionPolicy(m, trainer.meta, num_samples=k, seed=trainer.cfg.training.seed)
+            r = imitation_report(Backtest(bars, pol, cfg, v0, end).run(), trades, bars, cfg)
+            rows.append(dict(epoch=c["epoch"], val_loss=c["val_loss"], num_samples=k, agreement=r["position_agreement"],
+                             pnl_correlation=r["pnl_correlation"])); models.append((m, k))
+    tab = pd.DataFrame(rows)
+    key = tab.assign(c=tab.pnl_correlation.fillna(-1.0), l=-tab.val_loss)
+    best = int(key.sort_values(["agreement", "c", "l"], ascending=False, kind="stable").index[0])
+    tab["chosen"] = tab.index == best
+    m, k = models[best]
+    m = copy.deepcopy(m); m.model_cfg = dataclasses.replace(m.model_cfg, num_samples=k)     # the chosen K travels with it
+    return m, tab
+
+# %% ../nbs/21_train.ipynb #26c3df79
+class EnsembleModel:
+    "Several trained policy models sampled as one: their samples pooled along the sample axis."
+    def __init__(self, models):
+        if not models: raise ConfigError("an ensemble needs at least one model", "models")
+        self.models = [m.eval() for m in models]
+        self.model_cfg, self.data_cfg = models[0].model_cfg, models[0].data_cfg
+        self.kind = f"ensemble of {len(models)} {models[0].kind}"
+
+    def eval(self): return self
+
+    @torch.no_grad()
+    def sample(self, obs, num_samples:Optional[int]=None, generator=None, seed=None):
+        "(B, K × n_models, horizon, action_dim): each model's K samples, concatenated."
+        if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+        return torch.cat([m.sample(obs, num_samples=num_samples, generator=generator) for m in self.models], dim=1)
 
 # %% ../nbs/21_train.ipynb #2af4718e
 @dataclass
