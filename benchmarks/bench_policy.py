@@ -148,6 +148,10 @@ def case_rows(name, style, d, tree, rep, floor, args, extra=None):
 def quality(args):
     t_start = time.perf_counter()
     over = {"training": {}}
+    for kv in args.set:                                        # --set section.key=value (YAML value)
+        import yaml
+        key, _, val = kv.partition("="); sec, _, k = key.partition(".")
+        over.setdefault(sec, {})[k] = yaml.safe_load(val)
     if args.epochs: over["training"]["epochs"] = args.epochs
     rows, summary = [], []
     for name in args.styles:
@@ -160,25 +164,26 @@ def quality(args):
         d, pols, extra = [], [], {}
         for seed in range(args.seeds):
             cfg = load_config(overrides={**over, "training": {**over["training"], "seed": seed}})
+            t_fit = time.perf_counter()
             tr = Trainer(sd, cfg, progress=False); tr.fit()
-            model, how = (select(tr, bars, human, sd) if args.select == "replay" else (tr.best_model(), "val loss"))
-            pol = DiffusionPolicy(model, tr.meta, seed=seed); pols.append(pol)
+            model, how = (select(tr, bars, human, args.choice) if args.select == "replay" else (tr.best_model(), "val loss"))
+            pol = DiffusionPolicy(model, tr.meta, seed=seed, choice=args.choice); pols.append(pol)
             r, bt = run(pol, bars, human, sd)
             r["two_lot_share"], r["entries"] = entry_share(bt.positions.values)
             d.append(r)
             if seed == 0:
                 tree, tbt = run(tree_policy(tr, sd), bars, human, sd)
                 extra["tree_share"] = entry_share(tbt.positions.values)[0]
-                noise = [r["policy_sharpe"]] + [run(DiffusionPolicy(model, tr.meta, seed=s), bars, human, sd)[0]["policy_sharpe"] for s in (1, 2)]
+                noise = [r["policy_sharpe"]] + [run(DiffusionPolicy(model, tr.meta, seed=s, choice=args.choice), bars, human, sd)[0]["policy_sharpe"] for s in (1, 2)]
                 if style == "discretionary": extra["samples"] = sample_share(model, sd)
-            print(f"  {name:14s} seed {seed}: epochs {tr.epoch:3d} ({how})  agreement {r['position_agreement']:.3f}  "
+            print(f"  {name:14s} seed {seed}: epochs {tr.epoch:3d} ({how}, {time.perf_counter() - t_fit:.0f}s)  agreement {r['position_agreement']:.3f}  "
                   f"pnl corr {r['pnl_correlation']:.3f}  sharpe {r['policy_sharpe']:.2f} (human {r['human_sharpe']:.2f})"
                   + (f"  two-lot share of {r['entries']} entries {r['two_lot_share']:.2f}" if style == "discretionary" else ""), flush=True)
         print(f"  {name:14s} trees: agreement {tree['position_agreement']:.3f}  pnl corr {tree['pnl_correlation']:.3f}  "
               f"sharpe {tree['policy_sharpe']:.2f}; another draw of the human: agreement {rep['position_agreement']:.3f}", flush=True)
         if args.ensemble and len(pols) > 1:
             from diffmarket.train import EnsembleModel
-            ens = DiffusionPolicy(EnsembleModel([p.model for p in pols]), pols[0].meta, seed=0)
+            ens = DiffusionPolicy(EnsembleModel([p.model for p in pols]), pols[0].meta, seed=0, choice=args.choice)
             re_, _ = run(ens, bars, human, sd)
             extra["agree"] = f"; ensemble of the {len(pols)} seeds {re_['position_agreement']:.3f} (pnl corr {re_['pnl_correlation']:.3f}, Sharpe {re_['policy_sharpe']:.2f})"
             print(f"  {name:14s} ensemble of {len(pols)}: agreement {re_['position_agreement']:.3f}  pnl corr {re_['pnl_correlation']:.3f}  sharpe {re_['policy_sharpe']:.2f}", flush=True)
@@ -205,13 +210,14 @@ def quality(args):
     minutes = (time.perf_counter() - t_start) / 60
     print_table(f"Diffusion policy imitation, closed loop on held-out bars ({args.seeds} training seeds, "
                 f"{'epochs ' + str(args.epochs) if args.epochs else 'default training'}"
+                f"{''.join(', ' + kv for kv in args.set)}{', choice ' + args.choice if args.choice != 'consensus' else ''}"
                 f"{', checkpoint chosen by replay on the validation bars' if args.select == 'replay' else ''}; {minutes:.1f} min)", rows)
 
 
-def select(tr, bars, human, sd):
+def select(tr, bars, human, choice):
     "The trainer's candidate checkpoint that best replays the human on the validation bars."
     from diffmarket.train import select_by_replay
-    model, table = select_by_replay(tr, bars, human)
+    model, table = select_by_replay(tr, bars, human, choice=choice)
     return model, f"replay: epoch {int(table.epoch[table.chosen].iloc[0])}"
 
 
@@ -224,6 +230,8 @@ if __name__ == "__main__":
     ap.add_argument("--mse", action="store_true", help="also train the MSE behaviour-cloning baseline")
     ap.add_argument("--select", choices=("loss", "replay"), default="loss", help="checkpoint by validation loss or by closed-loop replay")
     ap.add_argument("--ensemble", action="store_true", help="also trade the ensemble of the trained seeds")
+    ap.add_argument("--choice", default="consensus", help="the policy's choice among its samples (diffmarket.train.CHOICES)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override, e.g. training.switch_weight=3")
     a = ap.parse_args()
     a.seeds = a.seeds or (2 if a.quick else 3)
     a.epochs = a.epochs or (40 if a.quick else None)

@@ -270,7 +270,7 @@ def load_state(self:Trainer, path):
     self.ema.copy_to(self.ema_model.parameters())
 
 # %% ../nbs/21_train.ipynb #ddc5d494
-CHOICES = ("consensus", "medoid", "random")
+CHOICES = ("consensus", "medoid", "random", "probability")
 
 class DiffusionPolicy:
     "Trades a trained policy model: `act(observation) -> target position(s)`, receding-horizon, with a confidence."
@@ -438,8 +438,39 @@ def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
     return out
 
 @patch
+def _by_probability(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
+    "Scaled targets (S, n_action_steps) from the level probabilities: the most probable direction, a size drawn within it."
+    lv = np.asarray(self.meta.get("action_levels") or [], dtype=float)
+    x = torch.from_numpy(feats)
+    try: P = self.model.level_probabilities(x, num_draws=self.num_samples, generator=self.generator).numpy()
+    except (AttributeError, ConfigError):                    # no level channels or no clean-sample prediction: sample frequencies
+        s = self.model.sample(x, num_samples=self.num_samples, generator=self.generator)[..., 0].numpy()
+        lv = lv if len(lv) else np.unique(np.round(s, 6))
+        P = (np.abs(s[..., None] - lv) < 1e-6).mean(axis=1) if len(lv) else None
+    P = P[:, :self.n_action_steps]                           # (S, Ta, L)
+    sign = np.sign(lv).astype(int)
+    dirp = np.stack([P[..., sign == v].sum(-1) for v in (-1, 0, 1)], axis=-1)          # (S, Ta, 3)
+    S = len(P); now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self._plan_scales(S))
+    out = np.zeros(P.shape[:2])
+    for k in range(P.shape[1]):
+        top = np.isclose(dirp[:, k], dirp[:, k].max(axis=1, keepdims=True), atol=1e-6)
+        win = np.where(top[np.arange(S), now + 1], now, np.where(top.sum(axis=1) > 1, 0, top.argmax(axis=1) - 1))   # other ties: flat
+        u = torch.rand(S, generator=self.generator).numpy()
+        for j in range(S):
+            w = np.where(sign == win[j], P[j, k], 0.0); c = np.cumsum(w) / max(w.sum(), 1e-12)
+            out[j, k] = lv[min(int(np.searchsorted(c, u[j] * c[-1], side="right")), len(lv) - 1)] if w.sum() > 0 else 0.0
+        now = win
+    self.last_confidence = float(dirp[:, :, :].max(axis=-1).mean())
+    self.last_samples = None
+    return out
+
+@patch
 def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
     "A plan (n_action_steps, n_symbols) of target positions in units, given positions `current`; sets last_confidence."
+    if self.choice == "probability":
+        pick = self._by_probability(feats, current)
+        if self.levels is not None: pick = self.levels[np.abs(pick[..., None] - self.levels).argmin(-1)]
+        return (pick * self._plan_scales(len(pick))[:, None]).T
     with torch_threads(self.num_threads):
         s = self.model.sample(torch.from_numpy(feats), num_samples=self.num_samples, generator=self.generator)
     s = s[..., 0].numpy()                                    # (S, K, horizon)
@@ -547,7 +578,7 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
 
 # %% ../nbs/21_train.ipynb #2bd66438
 def select_by_replay(trainer:Trainer, bars:pd.DataFrame, trades:pd.DataFrame, top:int=4, num_samples=(8, 32),
-                     cfg:Optional[BacktestConfig]=None):
+                     cfg:Optional[BacktestConfig]=None, choice:str="consensus"):
     "The candidate model that best replays the human on the validation bars, and the table of candidates: (model, DataFrame)."
     v0, t0 = trainer.data.split_times
     if v0 is None or t0 is None: raise DataError("no validation bars to replay: data.val_frac is 0 or the history is too short")
@@ -560,7 +591,7 @@ def select_by_replay(trainer:Trainer, bars:pd.DataFrame, trades:pd.DataFrame, to
         m = trainer.best_model()
         if c["state"] is not None: m.load_state_dict(c["state"])
         for k in num_samples:
-            pol = DiffusionPolicy(m, trainer.meta, num_samples=k, seed=trainer.cfg.training.seed)
+            pol = DiffusionPolicy(m, trainer.meta, num_samples=k, seed=trainer.cfg.training.seed, choice=choice)
             r = imitation_report(Backtest(bars, pol, cfg, v0, end).run(), trades, bars, cfg)
             rows.append(dict(epoch=c["epoch"], val_loss=c["val_loss"], num_samples=k, agreement=r["position_agreement"],
                              pnl_correlation=r["pnl_correlation"])); models.append((m, k))
@@ -588,6 +619,11 @@ class EnsembleModel:
         "(B, K × n_models, horizon, action_dim): each model's K samples, concatenated."
         if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
         return torch.cat([m.sample(obs, num_samples=num_samples, generator=generator) for m in self.models], dim=1)
+
+    def level_probabilities(self, obs, num_draws:int=8, generator=None, seed=None):
+        "The members' level probabilities, averaged."
+        if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+        return torch.stack([m.level_probabilities(obs, num_draws=num_draws, generator=generator) for m in self.models]).mean(0)
 
 # %% ../nbs/21_train.ipynb #2af4718e
 @dataclass
