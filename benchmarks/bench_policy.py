@@ -145,6 +145,17 @@ def case_rows(name, style, d, tree, rep, floor, args, extra=None):
     return rows
 
 
+def approach_row(name, what, reps, floor, tree):
+    "One row of the approaches table: mean agreement, PnL correlation, Sharpe ratio to the human, spread and its floor."
+    avg = lambda k: float(np.nanmean([r[k] for r in reps]))
+    hs = reps[0]["human_sharpe"]
+    spread = f"spread {np.ptp([r['policy_sharpe'] for r in reps]):.2f}, floor {floor:.2f}" if len(reps) > 1 else "one policy"
+    return dict(metric=f"{name}: {what}", value=f"{avg('position_agreement'):.3f}", goal=fmt_goal_agree(tree["position_agreement"]),
+                met=bool(avg("position_agreement") >= GOAL_AGREE and avg("position_agreement") >= tree["position_agreement"] - 0.01),
+                peer=f"trees {tree['position_agreement']:.3f}",
+                note=f"pnl corr {avg('pnl_correlation'):.3f}, Sharpe / human {avg('policy_sharpe') / hs:.2f} (human {hs:.2f}), {spread}")
+
+
 def quality(args):
     t_start = time.perf_counter()
     over = {"training": {}}
@@ -153,7 +164,7 @@ def quality(args):
         key, _, val = kv.partition("="); sec, _, k = key.partition(".")
         over.setdefault(sec, {})[k] = yaml.safe_load(val)
     if args.epochs: over["training"]["epochs"] = args.epochs
-    rows, summary = [], []
+    rows, approaches = [], []
     for name in args.styles:
         t_case = time.perf_counter()
         where, style = CASES[name]
@@ -161,7 +172,7 @@ def quality(args):
         human = synthetic_trader(bars, style, seed=0)
         sd = StrategyData.build(bars, human)
         rep = replica(bars, style, human, sd)
-        d, pols, extra = [], [], {}
+        d, pols, extra, alt = [], [], {}, []
         for seed in range(args.seeds):
             cfg = load_config(overrides={**over, "training": {**over["training"], "seed": seed}})
             t_fit = time.perf_counter()
@@ -171,6 +182,10 @@ def quality(args):
             r, bt = run(pol, bars, human, sd)
             r["two_lot_share"], r["entries"] = entry_share(bt.positions.values)
             d.append(r)
+            if args.compare:
+                alt.append(run(DiffusionPolicy(model, tr.meta, seed=seed, choice=args.compare), bars, human, sd)[0])
+                if seed == 0: alt_noise = [alt[0]["policy_sharpe"]] + [run(DiffusionPolicy(model, tr.meta, seed=s, choice=args.compare), bars, human, sd)[0]["policy_sharpe"] for s in (1, 2)]
+                print(f"  {name:14s} seed {seed}, choice {args.compare}: agreement {alt[-1]['position_agreement']:.3f}  pnl corr {alt[-1]['pnl_correlation']:.3f}  sharpe {alt[-1]['policy_sharpe']:.2f}", flush=True)
             if seed == 0:
                 tree, tbt = run(tree_policy(tr, sd), bars, human, sd)
                 extra["tree_share"] = entry_share(tbt.positions.values)[0]
@@ -185,6 +200,7 @@ def quality(args):
             from diffmarket.train import EnsembleModel
             ens = DiffusionPolicy(EnsembleModel([p.model for p in pols]), pols[0].meta, seed=0, choice=args.choice)
             re_, _ = run(ens, bars, human, sd)
+            approaches.append(approach_row(name, f"ensemble of the {len(pols)} seeds ({args.choice})", [re_], None, tree))
             extra["agree"] = f"; ensemble of the {len(pols)} seeds {re_['position_agreement']:.3f} (pnl corr {re_['pnl_correlation']:.3f}, Sharpe {re_['policy_sharpe']:.2f})"
             print(f"  {name:14s} ensemble of {len(pols)}: agreement {re_['position_agreement']:.3f}  pnl corr {re_['pnl_correlation']:.3f}  sharpe {re_['policy_sharpe']:.2f}", flush=True)
         if args.mse:
@@ -195,6 +211,8 @@ def quality(args):
                 m.append(run(DiffusionPolicy(t.best_model(), t.meta, seed=seed), bars, human, sd)[0])
             extra["agree"] = extra.get("agree", "") + f"; MSE baseline {np.mean([x['position_agreement'] for x in m]):.3f}"
         rows += case_rows(name, style, d, tree, rep, float(np.ptp(noise)), args, extra)
+        approaches.insert(len(approaches) - (1 if args.ensemble and len(pols) > 1 else 0), approach_row(name, f"{args.choice} (each seed)", d, float(np.ptp(noise)), tree))
+        if args.compare: approaches.append(approach_row(name, f"{args.compare} (each seed, same models)", alt, float(np.ptp(alt_noise)), tree))
         if style == "discretionary":
             hshare, hn = entry_share(position_path(human, bars)[lambda x: x.index >= sd.split_times[1]].values)
             share = float(np.nanmean([r["two_lot_share"] for r in d]))
@@ -208,6 +226,8 @@ def quality(args):
                              peer="-", note=f"teacher-forced: 64 samples at each of {n} test entry bars, seed 0"))
         print(f"  {name}: {time.perf_counter() - t_case:.0f}s", flush=True)
     minutes = (time.perf_counter() - t_start) / 60
+    if len(approaches) > len(args.styles):
+        print_table("Approaches on the same trained models (agreement; PnL corr, Sharpe ratio to the human, spread across seeds / sampling floor)", approaches)
     print_table(f"Diffusion policy imitation, closed loop on held-out bars ({args.seeds} training seeds, "
                 f"{'epochs ' + str(args.epochs) if args.epochs else 'default training'}"
                 f"{''.join(', ' + kv for kv in args.set)}{', choice ' + args.choice if args.choice != 'consensus' else ''}"
@@ -230,6 +250,7 @@ if __name__ == "__main__":
     ap.add_argument("--mse", action="store_true", help="also train the MSE behaviour-cloning baseline")
     ap.add_argument("--select", choices=("loss", "replay"), default="loss", help="checkpoint by validation loss or by closed-loop replay")
     ap.add_argument("--ensemble", action="store_true", help="also trade the ensemble of the trained seeds")
+    ap.add_argument("--compare", default=None, help="also trade each trained model with this choice (e.g. probability)")
     ap.add_argument("--choice", default="consensus", help="the policy's choice among its samples (diffmarket.train.CHOICES)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override, e.g. training.switch_weight=3")
     a = ap.parse_args()
