@@ -26,7 +26,11 @@ behaviour-cloning baseline; `--select replay` chooses each model's checkpoint by
 validation bars (closed-loop model selection, diffmarket.train.select_by_replay); `--ensemble` adds the
 ensemble of the trained seeds. Speed (latency, throughput, training time) is bench_policy_speed.py.
 
+Runtime on 2 shared cores: the full run with `--compare probability --ensemble` (the one in nbs/21_train.ipynb)
+25.0 minutes, most of it the session case's 5-minute bars (8.7 minutes); `--quick` 7.6 minutes.
+
 Usage: python benchmarks/bench_policy.py [--quick] [--seeds 3] [--epochs N] [--styles trend,stops] [--mse]
+       [--select replay] [--ensemble] [--compare probability] [--choice C] [--set training.switch_weight=1]
 """
 import argparse, sys, time, warnings
 from pathlib import Path
