@@ -122,6 +122,7 @@ class DataConfig:
     n_action_steps: int = 1          # bars executed before re-planning (1: decide at every close; the horizon still plans ahead)
     feature_windows: list = field(default_factory=lambda: [10, 20, 50])  # windows of the breakout, z-score and return/vol features
     max_price_deviation: float = 0.05  # a fill may lie at most 5% outside its bar's [low, high]
+    session_gap_minutes: float = 60.0  # a pause between bars longer than this starts a new session (feature session_bar; daily bars: one bar each)
 
 # %% ../nbs/00_core.ipynb #18d0e510
 @dataclass

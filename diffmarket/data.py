@@ -15,10 +15,11 @@ import pandas as pd
 from .core import DataError, ConfigError, DataConfig, Side, OHLCV, make_rng
 
 # %% auto #0
-__all__ = ['DATA_DIR', 'BAR_COLUMNS', 'TRADE_COLUMNS', 'STYLES', 'sample_path', 'read_table', 'parse_timestamps', 'parse_sides',
-           'normalize_bars', 'validate_bars', 'load_bars', 'bars_to_panel', 'validate_trades', 'load_trades',
-           'position_path', 'synthetic_trader', 'feature_warmup', 'make_features', 'check_causal', 'feature_names',
-           'feature_window', 'last_features', 'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
+__all__ = ['DATA_DIR', 'BAR_COLUMNS', 'TRADE_COLUMNS', 'SESSION_CAP', 'STYLES', 'sample_path', 'read_table', 'parse_timestamps',
+           'parse_sides', 'normalize_bars', 'validate_bars', 'load_bars', 'bars_to_panel', 'validate_trades',
+           'load_trades', 'position_path', 'entry_step', 'entry_prices', 'session_bars', 'typical_move',
+           'synthetic_trader', 'feature_warmup', 'make_features', 'check_causal', 'feature_names', 'feature_window',
+           'last_features', 'chronological_split', 'Normalizer', 'WindowDataset', 'StrategyData']
 
 # %% ../nbs/05_data.ipynb #b72d60c6
 def _find_data_dir() -> Path:
@@ -445,7 +446,34 @@ def position_path(trades:pd.DataFrame, bars:pd.DataFrame) -> pd.DataFrame:
     return out.rename_axis("timestamp")
 
 # %% ../nbs/05_data.ipynb #e9c2e575
-STYLES = ("trend", "mean_reversion", "discretionary")
+def entry_step(entry:float, before:float, after:float, open_price:float) -> float:
+    "The entry price once the position goes from `before` to `after` in a bar that opened at `open_price` (NaN: flat)."
+    if after == 0: return float("nan")
+    if before == 0 or np.sign(after) != np.sign(before) or not np.isfinite(entry): return float(open_price)
+    if abs(after) > abs(before): return float((abs(before) * entry + (abs(after) - abs(before)) * open_price) / abs(after))
+    return float(entry)
+
+def entry_prices(position, open_price) -> np.ndarray:
+    "Entry price of the position held at each close (average cost, each change priced at its bar's open); NaN when flat."
+    p, o = np.asarray(position, dtype=float), np.asarray(open_price, dtype=float)
+    out, e, before = np.full(len(p), np.nan), float("nan"), 0.0
+    for t in range(len(p)):
+        if p[t] != before: e, before = entry_step(e, before, p[t], o[t]), p[t]
+        out[t] = e
+    return out
+
+# %% ../nbs/05_data.ipynb #cda8f25d
+SESSION_CAP = 1000
+
+def session_bars(timestamps, gap_minutes:float=60.0) -> np.ndarray:
+    "Bars since the first bar of each bar's session (a pause over `gap_minutes` starts one), at most SESSION_CAP."
+    ns = pd.DatetimeIndex(timestamps).as_unit("ns").asi8
+    new = np.concatenate([[True], np.diff(ns) > gap_minutes * 60e9])
+    start = np.maximum.accumulate(np.where(new, np.arange(len(ns)), 0))
+    return np.minimum(np.arange(len(ns)) - start, SESSION_CAP)
+
+# %% ../nbs/05_data.ipynb #9bc923c2
+STYLES = ("trend", "mean_reversion", "discretionary", "stops", "session")
 
 def _style_targets(close, high, low, style, n, rng, size_modes=(1, 2)):
     "Target position (in units of one lot) decided at each close, from the past only."
@@ -484,8 +512,42 @@ def _style_targets(close, high, low, style, n, rng, size_modes=(1, 2)):
     else: raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
     return tgt
 
+def typical_move(close, n:int=20) -> float:
+    "A series' typical n-bar move as a return: the median n-bar volatility of one-bar log returns, times √n."
+    r = np.diff(np.log(np.asarray(close, dtype=float)))
+    return float(np.nanmedian(pd.Series(r).rolling(n).std().values) * np.sqrt(n))
+
+def _stops_rule(close, high, low, n, stop, take):
+    "The stops style as a function (t, position in lots, entry price) -> target in lots, decided at close t."
+    hh = pd.Series(high).rolling(n).max().shift(1).values; ll = pd.Series(low).rolling(n).min().shift(1).values
+    state = dict(before=0.0, changed=0)
+    def decide(t, pos, entry):
+        if pos != state["before"]: state.update(before=pos, changed=t)
+        if np.isnan(hh[t]): return pos
+        if pos == 0:
+            if t - state["changed"] < n // 4: return 0.0                     # cooling off after an exit
+            return 1.0 if close[t] > hh[t] else -1.0 if close[t] < ll[t] else 0.0
+        gain = np.sign(pos) * (close[t] / entry - 1)
+        return 0.0 if gain <= -stop or gain >= take else pos
+    return decide
+
+def _session_rule(close, stamps, n, gap_minutes):
+    "The session style as a function (t, position in lots, entry price) -> target in lots, decided at close t."
+    sb = session_bars(stamps, gap_minutes)
+    length = int(np.median(np.diff(np.flatnonzero(np.concatenate([sb == 0, [True]])))))   # bars per session
+    if length < 24: raise ValueError(f"the session style needs intraday bars with sessions of 24 bars or more; these have {length}")
+    s = pd.Series(close); z = ((s - s.rolling(n).mean()) / s.rolling(n).std()).values
+    def decide(t, pos, entry):
+        if np.isnan(z[t]) or sb[t] >= length - 4: return 0.0              # flat into the close
+        if pos == 0:
+            if sb[t] < 6 or sb[t] >= length - 12: return 0.0               # no entries at the open or late in the day
+            return 1.0 if z[t] < -2 else -1.0 if z[t] > 2 else 0.0
+        return 0.0 if abs(z[t]) < 0.5 else pos
+    return decide
+
 def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional[float]=None, n:int=20,
-                     late_prob:float=0.03, fee_bps:float=1.0, cash:float=100_000.0) -> pd.DataFrame:
+                     late_prob:float=0.03, fee_bps:float=1.0, cash:float=100_000.0, stop_loss:Optional[float]=None,
+                     take_profit:Optional[float]=None, session_gap_minutes:float=60.0) -> pd.DataFrame:
     "A human-like trade log for one style on every symbol of `bars` (contract columns plus `fee`)."
     if style not in STYLES: raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
     rng = make_rng(seed)
@@ -496,13 +558,18 @@ def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional
         own = index[real]
         o, h, l, c = (ohlcv[real, j, k] for k in range(4))
         u = unit if unit is not None else max(1.0, round(0.25 * cash / c[0]))
-        tgt = _style_targets(c, h, l, style, n, rng) * u
-        pos = 0.0
+        if style == "stops":
+            move = typical_move(c, n)
+            rule = _stops_rule(c, h, l, n, move if stop_loss is None else stop_loss, 2 * move if take_profit is None else take_profit)
+        elif style == "session": rule = _session_rule(c, own, n, session_gap_minutes)
+        else: tgt = _style_targets(c, h, l, style, n, rng) * u; rule = lambda t, pos, entry: tgt[t] / u
+        pos, entry = 0.0, float("nan")
         for t in range(len(c) - 1):
-            if tgt[t] == pos: continue
+            want = rule(t, pos / u, entry) * u
+            if want == pos: continue
             if late_prob and rng.random() < late_prob: continue        # the human hesitates: acts a bar later
             k = t + 1
-            q = tgt[t] - pos
+            q = want - pos
             frac = rng.uniform(0.0, 0.25)                                 # fills in the first quarter of the bar's range
             px = o[k] + np.sign(q) * frac * (h[k] - l[k]) * 0.5
             px = float(np.clip(px, l[k], h[k]))
@@ -513,11 +580,11 @@ def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional
             else:                                 # intraday: early in the bar
                 ts = own[k] + step * rng.uniform(0.01, 0.2)
             rows.append((ts, sym, "buy" if q > 0 else "sell", abs(q), round(px, 4), round(abs(q) * px * fee_bps / 1e4, 6)))
-            pos = tgt[t]
+            entry, pos = entry_step(entry, pos, want, round(px, 4)), want         # its own average fill price
     out = pd.DataFrame(rows, columns=["timestamp", "symbol", "side", "quantity", "price", "fee"])
     return out.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
-# %% ../nbs/05_data.ipynb #9bc923c2
+# %% ../nbs/05_data.ipynb #69d9cb48
 def _time_in_position(position:np.ndarray) -> np.ndarray:
     "Bars since the position last changed (0 on the bar it changed)."
     p = np.asarray(position, dtype=float)
@@ -570,6 +637,10 @@ def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=No
     pos = np.zeros(T) if position is None else np.asarray(position, dtype=float)
     cols["position"] = pos / position_scale
     cols["time_in_position"] = np.log1p(_time_in_position(pos))
+    entry = entry_prices(pos, o)
+    cols["entry_return"] = np.where(np.isfinite(entry), np.log(c / np.where(np.isfinite(entry), entry, 1.0)), 0.0)
+    cols["unrealised_return"] = np.sign(pos) * cols["entry_return"]
+    cols["session_bar"] = session_bars(idx, cfg.session_gap_minutes).astype(float)
     out = pd.DataFrame(cols, index=idx)
     out.iloc[:feature_warmup(cfg)] = np.nan
     return out
@@ -599,7 +670,7 @@ def _sd(x) -> float:
     return float(np.std(x, ddof=1))
 
 def last_features(ohlcv:np.ndarray, timestamp, position:float=0.0, time_in_position:int=0, cfg:DataConfig=None,
-                  position_scale:float=1.0) -> np.ndarray:
+                  position_scale:float=1.0, entry_price:float=float("nan"), session_bar:int=0) -> np.ndarray:
     "The newest row of `make_features` from one symbol's last `feature_window(cfg)` real bars `ohlcv` (W, 5), in its column order."
     cfg = cfg or DataConfig()
     a = np.asarray(ohlcv, dtype=float)[-feature_window(cfg):]
@@ -627,6 +698,9 @@ def last_features(ohlcv:np.ndarray, timestamp, position:float=0.0, time_in_posit
     f["dow_sin"], f["dow_cos"] = np.sin(2 * np.pi * dow / 7), np.cos(2 * np.pi * dow / 7)
     f["tod_sin"], f["tod_cos"] = np.sin(2 * np.pi * tod), np.cos(2 * np.pi * tod)
     f["position"], f["time_in_position"] = position / position_scale, np.log1p(time_in_position)
+    f["entry_return"] = float(np.log(c[-1] / entry_price)) if np.isfinite(entry_price) else 0.0
+    f["unrealised_return"] = float(np.sign(position)) * f["entry_return"]
+    f["session_bar"] = float(session_bar)
     return np.array(list(f.values()), dtype=float)
 
 # %% ../nbs/05_data.ipynb #5b8edaa0
@@ -695,11 +769,12 @@ class StrategyData:
     features: list                    # per symbol: (T, F) normalised features, NaN rows in warm-up
     feature_names: list
     normalizer: Normalizer
-    position_scale: float             # largest |position| in the training split
+    position_scale: float             # largest |position| in the training split, over all symbols
     split_times: tuple                # (first validation timestamp, first test timestamp)
     train: WindowDataset = None
     val: WindowDataset = None
     test: WindowDataset = None
+    position_scales: tuple = None     # per symbol: its largest |position| in the training split (the position_scale if none)
 
     @classmethod
     def build(cls, bars:pd.DataFrame, trades:pd.DataFrame, cfg:DataConfig=None):
@@ -713,17 +788,19 @@ class StrategyData:
         tr, va, te = chronological_split(last - first + 1, cfg.train_frac, cfg.val_frac)
         dec = np.arange(first, last + 1)
         d_tr, d_va, d_te = dec[tr], dec[va], dec[te]
-        scale = float(np.abs(pos[: d_tr[-1] + cfg.horizon + 1]).max())
+        held = np.abs(pos[: d_tr[-1] + cfg.horizon + 1]).max(axis=0)
+        scale = float(held.max())
         if scale == 0:
             end = index[d_tr[-1] + cfg.horizon]
             raise DataError(f"the human holds no position before {end.date() if end == end.normalize() else end} (the end of the "
                             f"training bars, data.train_frac = {cfg.train_frac:g}); train on a longer history")
-        raw = [make_features(ohlcv[:, j], index, pos[:, j], cfg, scale) for j in range(len(symbols))]
+        scales = np.where(held > 0, held, scale)                       # each symbol in its own lots
+        raw = [make_features(ohlcv[:, j], index, pos[:, j], cfg, scales[j]) for j in range(len(symbols))]
         names = list(raw[0].columns)
         train_rows = np.concatenate([r.values[warm: d_tr[-1] + 1] for r in raw])
         nz = Normalizer.fit(train_rows, names)
         feats = [nz.transform(r.values) for r in raw]
-        acts = np.clip(pos / scale, -1, 1)
+        acts = np.clip(pos / scales, -1, 1)
         seen = [np.convolve(np.isfinite(f).all(axis=1), np.ones(cfg.n_obs_steps), "full")[:T] == cfg.n_obs_steps for f in feats]
         def ds(d):
             # one dataset over all symbols: stack symbol blocks, shifting decision bars by the block offset; a window
@@ -732,4 +809,4 @@ class StrategyData:
             return WindowDataset(F, A, np.concatenate([d[seen[j][d]] + j * T for j in range(len(symbols))]), cfg.n_obs_steps, cfg.horizon)
         return cls(cfg, symbols, index, ohlcv, pos, feats, names, nz, scale,
                    (index[d_va[0]] if len(d_va) else None, index[d_te[0]] if len(d_te) else None),
-                   ds(d_tr), ds(d_va), ds(d_te))
+                   ds(d_tr), ds(d_va), ds(d_te), tuple(float(x) for x in scales))

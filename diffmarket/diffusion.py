@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math, warnings
 from typing import Optional
+from fastcore.basics import patch
 
 import numpy as np
 import torch
@@ -442,6 +443,22 @@ class DiffusionPolicyModel(nn.Module):
         finally: torch._C._set_mkldnn_enabled(onednn)
         if self.levels is not None: return decode_levels(x, self.levels).reshape(B, K, H, 1)
         return x.clamp(-1, 1).reshape(B, K, H, A)
+
+# %% ../nbs/20_diffusion.ipynb #c09ec04d
+@patch
+@torch.no_grad()
+def level_probabilities(self:DiffusionPolicyModel, obs, num_draws:int=8, generator=None, seed=None):
+    "P(level) at each planned bar from the clean-action prediction at the last timestep: obs (B, To, F) → (B, horizon, L)."
+    if self.levels is None: raise ConfigError("level probabilities need level channels (model.action_encoding 'levels', or 'auto' with few levels)", "model.action_encoding")
+    if self.model_cfg.prediction_type != "sample":
+        raise ConfigError(f"level probabilities need prediction_type 'sample', got {self.model_cfg.prediction_type!r}", "model.prediction_type")
+    generator = _generator(generator, seed)
+    B, H, L = obs.shape[0], self.data_cfg.horizon, self.net_dim
+    cond = self.obs_encoder(obs).repeat_interleave(num_draws, dim=0)
+    x = torch.randn((B * num_draws, H, L), generator=generator, device="cpu" if generator is not None else obs.device).to(obs.device)
+    t = torch.full((len(x),), self.noise_scheduler.config.num_train_timesteps - 1, dtype=torch.long, device=obs.device)
+    p = ((self.unet(x, t, cond).clamp(-1, 1) + 1) / 2).view(B, num_draws, H, L).mean(1)
+    return p / p.sum(-1, keepdim=True).clamp_min(1e-9)
 
 # %% ../nbs/20_diffusion.ipynb #442e5ea2
 class MSEPolicyModel(nn.Module):

@@ -5,6 +5,7 @@
 # %% ../nbs/21_train.ipynb #ba292515
 from __future__ import annotations
 import copy, json, math, os, tempfile, time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -24,16 +25,16 @@ from . import __version__
 from .core import (Config, DataConfig, ModelConfig, BacktestConfig, DiffmarketError, DataError, ConfigError,
                              Observation, load_config, config_to_dict, config_from_dict, seed_everything, get_device)
 from .data import (StrategyData, WindowDataset, make_features, feature_warmup, feature_window, last_features,
-                             load_bars, position_path)
+                             load_bars, position_path, feature_names, entry_step, session_bars, SESSION_CAP)
 from .diffusion import make_model, torch_threads
 from .backtest import Backtest, TargetSeries
 from .report import output_dir, write_json, html_table
 
 # %% auto #0
-__all__ = ['MAX_LEVELS', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN', 'LOW_CONFIDENCE',
-           'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows', 'save_checkpoint',
-           'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'FitReport',
-           'fit_policy', 'train_to_dir']
+__all__ = ['MAX_LEVELS', 'SNAPSHOT_EVERY', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN',
+           'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows',
+           'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report',
+           'select_by_replay', 'EnsembleModel', 'FitReport', 'fit_policy', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -66,6 +67,7 @@ def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> 
     return dict(model=config_to_dict(cfg.model), data=config_to_dict(cfg.data), n_features=int(n_features), action_dim=1,
                 feature_names=list(data.feature_names), normalizer=data.normalizer.to_dict(),
                 position_scale=float(data.position_scale), symbols=list(data.symbols),
+                position_scales=dict(zip(data.symbols, data.position_scales or [data.position_scale] * len(data.symbols))),
                 position_levels=action_levels(data.train), action_levels=levels, diffmarket_version=__version__,
                 splits=data_splits(data),
                 price_range={s: [float(np.nanmin(close[:, j])), float(np.nanmax(close[:, j]))] for j, s in enumerate(data.symbols)},
@@ -100,7 +102,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.meta = _policy_meta(data, self.cfg, self.obs.shape[-1], levels)
         self.history, self.epoch, self.best_val, self.bad_epochs = [], 0, math.inf, 0
-        self.best_state = None
+        self.best_state, self.snapshots = None, []         # snapshots: EMA weights every SNAPSHOT_EVERY epochs (select_by_replay)
         if tc.switch_weight <= 0: raise ConfigError(f"must be > 0, got {tc.switch_weight}", "training.switch_weight")
         self.switches = switch_windows(data.train, self.cfg.data.n_action_steps)
         self.weights = None if tc.switch_weight == 1 else \
@@ -150,6 +152,8 @@ def fit(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
     "Train; returns the history (epoch, train_loss, val_loss, lr, seconds). Writes checkpoints into `out_dir` if given."
     with torch_threads(self.cfg.training.num_threads): return self._run_epochs(out_dir, resume)
 
+SNAPSHOT_EVERY = 10            # epochs between the EMA snapshots kept in memory as candidates for select_by_replay
+
 @patch
 def _run_epochs(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
     "The epoch loop of `fit` (on the threads `fit` set)."
@@ -169,6 +173,8 @@ def _run_epochs(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.ema_model.state_dict().items()}
             if out is not None: self.save_policy(out / "best_model.pt")
         else: self.bad_epochs += 1
+        if self.epoch % SNAPSHOT_EVERY == 0:
+            self.snapshots.append(dict(epoch=self.epoch, val_loss=vl, state={k: v.detach().cpu().clone() for k, v in self.ema_model.state_dict().items()}))
         if out is not None: self.save_state(out / "last_state.pt")
         bar.set_postfix(train=f"{tl:.4f}", val=f"{vl:.4f}")
         if self.bad_epochs >= tc.patience: break
@@ -264,7 +270,7 @@ def load_state(self:Trainer, path):
     self.ema.copy_to(self.ema_model.parameters())
 
 # %% ../nbs/21_train.ipynb #ddc5d494
-CHOICES = ("consensus", "medoid", "random")
+CHOICES = ("consensus", "medoid", "random", "probability")
 
 class DiffusionPolicy:
     "Trades a trained policy model: `act(observation) -> target position(s)`, receding-horizon, with a confidence."
@@ -277,7 +283,13 @@ class DiffusionPolicy:
         self.n_action_steps = n_action_steps or self.data_cfg.n_action_steps
         self.choice, self.seed, self.snap, self.num_threads = choice, seed, snap, num_threads
         self.mean, self.std = (np.asarray(meta["normalizer"][k], dtype=np.float32) for k in ("mean", "std"))
-        self.scale = float(meta["position_scale"])
+        self.scale = float(meta["position_scale"])                 # the largest over the training symbols
+        self.scales_by_name = {k.lower(): float(v) for k, v in (meta.get("position_scales") or {}).items()}
+        names, known = list(meta["feature_names"]), feature_names(self.data_cfg)
+        if any(n not in known for n in names):
+            raise DataError(f"the checkpoint's features {sorted(set(names) - set(known))} are not computed by this version of diffmarket")
+        self.columns = np.array([known.index(n) for n in names])   # the checkpoint's features among today's, in its order
+        self.clock = None                                        # (timestamps ns, session bar per bar and symbol) from check_bars
         self.levels = np.asarray(meta["position_levels"]) if snap and meta.get("position_levels") else None
         self.warm = feature_warmup(self.data_cfg)
         self.tip_col = meta["feature_names"].index("time_in_position")
@@ -288,7 +300,8 @@ class DiffusionPolicy:
     def reset(self):
         "Forget positions, plans and the sampling generator's state (start of a new run)."
         self.generator = torch.Generator().manual_seed(self.seed)
-        self._pos, self._tip, self._ts = {}, {}, {}
+        self._pos, self._tip, self._ts, self._entry, self._session = {}, {}, {}, {}, {}
+        self._scales, self._sess_state = None, None
         self._plan, self._plan_t, self._last_t = None, None, None
         self.last_confidence, self.last_samples = 0.0, None
         self.diagnostics = []                 # one row per decision: its confidence and the features beyond the training range
@@ -303,6 +316,7 @@ PRICE_SCALE_TOLERANCE = 3.0     # bars whose median close lies beyond [min / 3, 
 @patch
 def check_bars(self:DiffusionPolicy, panel) -> None:
     "Warn when `panel`'s symbols are not the training symbols; refuse (DataError) bars at another price scale."
+    self._set_clock(panel)
     trained = [str(s) for s in self.meta.get("symbols", [])]
     if trained and [s.lower() for s in panel.symbols] != [s.lower() for s in trained]:
         warnings.warn(f"the policy was trained on {', '.join(trained)}; these bars hold {', '.join(panel.symbols)}", stacklevel=3)
@@ -317,6 +331,16 @@ def check_bars(self:DiffusionPolicy, panel) -> None:
                             "positions are in units of the training instrument and mean nothing here; train on these bars")
 
 @patch
+def _set_clock(self:DiffusionPolicy, panel) -> None:
+    "Remember the bars' timestamps and each symbol's session bar on them (the session clock of bars before the first decision)."
+    idx = pd.DatetimeIndex(panel.index)
+    real = np.isfinite(np.asarray(panel.ohlcv)[:, :, :4]).all(axis=2)
+    sb = np.zeros(real.shape)
+    for j in range(real.shape[1]):
+        if real[:, j].any(): sb[real[:, j], j] = session_bars(idx[real[:, j]], self.data_cfg.session_gap_minutes)
+    self.clock = (idx.as_unit("ns").asi8, sb)
+
+@patch
 def split_start(self:DiffusionPolicy, which:str="test") -> Optional[pd.Timestamp]:
     "First bar of the 'test' (held-out) or 'val' split of the policy's training data (None for old checkpoints)."
     t = (self.meta.get("splits") or {}).get(f"{which}_start")
@@ -325,13 +349,39 @@ def split_start(self:DiffusionPolicy, which:str="test") -> Optional[pd.Timestamp
 # %% ../nbs/21_train.ipynb #e4743ba9
 @patch
 def _record(self:DiffusionPolicy, obs:Observation):
-    "Remember this bar's position, timestamp and time in position."
+    "Remember this bar's position, timestamp, time in position, entry price and session bar."
     t, pos = obs.t, np.asarray(obs.position, dtype=float).reshape(-1)
+    S, ts, bar = len(pos), pd.Timestamp(obs.timestamp), obs.ohlcv[obs.t]
     prev = self._pos.get(t - 1)
-    self._tip[t] = np.where(pos == prev, self._tip[t - 1] + 1, 0) if prev is not None and len(prev) == len(pos) else np.zeros(len(pos))
-    self._pos[t], self._ts[t] = pos, pd.Timestamp(obs.timestamp)
-    for d in (self._pos, self._tip, self._ts):          # keep only what a feature window can need
+    if prev is not None and len(prev) == S: self._tip[t], before, entry = np.where(pos == prev, self._tip[t - 1] + 1, 0), prev, self._entry[t - 1]
+    else: self._tip[t], before, entry = np.zeros(S), np.zeros(S), np.full(S, np.nan)
+    self._entry[t] = np.array([entry_step(entry[j], before[j], pos[j], bar[j, 0]) if pos[j] != before[j] else entry[j] for j in range(S)])
+    self._session[t] = self._session_bar(t, ts, np.isfinite(bar[:, :4]).all(axis=1))
+    self._pos[t], self._ts[t] = pos, ts
+    for d in (self._pos, self._tip, self._ts, self._entry, self._session):   # keep only what a feature window can need
         for k in [k for k in d if k < t - self.warm - self.data_cfg.n_obs_steps - 2]: del d[k]
+
+@patch
+def _session_bar(self:DiffusionPolicy, t:int, ts:pd.Timestamp, real:np.ndarray) -> np.ndarray:
+    "Each symbol's session bar at this close: from the clock of `check_bars`' bars, else counted from the bars seen."
+    if self.clock is not None and t < len(self.clock[0]) and self.clock[0][t] == ts.value and self.clock[1].shape[1] == len(real):
+        return self.clock[1][t]
+    last, count = self._sess_state if self._sess_state is not None and len(self._sess_state[0]) == len(real) \
+        else (np.full(len(real), np.nan), np.zeros(len(real)))
+    new = np.isnan(last) | (ts.value - last > self.data_cfg.session_gap_minutes * 60e9)
+    count = np.where(real, np.where(new, 0, np.minimum(count + 1, SESSION_CAP)), count)
+    self._sess_state = (np.where(real, float(ts.value), last), count)
+    return count
+
+@patch
+def _symbol_scales(self:DiffusionPolicy, symbols) -> np.ndarray:
+    "Each symbol's position scale: by name, else the training symbol's in the same column, else the largest."
+    if self._scales is None or self._scales[0] != tuple(symbols):
+        by = self.scales_by_name
+        order = [by.get(str(s).lower()) for s in self.meta.get("symbols", [])]
+        out = [by.get(str(s).lower(), order[j] if j < len(order) and order[j] is not None else self.scale) for j, s in enumerate(symbols)]
+        self._scales = (tuple(symbols), np.asarray(out, dtype=float))
+    return self._scales[1]
 
 def _real_tail(hist:np.ndarray, n:int) -> np.ndarray:
     "The last `n` rows of `hist` (T, 5) whose prices are all there (fewer when the history holds fewer)."
@@ -346,18 +396,19 @@ def _real_tail(hist:np.ndarray, n:int) -> np.ndarray:
 def _obs_features(self:DiffusionPolicy, obs:Observation) -> np.ndarray:
     "Normalised features (n_symbols, n_obs_steps, n_features) at the close of `obs.t`."
     To, W, t = self.data_cfg.n_obs_steps, feature_window(self.data_cfg), obs.t
-    S = len(obs.symbols)
+    S, scales = len(obs.symbols), self._symbol_scales(obs.symbols)
     step = (self._ts[t] - self._ts[t - 1]) if (t - 1) in self._ts else pd.Timedelta(days=1)
     out = np.full((S, To, len(self.mean)), np.nan)
     for r, k in enumerate(range(t - To + 1, t + 1)):
         ts = self._ts.get(k, self._ts[t] - (t - k) * step)
-        pos, tip = self._pos.get(k, self._pos[t]), self._tip.get(k)
+        pos, tip, entry, ses = self._pos.get(k, self._pos[t]), self._tip.get(k), self._entry.get(k), self._session.get(k)
         for j in range(S):
             hist = obs.ohlcv[:k + 1, j]
             if not np.isfinite(hist[-1, :4]).all(): continue          # no bar here for this symbol: no features
             win = _real_tail(hist, W)
             if len(win) == W:
-                out[j, r] = last_features(win, ts, pos[j], 0 if tip is None else tip[j], self.data_cfg, self.scale)
+                out[j, r] = last_features(win, ts, pos[j], 0 if tip is None else tip[j], self.data_cfg, scales[j],
+                                          np.nan if entry is None else entry[j], 0 if ses is None else ses[j])[self.columns]
     z = (out - self.mean) / self.std
     return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
@@ -378,7 +429,7 @@ def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
     d = self._direction(ex[:, :, 0])                                                  # (S, K)
     votes = np.stack([(d == v).sum(axis=1) for v in (-1, 0, 1)], axis=1)            # (S, 3)
     top = votes == votes.max(axis=1, keepdims=True)
-    now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self.scale)
+    now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self._plan_scales(S))
     win = np.where(top[np.arange(S), now + 1], now, np.where(top[:, 1], 0, top.argmax(axis=1) - 1))
     u = torch.rand(S, generator=self.generator).numpy()
     out = np.empty_like(ex[:, 0])
@@ -387,8 +438,39 @@ def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
     return out
 
 @patch
+def _by_probability(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
+    "Scaled targets (S, n_action_steps) from the level probabilities: the most probable direction, a size drawn within it."
+    lv = np.asarray(self.meta.get("action_levels") or [], dtype=float)
+    x = torch.from_numpy(feats)
+    try: P = self.model.level_probabilities(x, num_draws=self.num_samples, generator=self.generator).numpy()
+    except (AttributeError, ConfigError):                    # no level channels or no clean-sample prediction: sample frequencies
+        s = self.model.sample(x, num_samples=self.num_samples, generator=self.generator)[..., 0].numpy()
+        lv = lv if len(lv) else np.unique(np.round(s, 6))
+        P = (np.abs(s[..., None] - lv) < 1e-6).mean(axis=1) if len(lv) else None
+    P = P[:, :self.n_action_steps]                           # (S, Ta, L)
+    sign = np.sign(lv).astype(int)
+    dirp = np.stack([P[..., sign == v].sum(-1) for v in (-1, 0, 1)], axis=-1)          # (S, Ta, 3)
+    S = len(P); now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self._plan_scales(S))
+    out = np.zeros(P.shape[:2])
+    for k in range(P.shape[1]):
+        top = np.isclose(dirp[:, k], dirp[:, k].max(axis=1, keepdims=True), atol=1e-6)
+        win = np.where(top[np.arange(S), now + 1], now, np.where(top.sum(axis=1) > 1, 0, top.argmax(axis=1) - 1))   # other ties: flat
+        u = torch.rand(S, generator=self.generator).numpy()
+        for j in range(S):
+            w = np.where(sign == win[j], P[j, k], 0.0); c = np.cumsum(w) / max(w.sum(), 1e-12)
+            out[j, k] = lv[min(int(np.searchsorted(c, u[j] * c[-1], side="right")), len(lv) - 1)] if w.sum() > 0 else 0.0
+        now = win
+    self.last_confidence = float(dirp[:, :, :].max(axis=-1).mean())
+    self.last_samples = None
+    return out
+
+@patch
 def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
     "A plan (n_action_steps, n_symbols) of target positions in units, given positions `current`; sets last_confidence."
+    if self.choice == "probability":
+        pick = self._by_probability(feats, current)
+        if self.levels is not None: pick = self.levels[np.abs(pick[..., None] - self.levels).argmin(-1)]
+        return (pick * self._plan_scales(len(pick))[:, None]).T
     with torch_threads(self.num_threads):
         s = self.model.sample(torch.from_numpy(feats), num_samples=self.num_samples, generator=self.generator)
     s = s[..., 0].numpy()                                    # (S, K, horizon)
@@ -402,7 +484,12 @@ def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarr
     self.last_confidence = float(np.clip(1.0 - ex.std(axis=1).mean(), 0.0, 1.0))
     self.last_samples = s
     if self.levels is not None: pick = self.levels[np.abs(pick[..., None] - self.levels).argmin(-1)]
-    return (pick * self.scale).T
+    return (pick * self._plan_scales(len(pick))[:, None]).T
+
+@patch
+def _plan_scales(self:DiffusionPolicy, S:int) -> np.ndarray:
+    "The position scales of the symbols being planned (those of the last observation's symbols)."
+    return self._scales[1] if self._scales is not None and len(self._scales[1]) == S else np.full(S, self.scale)
 
 @patch
 def act(self:DiffusionPolicy, obs:Observation):
@@ -463,9 +550,10 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
     start, end = result.equity.index[0], result.equity.index[-1]
     hres = Backtest(bars, TargetSeries(human_targets(trades, bars)), cfg or result.config, start, end).run()
     p, h = result.positions.values, hres.positions.reindex(result.positions.index).values
-    nz = np.abs(position_path(trades, bars).values); nz = nz[nz > 1e-9]
-    lot = float(nz.min()) if len(nz) else 1.0
-    same = (_bucket(p, lot) == _bucket(h, lot)).all(axis=1)
+    held = np.abs(position_path(trades, bars).values)
+    lots = np.array([float(c[c > 1e-9].min()) if (c > 1e-9).any() else 1.0 for c in held.T])   # each symbol's own lot
+    lot = float(lots[0]) if len(lots) == 1 else lots.tolist()
+    same = (_bucket(p, lots) == _bucket(h, lots)).all(axis=1)
     agree = float(same.mean())
     dp, dh = np.diff(result.equity.values), np.diff(hres.equity.values)
     corr = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
@@ -487,6 +575,55 @@ def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestCon
                    outside_features=names.head(5).to_dict())
     if out_dir is not None: write_json(Path(out_dir) / "imitation.json", rep)
     return rep
+
+# %% ../nbs/21_train.ipynb #2bd66438
+def select_by_replay(trainer:Trainer, bars:pd.DataFrame, trades:pd.DataFrame, top:int=4, num_samples=(8, 32),
+                     cfg:Optional[BacktestConfig]=None, choice:str="consensus"):
+    "The candidate model that best replays the human on the validation bars, and the table of candidates: (model, DataFrame)."
+    v0, t0 = trainer.data.split_times
+    if v0 is None or t0 is None: raise DataError("no validation bars to replay: data.val_frac is 0 or the history is too short")
+    end = trainer.data.index[trainer.data.index < t0][-1]
+    snaps = sorted(trainer.snapshots, key=lambda c: c["val_loss"])[:top]
+    cands = [dict(epoch=int(trainer.history[int(np.argmin([h["val_loss"] for h in trainer.history]))]["epoch"]) if trainer.history else 0,
+                  val_loss=float(trainer.best_val), state=None)] + snaps
+    rows, models = [], []
+    for c in cands:
+        m = trainer.best_model()
+        if c["state"] is not None: m.load_state_dict(c["state"])
+        for k in num_samples:
+            pol = DiffusionPolicy(m, trainer.meta, num_samples=k, seed=trainer.cfg.training.seed, choice=choice)
+            r = imitation_report(Backtest(bars, pol, cfg, v0, end).run(), trades, bars, cfg)
+            rows.append(dict(epoch=c["epoch"], val_loss=c["val_loss"], num_samples=k, agreement=r["position_agreement"],
+                             pnl_correlation=r["pnl_correlation"])); models.append((m, k))
+    tab = pd.DataFrame(rows)
+    key = tab.assign(c=tab.pnl_correlation.fillna(-1.0), l=-tab.val_loss)
+    best = int(key.sort_values(["agreement", "c", "l"], ascending=False, kind="stable").index[0])
+    tab["chosen"] = tab.index == best
+    m, k = models[best]
+    m = copy.deepcopy(m); m.model_cfg = dataclasses.replace(m.model_cfg, num_samples=k)     # the chosen K travels with it
+    return m, tab
+
+# %% ../nbs/21_train.ipynb #26c3df79
+class EnsembleModel:
+    "Several trained policy models sampled as one: their samples pooled along the sample axis."
+    def __init__(self, models):
+        if not models: raise ConfigError("an ensemble needs at least one model", "models")
+        self.models = [m.eval() for m in models]
+        self.model_cfg, self.data_cfg = models[0].model_cfg, models[0].data_cfg
+        self.kind = f"ensemble of {len(models)} {models[0].kind}"
+
+    def eval(self): return self
+
+    @torch.no_grad()
+    def sample(self, obs, num_samples:Optional[int]=None, generator=None, seed=None):
+        "(B, K × n_models, horizon, action_dim): each model's K samples, concatenated."
+        if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+        return torch.cat([m.sample(obs, num_samples=num_samples, generator=generator) for m in self.models], dim=1)
+
+    def level_probabilities(self, obs, num_draws:int=8, generator=None, seed=None):
+        "The members' level probabilities, averaged."
+        if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+        return torch.stack([m.level_probabilities(obs, num_draws=num_draws, generator=generator) for m in self.models]).mean(0)
 
 # %% ../nbs/21_train.ipynb #2af4718e
 @dataclass

@@ -173,3 +173,64 @@ def test_consensus_takes_the_majority_direction_and_draws_the_size(market):
     assert pol._consensus(tie, current=[pol.scale])[0, 0] == 1.0          # a tie keeps the current direction
     assert pol._consensus(tie, current=[0.0])[0, 0] == 0.0
     assert pol._consensus(tie, current=[-pol.scale])[0, 0] == 0.0         # neither side holds it: flat
+
+
+NEW_FEATURES = ("entry_return", "unrealised_return", "session_bar")
+
+def _without_new_features(sd):
+    "The StrategyData an older diffmarket built: the same bars and positions without the entry-price and session features."
+    import dataclasses
+    from diffmarket.data import Normalizer, WindowDataset
+    keep = [i for i, n in enumerate(sd.feature_names) if n not in NEW_FEATURES]
+    nz = Normalizer(sd.normalizer.mean[keep], sd.normalizer.std[keep], [sd.feature_names[i] for i in keep])
+    ds = lambda d: WindowDataset(d.features[:, keep], d.actions, d.t, d.n_obs_steps, d.horizon)
+    return dataclasses.replace(sd, features=[f[:, keep] for f in sd.features], feature_names=nz.names, normalizer=nz,
+                               train=ds(sd.train), val=ds(sd.val), test=ds(sd.test), position_scales=None)
+
+def _assert_policy_features_match(pol, sd, bars, every=7):
+    "Replay the human's positions through the policy's own record: its features equal the training features at every `every`-th bar."
+    from diffmarket.data import bars_to_panel
+    from diffmarket.backtest import as_panel
+    pol.check_bars(as_panel(bars))
+    idx, syms, ohlcv = bars_to_panel(bars)
+    for k in range(len(idx) - 1):
+        obs = Observation(k, idx[k], syms, ohlcv[:k + 1], sd.positions[k].copy())
+        pol._last_t = k; pol._record(obs)
+        if k >= 70 and k % every == 0:
+            got = pol._obs_features(obs)
+            for j in range(len(syms)):
+                want = sd.features[j][k - sd.cfg.n_obs_steps + 1:k + 1]
+                if np.isfinite(want).all(): np.testing.assert_allclose(got[j], want, atol=1e-5, err_msg=f"bar {k}, {syms[j]}")
+
+def test_old_checkpoint_without_new_features_loads_and_acts(market, tmp_path):
+    "A checkpoint trained before the entry-price and session features maps its feature names onto today's columns."
+    from diffmarket.train import DiffusionPolicy
+    spx, human, sd = market
+    old = _without_new_features(sd)
+    t = Trainer(old, load_config(overrides=TINY), progress=False); t.fit()
+    meta = {k: v for k, v in t.meta.items() if k != "position_scales"}          # nor did it store per-symbol scales
+    save_checkpoint(tmp_path / "old.pt", t.best_model(), meta)
+    pol = load_policy(tmp_path / "old.pt")
+    assert not set(NEW_FEATURES) & set(pol.meta["feature_names"]) and len(pol.columns) == len(old.feature_names)
+    _assert_policy_features_match(pol, old, spx, every=23)
+    res = Backtest(spx, load_policy(tmp_path / "old.pt"), start=sd.split_times[1]).run()
+    assert np.isfinite(res.equity.values).all() and len(res.positions) == (spx.timestamp >= sd.split_times[1]).sum()
+    bad = dict(meta, feature_names=meta["feature_names"][:-1] + ["no_such_feature"])
+    with pytest.raises(DataError, match="no_such_feature"): DiffusionPolicy(t.best_model(), bad)
+
+def test_policy_features_equal_training_features_intraday_stops_and_two_symbols():
+    "Entry return, unrealised return and the session clock at inference equal training's: session human on 5-minute bars, stops human on two symbols."
+    from diffmarket.train import DiffusionPolicy
+    intra = load_bars(sample_path("synthetic_intraday.csv")).iloc[:2400].reset_index(drop=True)
+    human = synthetic_trader(intra, "session", seed=0); sd = StrategyData.build(intra, human)
+    t = Trainer(sd, load_config(overrides=TINY), progress=False)
+    pol = DiffusionPolicy(t.best_model(), t.meta)
+    _assert_policy_features_match(pol, sd, intra, every=11)
+    spx = load_bars(sample_path("sp500_daily.csv")); nq = load_bars(sample_path("nasdaq_daily.csv"))
+    two = pd.concat([spx[spx.timestamp >= "2014-01-01"], nq[nq.timestamp >= "2014-06-01"]]).sort_values(["timestamp", "symbol"]).reset_index(drop=True)
+    human2 = synthetic_trader(two, "stops", seed=0); sd2 = StrategyData.build(two, human2)
+    assert len(set(sd2.position_scales)) == 2                              # each symbol in its own lots
+    t2 = Trainer(sd2, load_config(overrides=TINY), progress=False)
+    pol2 = DiffusionPolicy(t2.best_model(), t2.meta)
+    _assert_policy_features_match(pol2, sd2, two, every=13)
+    np.testing.assert_allclose(pol2._symbol_scales(sd2.symbols), sd2.position_scales)
