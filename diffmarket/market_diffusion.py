@@ -24,6 +24,7 @@ from .core import (Config, ConfigError, DataError, DiffmarketError, MarketAgentC
 from .market import AgentAction, MarketEnvironment, O, OrderRequest
 from .agents import AGENT_KINDS, CHECKPOINT_LOADERS, AgentFactory, MarketAgent, fundamental_views
 from .diffusion import ConditionalUnet1D, DenseUnet1D, ddim_coefficients, ddim_step, make_noise_scheduler, torch_threads
+from .train import atomic_torch_save, model_from_checkpoint, read_torch_checkpoint
 
 # %% auto #0
 __all__ = ['OPPONENT_KINDS', 'ACTION_NAMES', 'STATE_FIELDS', 'FLOW_FIELDS', 'CONSTRAINT_FIELDS', 'RESPONSE_FIELDS', 'RULE_NAMES',
@@ -836,19 +837,11 @@ def best_model(self:MarketTrainer) -> MarketDiffusionModel:
 # %% ../nbs/31_market_diffusion.ipynb #b458285a
 CHECKPOINT_FORMAT = "diffmarket-market-agent"
 
-def _atomic_save(obj, path):
-    "torch.save to a temporary file beside `path`, then rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent); os.close(fd)
-    try: torch.save(obj, tmp); os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-
 def save_market_checkpoint(path, model:MarketDiffusionModel, meta:Optional[dict]=None):
     "Write a market-agent checkpoint: weights, dimensions, the agent's config and `meta` (JSON-able)."
     meta = dict(meta or {}, dims=model.dims, use_impact=model.use_impact, market_agent=config_to_dict(model.cfg),
                 diffmarket_version=__version__)
-    _atomic_save({"format": CHECKPOINT_FORMAT, "version": 1, "meta": json.dumps(meta),
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "version": 1, "meta": json.dumps(meta),
                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
 
 def load_market_checkpoint(path, map_location="cpu") -> tuple:
@@ -856,22 +849,9 @@ def load_market_checkpoint(path, map_location="cpu") -> tuple:
     p = Path(path)
     if p.is_dir(): p = p / "best_model.pt"
     if not p.exists(): raise DataError("checkpoint not found", file=p)
-    try: obj = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as e:
-        why = "it holds Python objects other than tensors and plain data" if "Unsupported global" in str(e) \
-              else "the file is truncated, corrupt or not a torch checkpoint"
-        raise DataError(f"not a readable market-agent checkpoint ({why})", file=p) from None
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(f"not a diffmarket market-agent checkpoint (no '{CHECKPOINT_FORMAT}' header)", file=p)
-    try:
-        meta = json.loads(obj["meta"])
-        c = config_from_dict(MarketAgentConfig, meta["market_agent"], "market_agent")
-        model = MarketDiffusionModel(**meta["dims"], cfg=c, use_impact=bool(meta.get("use_impact", True)))
-        model.load_state_dict(obj["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError, DiffmarketError) as e:
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
-        raise DataError(f"checkpoint does not match its model config ({msg})", file=p) from None
-    return model.eval(), meta
+    obj = read_torch_checkpoint(p, CHECKPOINT_FORMAT, "market-agent checkpoint", "diffmarket market-agent checkpoint", map_location)
+    return model_from_checkpoint(p, obj, lambda meta: MarketDiffusionModel(
+        **meta["dims"], cfg=config_from_dict(MarketAgentConfig, meta["market_agent"], "market_agent"), use_impact=bool(meta.get("use_impact", True))))
 
 @patch
 def save_model(self:MarketTrainer, path):
@@ -883,7 +863,7 @@ def save_model(self:MarketTrainer, path):
 @patch
 def save_state(self:MarketTrainer, path):
     "Write everything needed to resume training."
-    _atomic_save({"format": "diffmarket-market-train-state", "dims": json.dumps(self.model.dims),
+    atomic_torch_save({"format": "diffmarket-market-train-state", "dims": json.dumps(self.model.dims),
                   "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
                   "lr_scheduler": self.lr_scheduler.state_dict(), "generator": self.generator.get_state(),
                   "best_state": self.best_state, "progress": json.dumps(dict(epoch=self.epoch, best_val=self.best_val,

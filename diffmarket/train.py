@@ -8,7 +8,7 @@ import copy, json, math, os, tempfile, time
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,9 @@ from .report import output_dir, write_json, html_table
 # %% auto #0
 __all__ = ['MAX_LEVELS', 'SNAPSHOT_EVERY', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN',
            'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows',
-           'save_checkpoint', 'load_checkpoint', 'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report',
-           'select_by_replay', 'EnsembleModel', 'FitReport', 'fit_policy', 'train_to_dir']
+           'atomic_torch_save', 'read_torch_checkpoint', 'model_from_checkpoint', 'save_checkpoint', 'load_checkpoint',
+           'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'select_by_replay', 'EnsembleModel',
+           'FitReport', 'fit_policy', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -193,7 +194,7 @@ def best_model(self:Trainer):
 # %% ../nbs/21_train.ipynb #379d9570
 CHECKPOINT_FORMAT = "diffmarket-policy"
 
-def _atomic_torch_save(obj, path):
+def atomic_torch_save(obj, path):
     "torch.save into a temporary file beside `path`, then rename (never a half-written checkpoint)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent); os.close(fd)
@@ -201,11 +202,38 @@ def _atomic_torch_save(obj, path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
 
+def read_torch_checkpoint(p, fmt:str, readable:str, kind:str, map_location="cpu") -> dict:
+    "The plain-data dict of checkpoint file `p` whose 'format' is `fmt`; else one DataError: not a readable `readable` (why), or not a `kind`."
+    try: obj = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:
+        why = "it holds Python objects other than tensors and plain data" if "Unsupported global" in str(e) \
+              else "the file is truncated, corrupt or not a torch checkpoint"
+        raise DataError(f"not a readable {readable} ({why})", file=p) from None
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise DataError(f"not a {kind} (no '{fmt}' header)", file=p)
+    return obj
+
+def model_from_checkpoint(p, obj:dict, make:Callable) -> tuple:
+    "(model in eval mode, meta) of a read checkpoint: `make(meta)` builds the model its weights load into; DataError when they do not fit."
+    try:
+        meta = json.loads(obj["meta"])
+        model = make(meta)
+        model.load_state_dict(obj["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError, DiffmarketError) as e:
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
+        raise DataError(f"checkpoint does not match its model config ({msg})", file=p) from None
+    return model.eval(), meta
+
 def save_checkpoint(path, model, meta:dict, extra:Optional[dict]=None):
     "Write a policy checkpoint: `model`'s weights plus `meta` (JSON-able) and `extra` (JSON-able)."
     obj = {"format": CHECKPOINT_FORMAT, "version": 1, "meta": json.dumps(meta),
            "extra": json.dumps(extra or {}), "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    _atomic_torch_save(obj, path)
+    atomic_torch_save(obj, path)
+
+def _policy_model(meta:dict):
+    "The policy network a checkpoint's meta describes."
+    mcfg, dcfg = config_from_dict(ModelConfig, meta["model"], "model"), config_from_dict(DataConfig, meta["data"], "data")
+    return make_model(mcfg, dcfg, int(meta["n_features"]), int(meta.get("action_dim", 1)), levels=meta.get("action_levels"))
 
 def load_checkpoint(path, map_location="cpu"):
     "Read a policy checkpoint → (model in eval mode, meta dict); raises DataError if the file is not a valid one."
@@ -214,22 +242,8 @@ def load_checkpoint(path, map_location="cpu"):
     if p.is_dir():
         if (p / "best_model.pt").exists(): p = p / "best_model.pt"
         else: raise DataError("is a directory without best_model.pt", file=p)
-    try: obj = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as e:
-        why = "it holds Python objects other than tensors and plain data" if "Unsupported global" in str(e) \
-              else "the file is truncated, corrupt or not a torch checkpoint"
-        raise DataError(f"not a readable diffmarket checkpoint ({why})", file=p) from None
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(f"not a diffmarket policy checkpoint (no '{CHECKPOINT_FORMAT}' header)", file=p)
-    try:
-        meta = json.loads(obj["meta"])
-        mcfg, dcfg = config_from_dict(ModelConfig, meta["model"], "model"), config_from_dict(DataConfig, meta["data"], "data")
-        model = make_model(mcfg, dcfg, int(meta["n_features"]), int(meta.get("action_dim", 1)), levels=meta.get("action_levels"))
-        model.load_state_dict(obj["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError, DiffmarketError) as e:
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
-        raise DataError(f"checkpoint does not match its model config ({msg})", file=p) from None
-    return model.eval(), meta
+    obj = read_torch_checkpoint(p, CHECKPOINT_FORMAT, "diffmarket checkpoint", "diffmarket policy checkpoint", map_location)
+    return model_from_checkpoint(p, obj, _policy_model)
 
 @patch
 def save_policy(self:Trainer, path):
@@ -242,7 +256,7 @@ def save_policy(self:Trainer, path):
 @patch
 def save_state(self:Trainer, path):
     "Write everything needed to resume training."
-    _atomic_torch_save({"format": "diffmarket-train-state", "meta": json.dumps(self.meta), "model": self.model.state_dict(),
+    atomic_torch_save({"format": "diffmarket-train-state", "meta": json.dumps(self.meta), "model": self.model.state_dict(),
                         "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
                         "lr_scheduler": self.lr_scheduler.state_dict(), "generator": self.generator.get_state(),
                         "best_state": self.best_state, "progress": json.dumps(dict(epoch=self.epoch, best_val=self.best_val,
