@@ -123,8 +123,10 @@ class Dashboard:
         self.runner.trigger()
 
     def _ipython_display_(self):
+        "Show the widget, once its first run (if one is going) has finished: the page's first state then holds the result."
         from IPython.display import display
-        display(self.widget)
+        if not self.runs: self.runner.wait(600)        # Voilà sends what the widgets hold when the cells end; an update in
+        display(self.widget)                            # flight while the page connects can be lost, so the first is not
 
 # %% ../nbs/50_widgets.ipynb #53b0e5f4
 @patch
