@@ -444,11 +444,12 @@ def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
     votes = np.stack([(d == v).sum(axis=1) for v in (-1, 0, 1)], axis=1)            # (S, 3)
     top = votes == votes.max(axis=1, keepdims=True)
     now = np.zeros(S, dtype=int) if current is None else self._direction(np.asarray(current, dtype=float) / self._plan_scales(S))
-    win = np.where(top[np.arange(S), now + 1], now, np.where(top[:, 1], 0, top.argmax(axis=1) - 1))
+    win = np.where(top[np.arange(S), now + 1], now, np.where(top[:, 1] | (top.sum(axis=1) > 1), 0, top.argmax(axis=1) - 1))   # other ties: flat
     u = torch.rand(S, generator=self.generator).numpy()
     out = np.empty_like(ex[:, 0])
     for j in range(S):
-        idx = np.flatnonzero(d[j] == win[j]); out[j] = ex[j, idx[min(int(u[j] * len(idx)), len(idx) - 1)]]
+        idx = np.flatnonzero(d[j] == win[j])
+        out[j] = ex[j, idx[min(int(u[j] * len(idx)), len(idx) - 1)]] if len(idx) else 0.0     # flat by a tie no sample holds
     return out
 
 @patch
