@@ -24,7 +24,7 @@ from .core import (Config, ConfigError, DataError, DiffmarketError, MarketAgentC
 from .market import AgentAction, MarketEnvironment, O, OrderRequest
 from .agents import AGENT_KINDS, CHECKPOINT_LOADERS, AgentFactory, MarketAgent, fundamental_views
 from .diffusion import ConditionalUnet1D, DenseUnet1D, ddim_coefficients, ddim_step, make_noise_scheduler, torch_threads
-from .train import atomic_torch_save, model_from_checkpoint, read_torch_checkpoint
+from .train import atomic_torch_save, load_training_state, model_from_checkpoint, read_torch_checkpoint, save_training_state
 
 # %% auto #0
 __all__ = ['OPPONENT_KINDS', 'ACTION_NAMES', 'STATE_FIELDS', 'FLOW_FIELDS', 'CONSTRAINT_FIELDS', 'RESPONSE_FIELDS', 'RULE_NAMES',
@@ -863,30 +863,16 @@ def save_model(self:MarketTrainer, path):
 @patch
 def save_state(self:MarketTrainer, path):
     "Write everything needed to resume training."
-    atomic_torch_save({"format": "diffmarket-market-train-state", "dims": json.dumps(self.model.dims),
-                  "model": self.model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-                  "lr_scheduler": self.lr_scheduler.state_dict(), "generator": self.generator.get_state(),
-                  "best_state": self.best_state, "progress": json.dumps(dict(epoch=self.epoch, best_val=self.best_val,
-                  bad_epochs=self.bad_epochs, history=self.history))}, path)
+    save_training_state(self, path, "diffmarket-market-train-state", dims=self.model.dims)
+
+def _same_dims(trainer, st):
+    "Raise ValueError when a training state was written for a model of other dimensions."
+    if json.loads(st["dims"]) != trainer.model.dims: raise ValueError("different model dimensions")
 
 @patch
 def load_state(self:MarketTrainer, path):
     "Resume from a last_state.pt written by a trainer on the same windows and config."
-    p = Path(path)
-    try: st = torch.load(p, map_location=self.device, weights_only=True)
-    except Exception as e: raise DataError(f"not a readable training state ({e.__class__.__name__})", file=p) from None
-    if not isinstance(st, dict) or st.get("format") != "diffmarket-market-train-state":
-        raise DataError("not a diffmarket market-agent training state (last_state.pt)", file=p)
-    try:
-        if json.loads(st["dims"]) != self.model.dims: raise ValueError("different model dimensions")
-        self.model.load_state_dict(st["model"]); self.ema.load_state_dict(st["ema"])
-        self.optimizer.load_state_dict(st["optimizer"]); self.lr_scheduler.load_state_dict(st["lr_scheduler"])
-    except (KeyError, ValueError, RuntimeError) as e:
-        raise DataError(f"training state does not match the model ({str(e).splitlines()[0][:160]})", file=p) from None
-    self.generator.set_state(st["generator"]); self.best_state = st["best_state"]
-    pr = json.loads(st["progress"])
-    self.epoch, self.best_val, self.bad_epochs, self.history = pr["epoch"], pr["best_val"], pr["bad_epochs"], pr["history"]
-    self.ema.copy_to(self.ema_model.parameters())
+    load_training_state(self, path, "diffmarket-market-train-state", "diffmarket market-agent training state", lambda st: _same_dims(self, st))
 
 # %% ../nbs/31_market_diffusion.ipynb #10421251
 class MarketDiffusionAgent(SlotAgent):

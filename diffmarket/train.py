@@ -34,8 +34,8 @@ from .report import output_dir, write_json, html_table
 __all__ = ['MAX_LEVELS', 'SNAPSHOT_EVERY', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN',
            'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows',
            'atomic_torch_save', 'read_torch_checkpoint', 'model_from_checkpoint', 'save_checkpoint', 'load_checkpoint',
-           'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'select_by_replay', 'EnsembleModel',
-           'FitReport', 'fit_policy', 'train_to_dir']
+           'save_training_state', 'load_training_state', 'DiffusionPolicy', 'load_policy', 'human_targets',
+           'imitation_report', 'select_by_replay', 'EnsembleModel', 'FitReport', 'fit_policy', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -253,35 +253,46 @@ def save_policy(self:Trainer, path):
 
 
 # %% ../nbs/21_train.ipynb #1a9093df
+def save_training_state(trainer, path, fmt:str, **ident) -> None:
+    "Write what `trainer` needs to resume (weights, EMA, optimiser, schedule, generator, progress), with `ident` (JSON-able) to check it by."
+    atomic_torch_save({"format": fmt, **{k: json.dumps(v) for k, v in ident.items()}, "model": trainer.model.state_dict(),
+                       "ema": trainer.ema.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+                       "lr_scheduler": trainer.lr_scheduler.state_dict(), "generator": trainer.generator.get_state(),
+                       "best_state": trainer.best_state, "progress": json.dumps(dict(epoch=trainer.epoch, best_val=trainer.best_val,
+                       bad_epochs=trainer.bad_epochs, history=trainer.history))}, path)
+
+def load_training_state(trainer, path, fmt:str, kind:str, check:Callable) -> None:
+    "Resume `trainer` from a state `save_training_state` wrote with `fmt`; `check(state)` raises when it was written for another model."
+    p = Path(path)
+    try: st = torch.load(p, map_location=trainer.device, weights_only=True)
+    except Exception as e: raise DataError(f"not a readable training state ({e.__class__.__name__})", file=p) from None
+    if not isinstance(st, dict) or st.get("format") != fmt: raise DataError(f"not a {kind} (last_state.pt)", file=p)
+    try:
+        check(st)
+        trainer.model.load_state_dict(st["model"]); trainer.ema.load_state_dict(st["ema"])
+        trainer.optimizer.load_state_dict(st["optimizer"]); trainer.lr_scheduler.load_state_dict(st["lr_scheduler"])
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise DataError(f"training state does not match the model ({str(e).splitlines()[0][:160]})", file=p) from None
+    trainer.generator.set_state(st["generator"]); trainer.best_state = st["best_state"]
+    pr = json.loads(st["progress"])
+    trainer.epoch, trainer.best_val, trainer.bad_epochs, trainer.history = pr["epoch"], pr["best_val"], pr["bad_epochs"], pr["history"]
+    trainer.ema.copy_to(trainer.ema_model.parameters())
+
 @patch
 def save_state(self:Trainer, path):
     "Write everything needed to resume training."
-    atomic_torch_save({"format": "diffmarket-train-state", "meta": json.dumps(self.meta), "model": self.model.state_dict(),
-                        "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-                        "lr_scheduler": self.lr_scheduler.state_dict(), "generator": self.generator.get_state(),
-                        "best_state": self.best_state, "progress": json.dumps(dict(epoch=self.epoch, best_val=self.best_val,
-                        bad_epochs=self.bad_epochs, history=self.history))}, path)
+    save_training_state(self, path, "diffmarket-train-state", meta=self.meta)
+
+def _same_policy_model(trainer, st):
+    "Raise ValueError when a training state was written for another model config or feature set."
+    meta = json.loads(st["meta"])
+    if meta["model"] != trainer.meta["model"] or meta["n_features"] != trainer.meta["n_features"]:
+        raise ValueError("written for a different model config or feature set")
 
 @patch
 def load_state(self:Trainer, path):
     "Resume from a `last_state.pt` written by a trainer with the same config and data."
-    p = Path(path)
-    try: st = torch.load(p, map_location=self.device, weights_only=True)
-    except Exception as e: raise DataError(f"not a readable training state ({e.__class__.__name__})", file=p) from None
-    if not isinstance(st, dict) or st.get("format") != "diffmarket-train-state":
-        raise DataError("not a diffmarket training state (last_state.pt)", file=p)
-    meta = json.loads(st["meta"])
-    if meta["model"] != self.meta["model"] or meta["n_features"] != self.meta["n_features"]:
-        raise DataError("training state was written for a different model config or feature set", file=p)
-    try:
-        self.model.load_state_dict(st["model"]); self.ema.load_state_dict(st["ema"])
-        self.optimizer.load_state_dict(st["optimizer"]); self.lr_scheduler.load_state_dict(st["lr_scheduler"])
-    except (KeyError, ValueError, RuntimeError) as e:
-        raise DataError(f"training state does not match the model ({str(e).splitlines()[0][:160]})", file=p) from None
-    self.generator.set_state(st["generator"]); self.best_state = st["best_state"]
-    pr = json.loads(st["progress"])
-    self.epoch, self.best_val, self.bad_epochs, self.history = pr["epoch"], pr["best_val"], pr["bad_epochs"], pr["history"]
-    self.ema.copy_to(self.ema_model.parameters())
+    load_training_state(self, path, "diffmarket-train-state", "diffmarket training state", lambda st: _same_policy_model(self, st))
 
 # %% ../nbs/21_train.ipynb #ddc5d494
 CHOICES = ("consensus", "medoid", "random", "probability")
