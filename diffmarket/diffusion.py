@@ -228,6 +228,21 @@ class ObsEncoder(nn.Module):
         if self.n_bins: self.register_buffer("edges", torch.linspace(-3, 3, self.n_bins + 1).repeat(n_features, 1))
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_obs_steps * width, hidden), nn.Mish(),
                                  nn.Linear(hidden, obs_embed_dim))
+        self.register_buffer("keep", torch.ones(n_features))      # 1: the feature reaches the network, 0: it is masked out
+
+    @torch.no_grad()
+    def select(self, keep):
+        "Let only the features where `keep` (n_features,) is true reach the network (the others are masked to a constant)."
+        k = torch.as_tensor(np.asarray(keep, dtype=bool).reshape(-1))
+        if len(k) != len(self.keep): raise ValueError(f"select needs one flag per feature ({len(self.keep)}), got {len(k)}")
+        if not k.any(): raise ValueError("select needs at least one feature kept")
+        self.keep.copy_(k.to(self.keep.dtype))
+        return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        "Checkpoints written before feature selection have no mask: they see every feature."
+        state_dict.setdefault(prefix + "keep", torch.ones_like(self.keep))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def fit_bins(self, rows, target=None, min_samples_leaf:int=5, anchors=None):
@@ -274,7 +289,11 @@ class ObsEncoder(nn.Module):
         over = (x - self.edges[:, -1:]).clamp(min=0) + (x - self.edges[:, :1]).clamp(max=0)
         return torch.cat([fill, over], dim=-1).flatten(-2)
 
-    def forward(self, obs): return self.net(self.encode(obs) if self.n_bins else obs)
+    def forward(self, obs):
+        if not self.n_bins: return self.net(obs * self.keep)
+        B, To, F_ = obs.shape
+        z = self.encode(obs).view(B, To, F_, self.n_bins + 1) * self.keep[:, None]
+        return self.net(z.flatten(-2))
 
 # %% ../nbs/20_diffusion.ipynb #781c8f3e
 SAMPLERS = ("ddim", "dpmsolver", "ddpm")
@@ -341,6 +360,8 @@ def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
     if cfg.obs_encoding not in ("ple", "linear"): raise ConfigError(f"unknown encoding {cfg.obs_encoding!r}; choose 'ple' or 'linear'", "model.obs_encoding")
     if cfg.obs_encoding == "ple" and (not isinstance(cfg.n_bins, int) or cfg.n_bins < 1): raise ConfigError(f"must be an integer >= 1, got {cfg.n_bins}", "model.n_bins")
     if cfg.bin_edges not in ("tree", "quantile"): raise ConfigError(f"unknown bin edges {cfg.bin_edges!r}; choose 'tree' or 'quantile'", "model.bin_edges")
+    if cfg.feature_selection not in ("importance", "none"): raise ConfigError(f"unknown feature selection {cfg.feature_selection!r}; choose 'importance' or 'none'", "model.feature_selection")
+    if not (isinstance(cfg.min_importance, (int, float)) and 0 <= cfg.min_importance < 1): raise ConfigError(f"must lie in [0, 1), got {cfg.min_importance}", "model.min_importance")
     if cfg.action_encoding not in ACTION_ENCODINGS: raise ConfigError(f"unknown action encoding {cfg.action_encoding!r}; choose from {', '.join(ACTION_ENCODINGS)}", "model.action_encoding")
     if not cfg.down_dims or any((not isinstance(d, int)) or d <= 0 or d % cfg.n_groups for d in cfg.down_dims):
         raise ConfigError(f"every entry must be a positive multiple of model.n_groups ({cfg.n_groups}), got {cfg.down_dims}", "model.down_dims")

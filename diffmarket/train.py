@@ -32,10 +32,11 @@ from .report import output_dir, write_json, html_table
 
 # %% auto #0
 __all__ = ['MAX_LEVELS', 'SNAPSHOT_EVERY', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN',
-           'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'data_splits', 'Trainer', 'switch_windows',
-           'atomic_torch_save', 'read_torch_checkpoint', 'model_from_checkpoint', 'save_checkpoint', 'load_checkpoint',
-           'save_training_state', 'load_training_state', 'DiffusionPolicy', 'load_policy', 'human_targets',
-           'imitation_report', 'select_by_replay', 'EnsembleModel', 'FitReport', 'fit_policy', 'train_to_dir']
+           'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'decision_targets', 'data_splits', 'feature_importance',
+           'Trainer', 'switch_windows', 'atomic_torch_save', 'read_torch_checkpoint', 'model_from_checkpoint',
+           'save_checkpoint', 'load_checkpoint', 'save_training_state', 'load_training_state', 'DiffusionPolicy',
+           'load_policy', 'human_targets', 'imitation_report', 'select_by_replay', 'EnsembleModel', 'FitReport',
+           'fit_policy', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -54,12 +55,52 @@ def action_levels(ds:WindowDataset, encoding:str="auto"):
                           "encoding takes; use 'value' (or 'auto')", "model.action_encoding")
     return None
 
+def decision_targets(ds:WindowDataset, n_steps:int=1, max_classes:int=32) -> np.ndarray:
+    """What the tree-fitted bin edges must separate: one indicator column per (position held, next `n_steps` executed
+    targets) the human shows in `ds`, so an edge falls where its decision *given what it holds* changes; the
+    executed targets themselves when there are more than `max_classes` such pairs (a human sizing continuously)."""
+    held, nxt = np.round(ds.actions[ds.t, :1], 6), np.round(_executed(ds, n_steps), 6)
+    pairs, code = np.unique(np.concatenate([held, nxt], axis=1), axis=0, return_inverse=True)
+    if len(pairs) > max_classes: return _executed(ds, n_steps)
+    return (code.reshape(-1)[:, None] == np.arange(len(pairs))[None]).astype(np.float32)
+
 def data_splits(data:StrategyData) -> dict:
     "Where the training, validation and held-out test bars begin (ISO timestamps), and the last bar."
     iso = lambda t: None if t is None else pd.Timestamp(t).isoformat()
     return dict(train_start=iso(data.index[int(data.train.t.min())]), val_start=iso(data.split_times[0]),
                 test_start=iso(data.split_times[1]), end=iso(data.index[-1]))
 
+# %% ../nbs/21_train.ipynb #2a25b9a7
+def feature_importance(data:StrategyData, n_action_steps:int=1, min_importance:float=0.002, seed:int=0, n_repeats:int=5,
+                       max_rows:int=20_000) -> pd.DataFrame:
+    """How much each feature decides the human's next position on rows no fit saw: a gradient-boosted classifier
+    (scikit-learn's HistGradientBoostingClassifier) of the human's next target from the training decision rows,
+    then each feature shuffled in turn on the validation rows (with fewer than 50 of those, the last quarter of the
+    training rows, the classifier fitted on the rest). `importance` is the mean drop in the share of next targets
+    predicted (permutation importance) over `n_repeats` shuffles, `std` its spread; `kept`: importance at least
+    `min_importance` and above twice its spread (all features when none is: a human no classifier can read)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor   # training only
+    from sklearn.inspection import permutation_importance
+    rows = lambda ds: (ds.features[ds.t], _executed(ds, n_action_steps)[:, 0])
+    (X, y), (Xv, yv) = rows(data.train), rows(data.val) if len(data.val) else (None, None)
+    if Xv is None or len(Xv) < 50:
+        cut = int(len(X) * 0.75); X, y, Xv, yv = X[:cut], y[:cut], X[cut:], y[cut:]
+    rng = np.random.default_rng(seed)
+    if len(X) > max_rows: k = rng.choice(len(X), max_rows, replace=False); X, y = X[k], y[k]
+    if len(Xv) > max_rows: k = rng.choice(len(Xv), max_rows, replace=False); Xv, yv = Xv[k], yv[k]
+    names = list(data.feature_names)
+    y, yv = np.round(y, 6), np.round(yv, 6)
+    few = len(np.unique(y)) <= 32                              # positions in lots: classes; continuous sizing: a regression
+    if few and len(np.unique(y)) < 2:
+        return pd.DataFrame(dict(importance=0.0, std=0.0, kept=True), index=pd.Index(names, name="feature"))
+    est = (HistGradientBoostingClassifier if few else HistGradientBoostingRegressor)(random_state=seed).fit(X, y)
+    pi = permutation_importance(est, Xv, yv, n_repeats=n_repeats, random_state=seed)
+    imp = pd.DataFrame(dict(importance=pi.importances_mean, std=pi.importances_std), index=pd.Index(names, name="feature"))
+    imp["kept"] = (imp.importance >= min_importance) & (imp.importance > 2 * imp["std"])
+    if not imp.kept.any(): imp["kept"] = True
+    return imp
+
+# %% ../nbs/21_train.ipynb #78987400
 def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> dict:
     "Everything besides the weights that a policy needs to rebuild its model and its features (`levels`: those diffused)."
     fit = data.index < (data.split_times[0] if data.split_times[0] is not None else data.index[-1] + pd.Timedelta(1))
@@ -90,8 +131,12 @@ class Trainer:
         self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1], levels=levels)
         zero = -data.normalizer.mean / data.normalizer.std                # where each raw feature is 0, after normalising
         self.model.obs_encoder.fit_bins(data.train.features[data.train.t],                # PLE edges from training rows only
-                                        target=_executed(data.train, self.cfg.data.n_action_steps) if self.cfg.model.bin_edges == "tree" else None,
+                                        target=decision_targets(data.train, self.cfg.data.n_action_steps) if self.cfg.model.bin_edges == "tree" else None,
                                         anchors=zero)
+        self.feature_importance = None                    # feature selection (model.feature_selection), from training and validation rows
+        if self.cfg.model.feature_selection == "importance":
+            self.feature_importance = feature_importance(data, self.cfg.data.n_action_steps, self.cfg.model.min_importance, seed=tc.seed)
+            self.model.obs_encoder.select(self.feature_importance.kept.to_numpy())
         self.model = self.model.to(self.device)
         self.ema = EMAModel(self.model.parameters(), power=tc.ema_power, use_ema_warmup=True, inv_gamma=1.0,
                             min_decay=0.0, decay=0.9999)
@@ -102,6 +147,7 @@ class Trainer:
                                           num_training_steps=tc.epochs * self.steps_per_epoch)
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.meta = _policy_meta(data, self.cfg, self.obs.shape[-1], levels)
+        self.meta["selected_features"] = [n for n, k in zip(data.feature_names, self.model.obs_encoder.keep.tolist()) if k]
         self.history, self.epoch, self.best_val, self.bad_epochs = [], 0, math.inf, 0
         self.best_state, self.snapshots = None, []         # snapshots: EMA weights every SNAPSHOT_EVERY epochs (select_by_replay)
         if tc.switch_weight <= 0: raise ConfigError(f"must be > 0, got {tc.switch_weight}", "training.switch_weight")
@@ -320,6 +366,8 @@ class DiffusionPolicy:
         self.tip_col = meta["feature_names"].index("time_in_position")
         fr = meta.get("feature_range")                            # where the training features lay (None: old checkpoint)
         self.feature_lo, self.feature_hi = (np.asarray(fr[0], dtype=np.float32), np.asarray(fr[1], dtype=np.float32)) if fr else (None, None)
+        seen = meta.get("selected_features")                      # the features the network sees (None: old checkpoint, all)
+        self.watched = np.array([seen is None or n in seen for n in meta["feature_names"]])
         self.reset()
 
     def reset(self):
@@ -545,7 +593,7 @@ def _diagnose(self:DiffusionPolicy, obs:Observation, feats:np.ndarray):
     outside = []
     if self.feature_lo is not None:
         x = feats[:, -1]                                                # (S, F) normalised features of this bar
-        far = (x < self.feature_lo - OUTSIDE_MARGIN) | (x > self.feature_hi + OUTSIDE_MARGIN)
+        far = ((x < self.feature_lo - OUTSIDE_MARGIN) | (x > self.feature_hi + OUTSIDE_MARGIN)) & self.watched   # ignored features cannot mislead it
         names = self.meta["feature_names"]
         outside = sorted({names[k] for k in np.flatnonzero(far.any(axis=0))})
     self.diagnostics.append(dict(timestamp=obs.timestamp, confidence=self.last_confidence, outside=tuple(outside)))
