@@ -90,9 +90,11 @@ def feature_importance(data:StrategyData, n_action_steps:int=1, min_importance:f
     if len(Xv) > max_rows: k = rng.choice(len(Xv), max_rows, replace=False); Xv, yv = Xv[k], yv[k]
     names = list(data.feature_names)
     y, yv = np.round(y, 6), np.round(yv, 6)
-    few = len(np.unique(y)) <= 32                              # positions in lots: classes; continuous sizing: a regression
+    values = np.unique(np.concatenate([y, yv]))
+    few = len(values) <= 32                                    # positions in lots: classes; continuous sizing: a regression
     if few and len(np.unique(y)) < 2:
         return pd.DataFrame(dict(importance=0.0, std=0.0, kept=True), index=pd.Index(names, name="feature"))
+    if few: y, yv = np.searchsorted(values, y), np.searchsorted(values, yv)      # class codes (sklearn takes no float labels)
     est = (HistGradientBoostingClassifier if few else HistGradientBoostingRegressor)(random_state=seed).fit(X, y)
     pi = permutation_importance(est, Xv, yv, n_repeats=n_repeats, random_state=seed)
     imp = pd.DataFrame(dict(importance=pi.importances_mean, std=pi.importances_std), index=pd.Index(names, name="feature"))
