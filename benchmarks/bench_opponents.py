@@ -3,9 +3,11 @@
 1. Inferring objectives: held-out agents (other seeds, every agent with its own random parameters) of the five
    heuristic types and the diffusion agent (trained small, as in section 4); type accuracy of the simulation-trained classifier against observed steps, and the recovery of
    the A–S maker's γ and k, the speculator's trend share and switch probability, the informed trader's horizon and
-   threshold against observed steps.
+   threshold against observed steps; the switch probability also on tapes of up to 10,000 steps, beside the bound
+   of counting the hidden switches.
 2. Footprints: a known exponential transient impact switched on in the market (market.transient_impact_lambda,
-   transient_impact_decay); the propagator kernel fitted to a probe's own orders against the truth, and the
+   transient_impact_decay); its decay fitted to a probe's own orders (directly through the exponentially filtered
+   flow, with its standard error and the spread over batches; the windowed kernel beside it) against the truth, and the
    implementation shortfall of the footprint-aware schedule against the same executor without footprints (TWAP).
 3. Reflexive beliefs: level-0/1/2 executors against predators of known levels in the market, PnL with 95% CIs.
 4. Applications: execution (TWAP, VWAP, Almgren-Chriss, a small diffusion agent), market making (the diffusion agent
@@ -71,37 +73,60 @@ def section1(quick):
                  value=f"{a200.accuracy:.1%} [{a200.lo:.1%}, {a200.hi:.1%}]", goal=">= 95% after a few hundred actions",
                  met=bool(a200.accuracy >= 0.95), note=f"by observed steps: {curve}")]
     for p, label in (("mm_gamma", "A–S γ"), ("mm_k", "A–S k"), ("informed_horizon", "informed horizon"),
-                     ("informed_threshold", "informed threshold"), ("trend_share", "speculator trend share (absolute error)"),
-                     ("spec_switch_prob", "speculator switch probability")):
+                     ("informed_threshold", "informed threshold"), ("trend_share", "speculator trend share (absolute error)")):
         s = summ.loc[p]
         curve = ", ".join(f"{n}: {r.median_error:.3f}" for n, r in s.iterrows())
         r = s.loc[200]
         rows.append(dict(metric=f"{label}: median error after 200 steps ({int(r.agents)} agents)", value=f"{r.median_error:.3f}",
                          goal="<= 0.10 (within 10%)", met=bool(r.median_error <= 0.10),
                          note=f"share within 10%: {r.within_tol:.0%}; median error by steps: {curve}"))
-    return rows, dict(accuracy=acc.reset_index().to_dict("records"), recovery=summ.reset_index().to_dict("records"))
+    # the switch probability against the length of the tape: longer markets, every speculator cut at n steps
+    n_sw, len_sw = (4, 5000) if quick else (12, 10_000)
+    judged = len_sw
+    sw_steps = tuple(n for n in (200, 1000, 2000, 5000, 10_000) if n <= len_sw)
+    sw = op.switch_summary(op.switch_recovery(op.simulated_population(n_sw, len_sw, seed=20), sw_steps))
+    stamp(f"switch probability on {n_sw} markets of {len_sw} steps")
+    curve = lambda k: ", ".join(f"{n}: {v:.3f}" for n, v in sw[k].items())
+    for n in (200, judged):
+        r = sw.loc[n]
+        rows.append(dict(metric=f"speculator switch probability: median error of the exact-likelihood MLE after {n} steps ({int(r.agents)} speculators of {n_sw} markets of {len_sw} steps)",
+                         value=f"{r.mle:.3f}", goal="<= 0.10 (within 10%)", met=bool(r.mle <= 0.10),
+                         note=f"share within 10%: {r.mle_within_tol:.0%}; posterior median (population prior) {r.posterior_median:.3f}; "
+                              f"bound, counting the hidden switches: {r.count_estimate:.3f} (median {r.switches:.0f} switches, observed-information s.e. {r.rel_se:.3f})"))
+    rows.append(dict(metric="  switch probability by observed steps: MLE / posterior median / hidden-switch count (median errors)", value=f"{sw.mle.iloc[-1]:.3f} at {sw.index[-1]}",
+                     goal="(how both improve with the number of observed actions)", met=None,
+                     note=f"MLE {curve('mle')}; posterior {curve('posterior_median')}; count {curve('count_estimate')}"))
+    return rows, dict(accuracy=acc.reset_index().to_dict("records"), recovery=summ.reset_index().to_dict("records"), switch=sw.reset_index().to_dict("records"))
 
 
 def section2(quick):
     from diffmarket.market_diffusion import episode_seed
     eps, steps, n_sf = (6, 2000, 100) if quick else (10, 2000, 200)
+    many = 12 if quick else 40                                    # probe episodes for the decay (4 batches of `many` / 4)
     rows, out = [], {}
     for decay in ((10.0,) if quick else (5.0, 10.0, 20.0)):
         cfg = op.footprint_market(2e-6, decay)
-        flows, mids, slip = op.probe_episodes(cfg, eps, steps, seed=1)
-        kern = op.fit_exponential_kernel(op.propagator_kernel(flows, mids))
-        k60 = op.fit_exponential_kernel(op.propagator_kernel(flows, mids, max_lag=60))
-        out[f"kernel_decay_{decay:g}"] = kern; out[f"kernel_decay_{decay:g}_60_lags"] = k60
-        if decay == 10.0: K10, eta, cfg10 = kern, op.temporary_cost(slip), cfg
-        rows.append(dict(metric=f"fitted decay time, true {decay:g} steps ({eps} probe episodes of {steps} steps)", value=f"{kern['decay']:.2f}",
-                         goal=f"within 10% of {decay:g}", met=bool(abs(kern["decay"] / decay - 1) <= 0.10),
-                         note=f"amplitude {kern['amplitude'] * 1e3:.1f} bps/1000 shares (true 20.0), permanent {kern['permanent'] * 1e3:.1f}; "
-                              f"fitted on 60 lags instead of 40: decay {k60['decay']:.2f} (the slow drift of the kernel makes it depend on the window)"))
+        flows, mids, slip = op.probe_episodes(cfg, many, steps, seed=1)
+        kern = op.fit_exponential_kernel(op.propagator_kernel(flows[:eps], mids[:eps]))
+        kd = op.fit_decay(flows, mids); kp = op.fit_propagator_direct(flows, mids)
+        b = many // 4; part = lambda i: (flows[i * b:(i + 1) * b], mids[i * b:(i + 1) * b])
+        bw = [op.fit_decay(*part(i))["decay"] for i in range(4)]
+        bp = [op.fit_propagator_direct(*part(i))["decay"] for i in range(4)]
+        out[f"kernel_decay_{decay:g}"] = dict(lags_40=kern, windowed={k: v for k, v in kd.items() if k != "kernel"}, direct=kp, windowed_batches=bw, direct_batches=bp)
+        if decay == 10.0: K10, eta, cfg10 = kd, op.temporary_cost(slip), cfg
+        need = int(np.ceil(many * (2 * kp["decay_se"] / (0.1 * decay)) ** 2))
+        sd = lambda x: np.std(x, ddof=1)
+        rows.append(dict(metric=f"fitted decay time, true {decay:g} steps: windowed weighted kernel, >= 4 decay times ({many} probe episodes of {steps} steps)",
+                         value=f"{kd['decay']:.2f} ({kd['max_lag']} lags)", goal=f"within 10% of {decay:g}", met=bool(abs(kd["decay"] / decay - 1) <= 0.10),
+                         note=f"amplitude {kd['amplitude'] * 1e3:.1f} bps/1000 shares (true 20.0), permanent {kd['permanent'] * 1e3:.1f}; "
+                              f"batches of {b} episodes: {', '.join(f'{x:.1f}' for x in bw)} (sd {sd(bw):.2f}); "
+                              f"direct fit {kp['decay']:.2f} ± {kp['decay_se']:.2f} (batches {', '.join(f'{x:.1f}' for x in bp)}); "
+                              f"40 lags unweighted on {eps} episodes (before): {kern['decay']:.2f}; 2 s.e. of the direct fit within 10% needs about {need} episodes"))
         stamp(f"kernel, decay {decay:g}")
     dflt = op.footprint_market(2e-6, 10.0, arb_threshold=None, informed=True)
     f, m, _ = op.probe_episodes(dflt, eps, steps, seed=1)
-    kd = op.fit_exponential_kernel(op.propagator_kernel(f, m))
-    rows.append(dict(metric="  the same in the default population (informed trader, 5 bp arbitrage band), true 10", value=f"{kd['decay']:.2f}",
+    kd = op.fit_propagator_direct(f, m)
+    rows.append(dict(metric=f"  the same in the default population (informed trader, 5 bp arbitrage band), true 10 ({eps} episodes)", value=f"{kd['decay']:.2f} ± {kd['decay_se']:.2f}",
                      goal="(no goal: how far the market's own participants bend the footprint)", met=None,
                      note=f"amplitude {kd['amplitude'] * 1e3:.1f} bps/1000, permanent {kd['permanent'] * 1e3:.1f}"))
     stamp("kernel, default population")
@@ -199,14 +224,14 @@ def section4(quick):
                      met=bool(cem.loss.max() > rand.loss.max()), note=f"on 10 fresh markets: {oos(cem):.0f} vs {oos(rand):.0f}; mean loss of plans tried {cem.loss.mean():.0f} vs {rand.loss.mean():.0f}"))
     stamp("stress test")
     # manipulation detection
-    train = (op.spoofing_markets(n_det // 2, True, 300, seed=1, rate=0.3) + op.spoofing_markets(n_det // 2, True, 300, seed=4, rate=0.1)
-             + op.spoofing_markets(n_det // 2, False, 300, seed=1))
-    honest = op.spoofing_markets(2 * n_det, False, 300, seed=2)
+    train = (op.spoofing_markets(n_det // 2, True, 300, seed=1, rate=0.2) + op.spoofing_markets(n_det // 2, True, 300, seed=4, rate=0.05)
+             + op.spoofing_markets(n_det // 2, True, 300, seed=5, rate=0.015) + op.spoofing_markets(n_det, False, 300, seed=1))
+    honest = op.spoofing_markets(4 * n_det, False, 300, seed=2)
     for rate in (0.3, 0.1, 0.03):
         test = op.spoofing_markets(2 * n_det, True, 300, seed=2, rate=rate) + honest
-        for rule in ("midpoint", "honest_max"):
+        for rule in ("midpoint", "honest_max", "classifier"):
             r = op.detection_report(train, test, rule)
-            rows.append(dict(metric=f"spoofing detection, spoofer on {rate:.0%} of steps, {rule} threshold ({r['spoofers']} spoofers, {r['honest']} honest)",
+            rows.append(dict(metric=f"spoofing detection, spoofer on {rate:.0%} of steps, {rule} ({r['spoofers']} spoofers, {r['honest']} honest; trained on 20% / 5% / 1.5%)",
                              value=f"precision {r['precision']:.2f}, recall {r['recall']:.2f}", goal="precision and recall >= 0.9; honest FPR <= 1%",
                              met=bool(r["precision"] >= 0.9 and r["recall"] >= 0.9 and r["false_positive_rate"] <= 0.01),
                              note=f"false-positive rate on the honest population {r['false_positive_rate']:.3f}"))

@@ -20,16 +20,18 @@ from .evaluate import mean_ci, shortfall_episode, split_evenly, to_schedule, wit
 from .market_diffusion import episode_seed
 
 # %% auto #0
-__all__ = ['TAPE_COLUMNS', 'FEATURE_NAMES', 'PARAMETER_RANGES', 'KINDS', 'OpponentError', 'Tape', 'record_tape', 'tape_features',
-           'random_agent_config', 'simulated_population', 'feature_table', 'TypeClassifier', 'type_accuracy',
-           'replay_volatility', 'maker_quotes', 'maker_nll', 'fit_market_maker', 'speculator_signal',
-           'regime_posterior', 'fit_speculator', 'fit_informed', 'parameter_recovery', 'recovery_summary',
-           'plot_inference', 'ProbeTrader', 'own_flow', 'propagator_kernel', 'fit_exponential_kernel',
-           'footprint_market', 'probe_episodes', 'temporary_cost', 'plot_kernel', 'kernel_function', 'schedule_cost',
-           'footprint_schedule', 'footprint_shortfall', 'PlanTaker', 'executor_plans', 'predator_plans', 'duel',
-           'duel_table', 'empirical_duel_game', 'level_profile', 'level_pnl', 'plot_levels', 'volume_profile',
-           'vwap_schedule', 'maker_report', 'maker_loss', 'stress_search', 'Spoofer', 'spoof_scores',
-           'spoofing_markets', 'detection_report']
+__all__ = ['TAPE_COLUMNS', 'FEATURE_NAMES', 'PARAMETER_RANGES', 'KINDS', 'SPOOF_FEATURES', 'OpponentError', 'Tape', 'record_tape',
+           'tape_features', 'random_agent_config', 'simulated_population', 'feature_table', 'TypeClassifier',
+           'type_accuracy', 'replay_volatility', 'maker_quotes', 'maker_nll', 'fit_market_maker', 'speculator_signal',
+           'regime_likelihoods', 'regime_forward_backward', 'regime_posterior', 'switch_loglik', 'expected_switches',
+           'switch_em', 'fit_switch_prob', 'speculator_likelihoods', 'fit_speculator', 'fit_informed',
+           'parameter_recovery', 'recovery_summary', 'plot_inference', 'switch_recovery', 'switch_summary',
+           'plot_switch_recovery', 'ProbeTrader', 'own_flow', 'propagator_kernel', 'fit_exponential_kernel',
+           'fit_decay', 'fit_propagator_direct', 'footprint_market', 'probe_episodes', 'temporary_cost', 'plot_kernel',
+           'kernel_function', 'schedule_cost', 'footprint_schedule', 'footprint_shortfall', 'PlanTaker',
+           'executor_plans', 'predator_plans', 'duel', 'duel_table', 'empirical_duel_game', 'level_profile',
+           'level_pnl', 'plot_levels', 'volume_profile', 'vwap_schedule', 'maker_report', 'maker_loss', 'stress_search',
+           'Spoofer', 'spoof_scores', 'spoofing_markets', 'detection_report', 'spoof_features', 'SpoofDetector']
 
 # %% ../nbs/33_opponents.ipynb #f55e23d9
 class OpponentError(DiffmarketError):
@@ -248,14 +250,19 @@ def speculator_signal(mid, bid, ask, tick:float, fast:int=10, slow:int=50, windo
         if t + 1 >= slow: out[t] = 1.0 if s > 0.5 else -1.0 if s < -0.5 else 0.0
     return out
 
-def regime_posterior(signal, position, side, lot:float, switch_prob:float, eps:float=0.01) -> tuple:
-    "(P(trend) per step, log-likelihood) of the two-regime chain given the speculator's orders (`side` 0: none)."
+def regime_likelihoods(signal, position, side, lot:float, eps:float=0.01) -> np.ndarray:
+    "(T, 2) likelihood of each step's order (`side` 0: none) under trend following and under mean reversion."
     signal, position, side = (np.asarray(x, float) for x in (signal, position, side))
-    T = len(signal); like = np.ones((T, 2))
+    like = np.ones((len(signal), 2))
     for j, regime in enumerate((1.0, -1.0)):
         pred = np.sign(regime * signal * 5 * lot - position)
         like[:, j] = np.where(np.isnan(signal), 1.0, np.where(pred == side, 1 - eps, eps))
-    A = np.array([[1 - switch_prob, switch_prob], [switch_prob, 1 - switch_prob]])
+    return like
+
+def regime_forward_backward(like:np.ndarray, switch_prob:float) -> tuple:
+    "(P(trend) per step, log-likelihood) of the two-regime chain with step likelihoods `like` (forward–backward)."
+    T, p = len(like), float(switch_prob)
+    A = np.array([[1 - p, p], [p, 1 - p]])
     al, c, prev = np.zeros((T, 2)), np.zeros(T), np.array([0.5, 0.5])
     for t in range(T):
         x = (prev @ A if t else prev) * like[t]; c[t] = x.sum(); al[t] = prev = x / c[t]
@@ -265,19 +272,87 @@ def regime_posterior(signal, position, side, lot:float, switch_prob:float, eps:f
     post = al * be
     return post[:, 0] / post.sum(1), float(np.log(c).sum())
 
-def fit_speculator(d:pd.DataFrame, cfg:Optional[MarketAgentsConfig]=None, tick:float=0.01) -> dict:
-    "Trend share and switch probability (maximum marginal likelihood on a grid) of a speculator from its tape."
+def regime_posterior(signal, position, side, lot:float, switch_prob:float, eps:float=0.01) -> tuple:
+    "(P(trend) per step, log-likelihood) of the two-regime chain given the speculator's orders (`side` 0: none)."
+    return regime_forward_backward(regime_likelihoods(signal, position, side, lot, eps), switch_prob)
+
+# %% ../nbs/33_opponents.ipynb #a1aa5c18
+def switch_loglik(like:np.ndarray, switch_prob) -> np.ndarray:
+    "Forward log-likelihood of the regime chain for each switch probability in `switch_prob` (vectorised)."
+    p = np.atleast_1d(np.asarray(switch_prob, float))
+    x, y = like[:, 0].tolist(), like[:, 1].tolist()
+    if len(p) == 1:                                              # one probability: plain floats are faster than arrays
+        pp = float(p[0]); q = 1.0 - pp; a = b = 0.5; ll = 0.0
+        for t in range(len(x)):
+            if t: a, b = a * q + b * pp, a * pp + b * q
+            a, b = a * x[t], b * y[t]; s = a + b; ll += math.log(s); a, b = a / s, b / s
+        return np.array([ll])
+    q = 1.0 - p
+    a, b, ll = np.full_like(p, 0.5), np.full_like(p, 0.5), np.zeros_like(p)
+    for t in range(len(x)):
+        if t: a, b = a * q + b * p, a * p + b * q
+        a, b = a * x[t], b * y[t]; s = a + b; ll += np.log(s); a, b = a / s, b / s
+    return ll
+
+def expected_switches(like:np.ndarray, switch_prob:float) -> float:
+    "E[number of regime switches | tape] under `switch_prob` (forward–backward)."
+    p, x, y = float(switch_prob), like[:, 0].tolist(), like[:, 1].tolist()
+    q, T = 1.0 - p, len(x)
+    al, c, a, b = [], [], 0.5, 0.5
+    for t in range(T):
+        if t: a, b = a * q + b * p, a * p + b * q
+        a, b = a * x[t], b * y[t]; s = a + b; a, b = a / s, b / s; al.append((a, b)); c.append(s)
+    n, ba, bb = 0.0, 1.0, 1.0                                     # scaled backward messages
+    for t in range(T - 2, -1, -1):
+        wa, wb = x[t + 1] * ba / c[t + 1], y[t + 1] * bb / c[t + 1]
+        n += al[t][0] * p * wb + al[t][1] * p * wa             # ξ_t: switched between t and t + 1
+        ba, bb = q * wa + p * wb, p * wa + q * wb
+    return float(n)
+
+def switch_em(like:np.ndarray, p0:float=0.01, tol:float=1e-6, max_iter:int=500) -> dict:
+    "Baum–Welch estimate of the switch probability: p ← E[switches | tape, p] / (T − 1) to its fixed point."
+    p = float(p0)
+    for it in range(int(max_iter)):
+        n = expected_switches(like, p); new = min(max(n / (len(like) - 1), 1e-6), 0.5)
+        if abs(new - p) <= tol * p: p = new; break
+        p = new
+    return dict(switch_prob=p, expected_switches=n, iterations=it + 1)
+
+def fit_switch_prob(like:np.ndarray, prior:Optional[tuple]=None, bounds=(1e-4, 0.5)) -> dict:
+    "MLE of the switch probability with its relative standard error (observed information); the posterior median under a log-uniform `prior` = (lo, hi)."
+    lo, hi = math.log(bounds[0]), math.log(bounds[1])
+    grid = np.linspace(lo, hi, 41)
+    ll = switch_loglik(like, np.exp(grid)); k = int(np.argmax(ll))
+    f = lambda x: -float(switch_loglik(like, math.exp(x))[0])
+    r = optimize.minimize_scalar(f, bounds=(grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]), method="bounded", options=dict(xatol=1e-4))
+    h = 0.05; l3 = switch_loglik(like, np.exp(r.x + np.array([-h, 0.0, h])))
+    info = -(l3[0] - 2 * l3[1] + l3[2]) / h ** 2                  # observed information in log p
+    out = dict(switch_prob=float(math.exp(r.x)), rel_se=float(1 / math.sqrt(info)) if info > 0 else float("inf"))
+    if prior is not None:
+        pg = np.linspace(math.log(prior[0]), math.log(prior[1]), 61)
+        w = switch_loglik(like, np.exp(pg)); w = np.exp(w - w.max()); cdf = np.cumsum(w) / w.sum()
+        out["posterior_median"] = float(math.exp(np.interp(0.5, cdf, pg)))
+    return out
+
+# %% ../nbs/33_opponents.ipynb #f035715b
+def speculator_likelihoods(d:pd.DataFrame, cfg:Optional[MarketAgentsConfig]=None, tick:float=0.01, eps:float=0.01) -> tuple:
+    "(`regime_likelihoods`, signal) of a speculator's tape, the signal replayed from the public mid."
     c = cfg if cfg is not None else MarketAgentsConfig()
     st = d.groupby("step")[["mid", "bid", "ask", "position"]].first()
     side = d.groupby("step").side.first().to_numpy()
     sgn = speculator_signal(st.mid.to_numpy(), st.bid.to_numpy(), st.ask.to_numpy(), tick, c.spec_fast_window, c.spec_slow_window, c.vol_window)
     lot = float(d[d.side != 0].qty.max()) if (d.side != 0).any() else float(c.spec_order_size)
-    grid = np.exp(np.linspace(math.log(1e-3), math.log(0.2), 25))
-    ll = [regime_posterior(sgn, st.position, side, lot, p)[1] for p in grid]
-    p = float(grid[int(np.argmax(ll))])
-    post, _ = regime_posterior(sgn, st.position, side, lot, p)
+    return regime_likelihoods(sgn, st.position.to_numpy(), side, lot, eps), sgn
+
+def fit_speculator(d:pd.DataFrame, cfg:Optional[MarketAgentsConfig]=None, tick:float=0.01, prior:Optional[tuple]=None) -> dict:
+    "Trend share and switch probability (exact-likelihood MLE, its relative standard error; posterior median under `prior`) of a speculator from its tape."
+    like, sgn = speculator_likelihoods(d, cfg, tick)
+    f = fit_switch_prob(like, prior)
+    post, _ = regime_forward_backward(like, f["switch_prob"])
     seen = ~np.isnan(sgn)
-    return dict(trend_share=float(post[seen].mean()) if seen.any() else float("nan"), spec_switch_prob=p, steps=len(st))
+    out = dict(trend_share=float(post[seen].mean()) if seen.any() else float("nan"), spec_switch_prob=f["switch_prob"], switch_prob_rel_se=f["rel_se"], steps=len(like))
+    if prior is not None: out["switch_prob_posterior_median"] = f["posterior_median"]
+    return out
 
 # %% ../nbs/33_opponents.ipynb #9b301015
 def fit_informed(d:pd.DataFrame, fundamental, horizons=range(1, 81), thresholds=None, eps:float=0.02) -> dict:
@@ -343,6 +418,46 @@ def plot_inference(acc:pd.DataFrame, summ:pd.DataFrame):
     ax.legend(fontsize=7)
     return fig
 
+# %% ../nbs/33_opponents.ipynb #1cca4690
+def switch_recovery(population:list, n_steps:Sequence[int]=(200, 1000, 2000, 5000, 10000), prior:Optional[tuple]=None) -> pd.DataFrame:
+    "One row per (speculator, n): the true switch probability, the MLE (and its relative s.e.), the posterior median, the hidden switch count and their relative errors."
+    prior = tuple(PARAMETER_RANGES["spec_switch_prob"][:2]) if prior is None else prior
+    rows = []
+    for j, (tape, cfgs) in enumerate(population):
+        for i, kind in enumerate(tape.kinds):
+            if kind != "speculator": continue
+            reg = tape.regimes[tape.regimes.agent == i].sort_values("step").regime.to_numpy()
+            true = cfgs[i].spec_switch_prob
+            for n in n_steps:
+                if n > len(reg): raise OpponentError(f"the tape has {len(reg)} steps, fewer than {n}", "switch_recovery(n_steps)")
+                like, _ = speculator_likelihoods(tape.of(i, n), cfgs[i])
+                f = fit_switch_prob(like, prior)
+                sw = int((np.diff(reg[:n]) != 0).sum())
+                rows.append(dict(market=j, agent=i, n=int(n), true=true, mle=f["switch_prob"], rel_se=f["rel_se"], posterior_median=f["posterior_median"],
+                                 expected_switches=expected_switches(like, f["switch_prob"]), switches=sw, count_rate=sw / (n - 1)))
+    out = pd.DataFrame(rows)
+    for k in ("mle", "posterior_median", "count_rate"): out[f"error_{k}"] = (out[k] / out.true - 1.0).abs()
+    return out
+
+def switch_summary(rec:pd.DataFrame, tol:float=0.1) -> pd.DataFrame:
+    "Per n: the median relative error of the MLE, the posterior median and the count estimate, the share of the MLE within `tol`, the median predicted s.e. and switches."
+    g = rec.groupby("n")
+    return pd.DataFrame(dict(mle=g.error_mle.median(), posterior_median=g.error_posterior_median.median(), count_estimate=g.error_count_rate.median(),
+                             mle_within_tol=g.error_mle.apply(lambda e: float((e <= tol).mean())), rel_se=g.rel_se.median(),
+                             switches=g.switches.median(), agents=g.size()))
+
+# %% ../nbs/33_opponents.ipynb #5530e97c
+def plot_switch_recovery(summ:pd.DataFrame, tol:float=0.1):
+    "Median relative error of each switch-probability estimate against observed steps, with the goal and the observed-information s.e."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for k, lab in (("mle", "MLE (exact forward likelihood)"), ("posterior_median", "posterior median (population prior)"), ("count_estimate", "count of the hidden switches (bound)")):
+        ax.plot(summ.index, summ[k], "o-", label=lab)
+    ax.plot(summ.index, 0.674 * summ.rel_se, "k:", label="0.674 × observed-information s.e.")
+    ax.axhline(tol, ls="--", c="k", lw=0.8, label=f"goal {tol:.0%}")
+    ax.set(xscale="log", yscale="log", xlabel="observed steps", ylabel="median relative error", title="speculator switch probability"); ax.legend(fontsize=7)
+    return fig
+
 # %% ../nbs/33_opponents.ipynb #e4f183f7
 class ProbeTrader(MarketAgent):
     "Random IOC orders (side leaning against inventory, log-uniform size in [min_qty, max_qty]) on a share `rate` of steps."
@@ -388,13 +503,55 @@ def propagator_kernel(flows:Sequence, mids:Sequence, max_lag:int=40) -> pd.DataF
     return pd.DataFrame(dict(G=S @ g, se=np.sqrt(np.diag(S @ cov @ S.T))), index=pd.RangeIndex(max_lag, name="lag"))
 
 # %% ../nbs/33_opponents.ipynb #8bad1ea2
-def fit_exponential_kernel(K:pd.DataFrame) -> dict:
-    "Amplitude A (bps/share), decay time (steps) and permanent part B of G(τ) = B + A·exp(−(τ−1)/decay) over τ >= 1."
-    tau, G = K.index.to_numpy()[1:].astype(float), K.G.to_numpy()[1:]
+def fit_exponential_kernel(K:pd.DataFrame, weighted:bool=False) -> dict:
+    "Amplitude A (bps/share), decay time (steps) and permanent part B of G(τ) = B + A·exp(−(τ−1)/decay) over τ >= 1; `weighted`: each lag by its standard error (and the decay's s.e.)."
+    tau, G, se = K.index.to_numpy()[1:].astype(float), K.G.to_numpy()[1:], K.se.to_numpy()[1:]
+    if weighted and not (se > 0).all(): raise OpponentError("weighted needs every lag's standard error > 0", "fit_exponential_kernel(K.se)")
     f = lambda t, B, A, d: B + A * np.exp(-(t - 1) / d)
-    try: p, _ = optimize.curve_fit(f, tau, G, p0=[G[-1], G[0] - G[-1], 5.0], bounds=([-np.inf, -np.inf, 0.1], [np.inf, np.inf, 1e4]), maxfev=20_000)
+    try: p, cov = optimize.curve_fit(f, tau, G, p0=[G[-1], G[0] - G[-1], 5.0], sigma=se if weighted else None, absolute_sigma=weighted,
+                                     bounds=([-np.inf, -np.inf, 0.1], [np.inf, np.inf, 1e4]), maxfev=20_000)
     except RuntimeError as err: raise OpponentError(f"the exponential did not fit ({err})", "fit_exponential_kernel(K)") from None
-    return dict(permanent=float(p[0]), amplitude=float(p[1]), decay=float(p[2]))
+    out = dict(permanent=float(p[0]), amplitude=float(p[1]), decay=float(p[2]))
+    if weighted: out["decay_se"] = float(math.sqrt(cov[2, 2]))
+    return out
+
+# %% ../nbs/33_opponents.ipynb #7531b91d
+def fit_decay(flows:Sequence, mids:Sequence, multiple:float=4.0, min_lag:int=40, max_lag:int=200, max_iter:int=6) -> dict:
+    "`fit_exponential_kernel(weighted=True)` on a `propagator_kernel` whose window is at least `multiple` decay times (iterated until it settles)."
+    L, seen = int(min_lag), []
+    for _ in range(int(max_iter)):
+        K = propagator_kernel(flows, mids, max_lag=L)
+        kern = fit_exponential_kernel(K, weighted=True)
+        seen.append(L); L_new = int(np.clip(round(multiple * kern["decay"]), min_lag, max_lag))
+        if L_new == L or L_new in seen: break
+        L = L_new
+    return dict(kern, max_lag=L, kernel=K)
+
+def fit_propagator_direct(flows:Sequence, mids:Sequence, free:int=2, bounds=(0.5, 500.0)) -> dict:
+    "G(τ) = B + A·exp(−(τ−1)/decay) for τ >= `free` (free below) fitted to the returns themselves through the exponentially filtered own flow."
+    from scipy.signal import lfilter
+    eps = []
+    for v, m in zip(flows, mids):
+        v, m = np.asarray(v, float), np.asarray(m, float)
+        if len(m) != len(v) + 1: raise OpponentError(f"needs one more mid than flows, got {len(m)} and {len(v)}", "fit_propagator_direct(mids)")
+        lag = np.zeros((len(v), free + 1))
+        for l in range(free + 1): lag[l:, l] = v[:len(v) - l]
+        eps.append((v, lag, np.diff(m) / m[:-1] * 1e4))
+    def design(decay):
+        rho = math.exp(-1.0 / decay); X, Y = [], []
+        for v, lag, r in eps:
+            z = np.zeros(len(v)); z[free + 1:] = rho ** (free - 1) * lfilter([1.0], [1.0, -rho], v)[:len(v) - free - 1]
+            X.append(np.c_[lag, z]); Y.append(r)
+        return np.vstack(X), np.concatenate(Y)
+    def rss(ld):
+        X, Y = design(math.exp(ld)); b, *_ = np.linalg.lstsq(X, Y, rcond=None); return float(((Y - X @ b) ** 2).sum())
+    r = optimize.minimize_scalar(rss, bounds=(math.log(bounds[0]), math.log(bounds[1])), method="bounded", options=dict(xatol=1e-4))
+    decay = math.exp(r.x); X, Y = design(decay); b, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    rho = math.exp(-1.0 / decay); A = -b[-1] / (1 - rho); B = float(b[:-1].sum() - A * rho ** (free - 1))
+    h = 0.02; N = len(Y)                                         # information: minus the curvature of the profile log-likelihood −N/2·log RSS in log decay
+    c = (N / 2) * (math.log(rss(r.x + h)) - 2 * math.log(r.fun) + math.log(rss(r.x - h))) / h ** 2
+    return dict(permanent=B, amplitude=float(A), decay=float(decay), decay_se=float(decay / math.sqrt(c)) if c > 0 else float("inf"),
+                short=np.cumsum(b[:free]).tolist())
 
 # %% ../nbs/33_opponents.ipynb #a7e82ae9
 def footprint_market(lam:float=2e-6, decay:float=10.0, arb_threshold:Optional[float]=1e-4, informed:bool=False, cfg=None):
@@ -731,15 +888,73 @@ def spoofing_markets(num_markets:int, with_spoofer:bool, num_steps:int=300, seed
         out.append(record_tape(MarketConfig(num_agents=len(agents), num_steps=int(num_steps)), agents, seed=episode_seed(seed + 7, j)))
     return out
 
-def detection_report(train:list, test:list, rule:str="midpoint") -> dict:
-    "Threshold from the labelled `train` tapes ('midpoint' or 'honest_max'); precision, recall and the honest false-positive rate on `test`."
+def detection_report(train:list, test:list, rule:str="midpoint", seed:int=0) -> dict:
+    "Flag accounts of `test` by a rule fixed on the labelled `train` tapes ('midpoint' or 'honest_max' threshold on `spoof_scores`, or the 'classifier', `SpoofDetector`); precision, recall and the honest false-positive rate."
     def scored(tapes):
         return pd.concat([pd.DataFrame(dict(score=spoof_scores(t), spoofer=[k == "spoofer" for k in t.kinds])) for t in tapes], ignore_index=True)
-    tr, te = scored(train), scored(test)
-    if not tr.spoofer.any() or tr.spoofer.all(): raise OpponentError("needs both spoofers and honest accounts", "detection_report(train)")
-    if rule not in ("midpoint", "honest_max"): raise OpponentError(f"unknown rule {rule!r}; use 'midpoint' or 'honest_max'", "detection_report(rule)")
-    thr = (tr[~tr.spoofer].score.max() + tr[tr.spoofer].score.min()) / 2 if rule == "midpoint" else tr[~tr.spoofer].score.max()
-    flag = te.score > thr
+    if rule not in ("midpoint", "honest_max", "classifier"): raise OpponentError(f"unknown rule {rule!r}; use 'midpoint', 'honest_max' or 'classifier'", "detection_report(rule)")
+    if rule == "classifier":
+        det = SpoofDetector(seed).fit(train); te = det.score(test); thr, flag = det.threshold, te.flagged
+    else:
+        tr, te = scored(train), scored(test)
+        if not tr.spoofer.any() or tr.spoofer.all(): raise OpponentError("needs both spoofers and honest accounts", "detection_report(train)")
+        thr = (tr[~tr.spoofer].score.max() + tr[tr.spoofer].score.min()) / 2 if rule == "midpoint" else tr[~tr.spoofer].score.max()
+        flag = te.score > thr
     tp, fp, fn = int((flag & te.spoofer).sum()), int((flag & ~te.spoofer).sum()), int((~flag & te.spoofer).sum())
     return dict(threshold=float(thr), precision=tp / max(1, tp + fp), recall=tp / max(1, tp + fn),
                 false_positive_rate=fp / max(1, int((~te.spoofer).sum())), spoofers=int(te.spoofer.sum()), honest=int((~te.spoofer).sum()), scores=te)
+
+# %% ../nbs/33_opponents.ipynb #d58707f9
+SPOOF_FEATURES = ("hits", "share", "layered", "large_steps", "large_share", "opposite_take", "pulled", "log_size", "fill_ratio")
+
+def spoof_features(tape:Tape, big:float=5.0, tick:float=0.01) -> pd.DataFrame:
+    "One row per account of `SPOOF_FEATURES`, read off the order tape and the trade tape."
+    d = tape.orders
+    o = d[d.side != 0]
+    med = float(o.qty.median()) if len(o) else 1.0
+    tr = pd.DataFrame(tape.env.trades, columns=["step", "price", "qty", "maker", "taker", "taker_side"])
+    made = tr.groupby("maker").qty.sum()
+    rows = {}
+    for i, g in d.groupby("agent"):
+        cancel = g.groupby("step").cancel_all.first()
+        cancel_next = cancel.shift(-1, fill_value=False)
+        go = g[g.side != 0]; rest = go[~go.ioc & go.price_ticks.notna()]
+        behind = rest[(rest.qty >= big * med) & np.where(rest.side > 0, rest.price_ticks < rest.bid / tick - 0.5, rest.price_ticks > rest.ask / tick + 0.5)]
+        per = behind.groupby(["step", "side"]).size()
+        large_steps = behind.step.unique()
+        ioc = go[go.ioc]
+        opp = np.array([bool(((ioc.step == t) & (ioc.side == -behind[behind.step == t].side.iloc[0])).any()) for t in large_steps], bool)
+        pulled = np.array([bool(cancel_next.get(t, False)) for t in large_steps], bool)
+        hits = int((opp & pulled).sum()); active = go.step.nunique()
+        rows[i] = dict(hits=hits, share=hits / active if active else 0.0, layered=int((per >= 2).sum()), large_steps=len(large_steps),
+                       large_share=len(behind) / len(rest) if len(rest) else 0.0, opposite_take=float(opp.mean()) if len(opp) else 0.0,
+                       pulled=float(pulled.mean()) if len(pulled) else 0.0,
+                       log_size=float(np.log(go.qty / med).mean()) if len(go) else 0.0,
+                       fill_ratio=float(made.get(i, 0) / rest.qty.sum()) if len(rest) else 0.0)
+    return pd.DataFrame.from_dict(rows, orient="index")[list(SPOOF_FEATURES)]
+
+class SpoofDetector:
+    "Which accounts spoof: a random forest on `spoof_features`, fitted on labelled tapes; flags a probability above `threshold`."
+    def __init__(self, seed:int=0, n_estimators:int=300, threshold:float=0.5):
+        self.seed, self.n_estimators, self.threshold, self.model = seed, n_estimators, threshold, None
+
+    @staticmethod
+    def table(tapes:Sequence[Tape]) -> pd.DataFrame:
+        "The features of every account in `tapes`, with its market, kind and label."
+        return pd.concat([spoof_features(t).assign(market=j, kind=t.kinds, spoofer=[k == "spoofer" for k in t.kinds]) for j, t in enumerate(tapes)], ignore_index=True)
+
+    def fit(self, tapes:Sequence[Tape]) -> "SpoofDetector":
+        "Fit on labelled tapes (an account is a spoofer if its kind is 'spoofer')."
+        from sklearn.ensemble import RandomForestClassifier
+        t = self.table(tapes)
+        if not t.spoofer.any() or t.spoofer.all(): raise OpponentError("needs both spoofers and honest accounts", "SpoofDetector.fit(tapes)")
+        self.model = RandomForestClassifier(self.n_estimators, random_state=self.seed, min_samples_leaf=2).fit(t[list(SPOOF_FEATURES)].to_numpy(), t.spoofer.to_numpy())
+        return self
+
+    def score(self, tapes:Sequence[Tape]) -> pd.DataFrame:
+        "The feature table of `tapes` with each account's spoofing probability (`score`) and whether it is flagged."
+        if self.model is None: raise OpponentError("fit it first", "SpoofDetector.score")
+        t = self.table(tapes)
+        t["score"] = self.model.predict_proba(t[list(SPOOF_FEATURES)].to_numpy())[:, list(self.model.classes_).index(True)]
+        t["flagged"] = t.score > self.threshold
+        return t

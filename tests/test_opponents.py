@@ -67,3 +67,37 @@ def test_spoofer_detected():
     te = op.spoofing_markets(2, True, 150, seed=6) + op.spoofing_markets(2, False, 150, seed=6)
     rep = op.detection_report(tr, te)
     assert rep["recall"] == 1.0 and rep["false_positive_rate"] == 0.0
+
+
+def test_switch_probability_from_a_seen_chain():
+    rng = np.random.default_rng(1)
+    T, p = 3000, 0.03
+    regime = np.where(np.cumsum(rng.random(T) < p) % 2 == 0, 1.0, -1.0)
+    like = op.regime_likelihoods(np.ones(T), np.zeros(T), regime, 100.0)    # every step's order shows the regime
+    n = int((np.diff(regime) != 0).sum())
+    fit, em = op.fit_switch_prob(like, prior=(0.003, 0.03)), op.switch_em(like)
+    assert abs(fit["switch_prob"] - n / (T - 1)) < 2e-3                 # the MLE is the switch count when every regime is seen
+    assert abs(em["switch_prob"] - fit["switch_prob"]) < 1e-4            # Baum–Welch reaches the same maximum
+    assert abs(fit["rel_se"] * np.sqrt(n) - 1) < 0.05
+    assert 0.003 <= fit["posterior_median"] <= 0.03
+    flat = op.regime_likelihoods(np.zeros(T), np.zeros(T), np.zeros(T), 100.0)  # signal 0: both regimes predict nothing
+    assert op.fit_switch_prob(flat)["rel_se"] > 10 * fit["rel_se"]
+
+
+def test_direct_propagator_fit_recovers_a_known_decay():
+    rng = np.random.default_rng(2)
+    G = 0.02 * np.exp(-np.arange(200) / 8.0); g = np.r_[G[0], np.diff(G)]
+    flows = [rng.choice([-1, 1], 3000) * rng.integers(50, 1000, 3000) for _ in range(3)]
+    mids = [100 * np.exp(np.cumsum(np.r_[0, np.convolve(v, g)[:len(v)] * 1e-4 + rng.normal(0, 1e-4, len(v))])) for v in flows]
+    fit = op.fit_propagator_direct(flows, mids)
+    assert abs(fit["decay"] - 8.0) < 3 * fit["decay_se"] and fit["decay_se"] < 1.0
+    assert abs(op.fit_decay(flows, mids)["decay"] - 8.0) < 1.0
+
+
+def test_spoof_detector_on_held_out_markets():
+    tr = op.spoofing_markets(2, True, 150, seed=5, rate=0.1) + op.spoofing_markets(2, False, 150, seed=5)
+    te = op.spoofing_markets(2, True, 150, seed=6, rate=0.1) + op.spoofing_markets(2, False, 150, seed=6)
+    rep = op.detection_report(tr, te, "classifier")
+    assert rep["recall"] == 1.0 and rep["false_positive_rate"] == 0.0
+    f = op.spoof_features(te[0])
+    assert f.layered.iloc[-1] > 0 and (f.layered.iloc[:-1] == 0).all()   # only the spoofer layers
