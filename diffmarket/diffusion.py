@@ -245,10 +245,11 @@ class ObsEncoder(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
-    def fit_bins(self, rows, target=None, min_samples_leaf:int=5, anchors=None):
+    def fit_bins(self, rows, target=None, min_samples_leaf:int=5, anchors=None, fixed=None):
         """Set every feature's bin edges from `rows` (N, n_features): at its quantiles, or, given `target` (N,) or (N, D),
         at the splits of a tree (at most `n_bins` leaves) fitting the target from that feature alone. `anchors`
-        (n_features,): with a target, a value per feature (NaN: none) that is always an edge where the rows straddle it."""
+        (n_features,): with a target, a value per feature (NaN: none) that is always an edge where the rows straddle it;
+        `fixed`: with a target, per feature a sequence of such values (the first `n_bins` - 1 inside the rows kept)."""
         if not self.n_bins: return self
         x = np.asarray(rows, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.edges.shape[0]:
@@ -265,15 +266,18 @@ class ObsEncoder(nn.Module):
         if len(x) < 2: raise ValueError("fit_bins needs at least two finite rows")
         anchors = np.full(x.shape[1], np.nan) if anchors is None else np.asarray(anchors, dtype=np.float64).reshape(-1)
         if len(anchors) != x.shape[1]: raise ValueError(f"fit_bins needs one anchor per feature ({x.shape[1]}), got {len(anchors)}")
+        fixed = [()] * x.shape[1] if fixed is None else list(fixed)
+        if len(fixed) != x.shape[1]: raise ValueError(f"fit_bins needs one sequence of fixed edges per feature ({x.shape[1]}), got {len(fixed)}")
         e = np.quantile(x, np.linspace(0, 1, self.n_bins + 1), axis=0).T          # (F, n_bins+1)
         if target is not None:
             from sklearn.tree import DecisionTreeRegressor                          # imported here: only training needs it
             for f in range(x.shape[1]):
                 lo, hi, a = x[:, f].min(), x[:, f].max(), anchors[f]
-                fixed = [a] if lo < a < hi else []                                   # an anchor takes one leaf's edge
-                tree = DecisionTreeRegressor(max_leaf_nodes=max(self.n_bins - len(fixed), 2), min_samples_leaf=min_samples_leaf,
+                keep = np.unique([v for v in [a, *np.asarray(fixed[f], dtype=np.float64).reshape(-1)] if lo < v < hi])
+                keep = keep[: self.n_bins - 1]                                       # an anchor or fixed edge takes one leaf's edge
+                tree = DecisionTreeRegressor(max_leaf_nodes=max(self.n_bins - len(keep), 2), min_samples_leaf=min_samples_leaf,
                                              random_state=0).fit(x[:, f:f + 1], y)
-                cuts = np.sort(np.concatenate([tree.tree_.threshold[tree.tree_.feature >= 0], fixed]))
+                cuts = np.sort(np.concatenate([tree.tree_.threshold[tree.tree_.feature >= 0], keep]))
                 cuts = np.concatenate([[lo], cuts, [hi]])[: self.n_bins + 1]
                 e[f] = np.concatenate([cuts, np.full(self.n_bins + 1 - len(cuts), cuts[-1])])
         e = np.maximum.accumulate(e, axis=1)                  # monotone; equal edges give empty bins, ignored below

@@ -32,11 +32,11 @@ from .report import output_dir, write_json, html_table
 
 # %% auto #0
 __all__ = ['MAX_LEVELS', 'SNAPSHOT_EVERY', 'CHECKPOINT_FORMAT', 'CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN',
-           'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'decision_targets', 'data_splits', 'feature_importance',
-           'Trainer', 'switch_windows', 'atomic_torch_save', 'read_torch_checkpoint', 'model_from_checkpoint',
-           'save_checkpoint', 'load_checkpoint', 'save_training_state', 'load_training_state', 'DiffusionPolicy',
-           'load_policy', 'human_targets', 'imitation_report', 'select_by_replay', 'EnsembleModel', 'FitReport',
-           'fit_policy', 'train_to_dir']
+           'LOW_CONFIDENCE', 'MODEL_KINDS', 'action_levels', 'decision_targets', 'decision_cuts', 'data_splits',
+           'feature_importance', 'Trainer', 'switch_windows', 'atomic_torch_save', 'read_torch_checkpoint',
+           'model_from_checkpoint', 'save_checkpoint', 'load_checkpoint', 'save_training_state', 'load_training_state',
+           'DiffusionPolicy', 'load_policy', 'human_targets', 'imitation_report', 'select_by_replay', 'EnsembleModel',
+           'FitReport', 'fit_policy', 'train_to_dir']
 
 # %% ../nbs/21_train.ipynb #34fcf59a
 MAX_LEVELS = 16       # more distinct positions than this: the human sizes continuously ('auto' diffuses the value)
@@ -63,6 +63,19 @@ def decision_targets(ds:WindowDataset, n_steps:int=1, max_classes:int=32) -> np.
     pairs, code = np.unique(np.concatenate([held, nxt], axis=1), axis=0, return_inverse=True)
     if len(pairs) > max_classes: return _executed(ds, n_steps)
     return (code.reshape(-1)[:, None] == np.arange(len(pairs))[None]).astype(np.float32)
+
+def decision_cuts(rows:np.ndarray, target:np.ndarray, max_leaf_nodes:int=64, min_samples_leaf:int=3) -> list:
+    """Per feature of `rows` (N, F), the thresholds where one tree over *all* features splits the human's decisions
+    `target` (the indicator columns of `decision_targets`, or continuous targets): where a decision changes given
+    the other features (the position held, above all). The encoder keeps them as bin edges (`fit_bins(fixed=...)`)."""
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor       # training only
+    x, y = np.asarray(rows, dtype=np.float64), np.asarray(target, dtype=np.float64).reshape(len(rows), -1)
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1); x, y = x[ok], y[ok]
+    onehot = y.shape[1] > 1 and set(np.unique(y)) <= {0.0, 1.0} and (y.sum(1) == 1).all()
+    tree = (DecisionTreeClassifier if onehot else DecisionTreeRegressor)(max_leaf_nodes=max_leaf_nodes, min_samples_leaf=min_samples_leaf,
+                                                                          random_state=0).fit(x, y.argmax(1) if onehot else y)
+    t = tree.tree_
+    return [np.unique(t.threshold[t.feature == f]) for f in range(x.shape[1])]
 
 def data_splits(data:StrategyData) -> dict:
     "Where the training, validation and held-out test bars begin (ISO timestamps), and the last bar."
@@ -102,7 +115,7 @@ def feature_importance(data:StrategyData, n_action_steps:int=1, min_importance:f
     if not imp.kept.any(): imp["kept"] = True
     return imp
 
-# %% ../nbs/21_train.ipynb #78987400
+# %% ../nbs/21_train.ipynb #50ed66f0
 def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> dict:
     "Everything besides the weights that a policy needs to rebuild its model and its features (`levels`: those diffused)."
     fit = data.index < (data.split_times[0] if data.split_times[0] is not None else data.index[-1] + pd.Timedelta(1))
@@ -132,9 +145,9 @@ class Trainer:
         levels = action_levels(data.train, self.cfg.model.action_encoding)
         self.model = make_model(self.cfg.model, self.cfg.data, self.obs.shape[-1], levels=levels)
         zero = -data.normalizer.mean / data.normalizer.std                # where each raw feature is 0, after normalising
-        self.model.obs_encoder.fit_bins(data.train.features[data.train.t],                # PLE edges from training rows only
-                                        target=decision_targets(data.train, self.cfg.data.n_action_steps) if self.cfg.model.bin_edges == "tree" else None,
-                                        anchors=zero)
+        rows, tgt = data.train.features[data.train.t], None                        # PLE edges from training rows only
+        if self.cfg.model.bin_edges == "tree": tgt = decision_targets(data.train, self.cfg.data.n_action_steps)
+        self.model.obs_encoder.fit_bins(rows, target=tgt, anchors=zero, fixed=None if tgt is None else decision_cuts(rows, tgt))
         self.feature_importance = None                    # feature selection (model.feature_selection), from training and validation rows
         if self.cfg.model.feature_selection == "importance":
             self.feature_importance = feature_importance(data, self.cfg.data.n_action_steps, self.cfg.model.min_importance, seed=tc.seed)
