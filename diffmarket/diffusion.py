@@ -229,6 +229,22 @@ class ObsEncoder(nn.Module):
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_obs_steps * width, hidden), nn.Mish(),
                                  nn.Linear(hidden, obs_embed_dim))
         self.register_buffer("keep", torch.ones(n_features))      # 1: the feature reaches the network, 0: it is masked out
+        if self.n_bins:                                           # step indicators at decision thresholds (set_steps; +inf: none)
+            self.register_buffer("steps", torch.full((n_features, self.n_bins - 1 or 1), float("inf")))
+            self.step_net = nn.Linear(n_obs_steps * n_features * self.steps.shape[1], hidden, bias=False)
+            nn.init.zeros_(self.step_net.weight)
+
+    @torch.no_grad()
+    def set_steps(self, cuts):
+        "Per feature a sequence of thresholds (at most n_bins - 1) where the encoder also gives a 0/1 step: is the value at or above it."
+        if not self.n_bins: raise ValueError("step indicators need PLE bins (n_bins > 0)")
+        cuts = list(cuts)
+        if len(cuts) != len(self.keep): raise ValueError(f"set_steps needs one sequence of thresholds per feature ({len(self.keep)}), got {len(cuts)}")
+        self.steps.fill_(float("inf"))
+        for f, c in enumerate(cuts):
+            c = np.unique(np.asarray(c, dtype=np.float64).reshape(-1))[: self.steps.shape[1]]
+            self.steps[f, :len(c)] = torch.as_tensor(c, dtype=self.steps.dtype)
+        return self
 
     @torch.no_grad()
     def select(self, keep):
@@ -240,8 +256,11 @@ class ObsEncoder(nn.Module):
         return self
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        "Checkpoints written before feature selection have no mask: they see every feature."
+        "Checkpoints written before feature selection have no mask (they see every feature), nor step indicators (none)."
         state_dict.setdefault(prefix + "keep", torch.ones_like(self.keep))
+        if self.n_bins:
+            state_dict.setdefault(prefix + "steps", torch.full_like(self.steps, float("inf")))
+            state_dict.setdefault(prefix + "step_net.weight", torch.zeros_like(self.step_net.weight))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
@@ -297,7 +316,9 @@ class ObsEncoder(nn.Module):
         if not self.n_bins: return self.net(obs * self.keep)
         B, To, F_ = obs.shape
         z = self.encode(obs).view(B, To, F_, self.n_bins + 1) * self.keep[:, None]
-        return self.net(z.flatten(-2))
+        st = (obs.unsqueeze(-1) >= self.steps).to(obs.dtype) * self.keep[:, None]      # (B, To, F, n_steps): +inf never fires
+        h = self.net[1](z.flatten(1)) + self.step_net(st.flatten(1))
+        return self.net[3](self.net[2](h))
 
 # %% ../nbs/20_diffusion.ipynb #781c8f3e
 SAMPLERS = ("ddim", "dpmsolver", "ddpm")

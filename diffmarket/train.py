@@ -147,7 +147,9 @@ class Trainer:
         zero = -data.normalizer.mean / data.normalizer.std                # where each raw feature is 0, after normalising
         rows, tgt = data.train.features[data.train.t], None                        # PLE edges from training rows only
         if self.cfg.model.bin_edges == "tree": tgt = decision_targets(data.train, self.cfg.data.n_action_steps)
-        self.model.obs_encoder.fit_bins(rows, target=tgt, anchors=zero, fixed=None if tgt is None else decision_cuts(rows, tgt))
+        cuts = None if tgt is None else decision_cuts(rows, tgt)
+        self.model.obs_encoder.fit_bins(rows, target=tgt, anchors=zero, fixed=cuts)
+        if cuts is not None and self.model.obs_encoder.n_bins and self.cfg.model.decision_steps: self.model.obs_encoder.set_steps(cuts)
         self.feature_importance = None                    # feature selection (model.feature_selection), from training and validation rows
         if self.cfg.model.feature_selection == "importance":
             self.feature_importance = feature_importance(data, self.cfg.data.n_action_steps, self.cfg.model.min_importance, seed=tc.seed)
