@@ -249,7 +249,7 @@ class ObsEncoder(nn.Module):
     @torch.no_grad()
     def select(self, keep):
         "Let only the features where `keep` (n_features,) is true reach the network (the others are masked to a constant)."
-        k = torch.as_tensor(np.asarray(keep, dtype=bool).reshape(-1))
+        k = torch.from_numpy(np.array(keep, dtype=bool).reshape(-1))
         if len(k) != len(self.keep): raise ValueError(f"select needs one flag per feature ({len(self.keep)}), got {len(k)}")
         if not k.any(): raise ValueError("select needs at least one feature kept")
         self.keep.copy_(k.to(self.keep.dtype))
@@ -385,6 +385,7 @@ def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
     if cfg.obs_encoding not in ("ple", "linear"): raise ConfigError(f"unknown encoding {cfg.obs_encoding!r}; choose 'ple' or 'linear'", "model.obs_encoding")
     if cfg.obs_encoding == "ple" and (not isinstance(cfg.n_bins, int) or cfg.n_bins < 1): raise ConfigError(f"must be an integer >= 1, got {cfg.n_bins}", "model.n_bins")
     if cfg.bin_edges not in ("tree", "quantile"): raise ConfigError(f"unknown bin edges {cfg.bin_edges!r}; choose 'tree' or 'quantile'", "model.bin_edges")
+    if not isinstance(cfg.decision_steps, bool): raise ConfigError(f"must be true or false, got {cfg.decision_steps!r}", "model.decision_steps")
     if cfg.feature_selection not in ("importance", "none"): raise ConfigError(f"unknown feature selection {cfg.feature_selection!r}; choose 'importance' or 'none'", "model.feature_selection")
     if not (isinstance(cfg.min_importance, (int, float)) and 0 <= cfg.min_importance < 1): raise ConfigError(f"must lie in [0, 1), got {cfg.min_importance}", "model.min_importance")
     if cfg.action_encoding not in ACTION_ENCODINGS: raise ConfigError(f"unknown action encoding {cfg.action_encoding!r}; choose from {', '.join(ACTION_ENCODINGS)}", "model.action_encoding")
