@@ -220,10 +220,14 @@ def quality(args):
         if style == "discretionary":
             hshare, hn = entry_share(position_path(human, bars)[lambda x: x.index >= sd.split_times[1]].values)
             share = float(np.nanmean([r["two_lot_share"] for r in d]))
+            n_all = int(sum(r["entries"] for r in d))
+            pooled = float(sum(r["two_lot_share"] * r["entries"] for r in d if r["entries"]) / max(n_all, 1))
+            half = 1.96 * np.sqrt(pooled * (1 - pooled) / max(n_all, 1))       # binomial 95% half-width of the pooled share
             rows.append(dict(metric=f"{name}: two-lot share of the policy's own entries", value=f"{share:.3f}",
                              goal=f"within {GOAL_SHARE:.2f} of human {hshare:.3f}", met=bool(abs(share - hshare) <= GOAL_SHARE),
                              peer=f"trees {extra['tree_share']:.3f}",
-                             note=f"closed loop on the test bars; ~{int(np.mean([r['entries'] for r in d]))} policy entries per seed, human {hn}"))
+                             note=f"closed loop on the test bars; ~{int(np.mean([r['entries'] for r in d]))} policy entries per seed, human {hn}; "
+                                  f"pooled over seeds {pooled:.3f} ± {half:.3f} (95%, {n_all} entries): the resolution these entries allow"))
             s, n = extra["samples"]
             rows.append(dict(metric=f"{name}: two-lot share of samples at the human's entries", value=f"{s:.3f}",
                              goal=f"within {GOAL_SHARE:.2f} of human {hshare:.3f}", met=bool(abs(s - hshare) <= GOAL_SHARE),
