@@ -888,24 +888,26 @@ def diffusion_level_profile(arrivals:list, pred_plans:dict, max_level:int=2, lev
                        pd.DataFrame(scheds).T.rename_axis("agent_level"), dict(pred_plans))
 
 def diffusion_level_pnl(arrivals:list, levels:LevelModels) -> pd.DataFrame:
-    "Executor shortfall (bps) of each agent level against the idle predator and each opponent level on held-out arrivals, 95% CIs, and the paired gain of one level deeper."
+    "Executor shortfall (bps) of each agent level against the idle predator and each opponent level on held-out arrivals, 95% CIs, the paired gain of one level deeper, and the predator's PnL."
     K = max(levels.opponents)
     choices = level_choices(arrivals, levels.footprints, K)
     cache, wide = {}, {}
     for k in range(K + 1):
-        w = _plays(arrivals, choices[k], levels.pred_plans, cache).pivot(index="seed", columns="predator", values="shortfall_bps")
-        cols = {"idle": w["idle"]}
-        for j, p in levels.opponents.items():
-            cols[f"level {j}"] = w.mean(axis=1) if p == "uniform" else w[p]
-        wide[k] = pd.DataFrame(cols)
+        plays = _plays(arrivals, choices[k], levels.pred_plans, cache)
+        for v in ("shortfall_bps", "predator_pnl"):
+            w = plays.pivot(index="seed", columns="predator", values=v)
+            cols = {"idle": w["idle"]}
+            for j, p in levels.opponents.items(): cols[f"level {j}"] = w.mean(axis=1) if p == "uniform" else w[p]
+            wide[k, v] = pd.DataFrame(cols)
     rows = []
     for k in range(K + 1):
-        for opp in wide[k].columns:
-            x, ci = wide[k][opp], mean_ci(wide[k][opp])
+        for opp in wide[k, "shortfall_bps"].columns:
+            x, ci, pr = wide[k, "shortfall_bps"][opp], mean_ci(wide[k, "shortfall_bps"][opp]), mean_ci(wide[k, "predator_pnl"][opp])
             plan = "idle" if opp == "idle" else levels.opponents[int(opp.split()[1])]
-            row = dict(agent_level=k, opponent=opp, opponent_plan=plan, shortfall_bps=ci["mean"], lo=ci["lo"], hi=ci["hi"], n=ci["n"])
+            row = dict(agent_level=k, opponent=opp, opponent_plan=plan, shortfall_bps=ci["mean"], lo=ci["lo"], hi=ci["hi"], n=ci["n"],
+                       predator_pnl=pr["mean"], predator_lo=pr["lo"], predator_hi=pr["hi"])
             if k > 0:
-                d = mean_ci(wide[k - 1][opp] - x); row.update(gain_bps=d["mean"], gain_lo=d["lo"], gain_hi=d["hi"])
+                d = mean_ci(wide[k - 1, "shortfall_bps"][opp] - x); row.update(gain_bps=d["mean"], gain_lo=d["lo"], gain_hi=d["hi"])
             rows.append(row)
     out = pd.DataFrame(rows)
     out.attrs["schedules"] = pd.DataFrame({k: np.mean([c[j] for (_, c, _), j in zip(arrivals, choices[k])], axis=0) for k in choices}).T.rename_axis("agent_level")
