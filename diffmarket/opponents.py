@@ -854,6 +854,7 @@ class LevelModels:
     predator_pnl: pd.DataFrame   # agent level × predator plan: the predator's mean PnL (currency) on the estimation markets
     schedules: pd.DataFrame      # agent level × step: mean buy slices
     pred_plans: dict
+    footprint_se: dict = dataclasses.field(default_factory=dict)   # level -> the footprint's standard error over the estimation markets (bps)
 
 def _plays(arrivals:list, choice:Sequence, pred_plans:dict, cache:dict) -> pd.DataFrame:
     "One row per (arrival, predator plan): the chosen schedule played on a copy of the arrival."
@@ -866,15 +867,15 @@ def _plays(arrivals:list, choice:Sequence, pred_plans:dict, cache:dict) -> pd.Da
     return pd.DataFrame(rows)
 
 def _footprints(plays:pd.DataFrame) -> dict:
-    "Each predator plan's mean mid footprint: its path less the idle predator's on the same markets."
+    "Each predator plan's mid footprint per market (seeds × T+1, bps): its path less the idle predator's on the same market."
     idle = np.stack(plays[plays.predator == "idle"].mid_path_bps.to_numpy())
-    return {p: (np.stack(g.mid_path_bps.to_numpy()) - idle).mean(0) for p, g in plays.groupby("predator", sort=False)}
+    return {p: np.stack(g.mid_path_bps.to_numpy()) - idle for p, g in plays.groupby("predator", sort=False)}
 
 def diffusion_level_profile(arrivals:list, pred_plans:dict, max_level:int=2, level0:str="uniform") -> LevelModels:
     "The chain on estimation arrivals: agent level k conditions on opponent level k−1; opponent level k best-responds to agent level k."
     if "idle" not in pred_plans: raise OpponentError(f"needs an 'idle' plan (the footprint is measured against it), got {list(pred_plans)}", "diffusion_level_profile(pred_plans)")
     if level0 != "uniform" and level0 not in pred_plans: raise OpponentError(f"{level0!r} is neither 'uniform' nor one of {list(pred_plans)}", "diffusion_level_profile(level0)")
-    cache, opponents, footprints, pnl, scheds = {}, {}, {}, {}, {}
+    cache, opponents, footprints, se, pnl, scheds = {}, {}, {}, {}, {}, {}
     choice = level_choices(arrivals, {}, 0)[0]
     for k in range(max_level + 1):
         if k > 0: choice = [int(np.argmin(own + footprint_cost(c, footprints[k - 1]))) for _, c, own in arrivals]
@@ -882,13 +883,14 @@ def diffusion_level_profile(arrivals:list, pred_plans:dict, max_level:int=2, lev
         pnl[k] = plays.groupby("predator", sort=False).predator_pnl.mean()
         opponents[k] = level0 if k == 0 else str(pnl[k].idxmax())
         fp = _footprints(plays)
-        footprints[k] = np.mean(list(fp.values()), axis=0) if opponents[k] == "uniform" else fp[opponents[k]]
+        per = np.mean(list(fp.values()), axis=0) if opponents[k] == "uniform" else fp[opponents[k]]
+        footprints[k], se[k] = per.mean(0), per.std(0, ddof=1) / math.sqrt(len(per)) if len(per) > 1 else np.full(per.shape[1], np.nan)
         scheds[k] = np.mean([cands[j] for (_, cands, _), j in zip(arrivals, choice)], axis=0)
     return LevelModels(opponents, footprints, pd.DataFrame(pnl).T.rename_axis("agent_level"),
-                       pd.DataFrame(scheds).T.rename_axis("agent_level"), dict(pred_plans))
+                       pd.DataFrame(scheds).T.rename_axis("agent_level"), dict(pred_plans), se)
 
 def diffusion_level_pnl(arrivals:list, levels:LevelModels) -> pd.DataFrame:
-    "Executor shortfall (bps) of each agent level against the idle predator and each opponent level on held-out arrivals, 95% CIs, the paired gain of one level deeper, and the predator's PnL."
+    "Executor shortfall (bps) of each agent level against the idle predator and each opponent level on held-out arrivals, 95% CIs, the paired gains over one level shallower and over level 0, the predator's PnL."
     K = max(levels.opponents)
     choices = level_choices(arrivals, levels.footprints, K)
     cache, wide = {}, {}
@@ -908,6 +910,7 @@ def diffusion_level_pnl(arrivals:list, levels:LevelModels) -> pd.DataFrame:
                        predator_pnl=pr["mean"], predator_lo=pr["lo"], predator_hi=pr["hi"])
             if k > 0:
                 d = mean_ci(wide[k - 1, "shortfall_bps"][opp] - x); row.update(gain_bps=d["mean"], gain_lo=d["lo"], gain_hi=d["hi"])
+                d0 = mean_ci(wide[0, "shortfall_bps"][opp] - x); row.update(gain_over_level0_bps=d0["mean"], gain_over_level0_lo=d0["lo"], gain_over_level0_hi=d0["hi"])
             rows.append(row)
     out = pd.DataFrame(rows)
     out.attrs["schedules"] = pd.DataFrame({k: np.mean([c[j] for (_, c, _), j in zip(arrivals, choices[k])], axis=0) for k in choices}).T.rename_axis("agent_level")
