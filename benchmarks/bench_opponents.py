@@ -9,7 +9,10 @@
    transient_impact_decay); its decay fitted to a probe's own orders (directly through the exponentially filtered
    flow, with its standard error and the spread over batches; the windowed kernel beside it) against the truth, and the
    implementation shortfall of the footprint-aware schedule against the same executor without footprints (TWAP).
-3. Reflexive beliefs: level-0/1/2 executors against predators of known levels in the market, PnL with 95% CIs.
+3. Reflexive beliefs: level-0/1/2 executors against predators of known levels in the market, PnL with 95% CIs: fixed plans
+   (the analytic reference, in the footprint market), and the diffusion agent (the small one of section 4) choosing
+   among its own candidates with an opponent model of one level less, against the idle predator and predators of
+   levels 0, 1 and 2 (a parent order of 2,000 shares in the agent's 8-step horizon, the predator choosing when).
 4. Applications: execution (TWAP, VWAP, Almgren-Chriss, a small diffusion agent), market making (the diffusion agent
    against the A-S maker: spread, inventory, mark-outs against the informed trader), a stress test of the A-S maker
    (diffusion-seeded CEM against random search at equal budget), spoofing detection (precision, recall, honest FPR).
@@ -165,7 +168,47 @@ def section3(quick):
     rows.append(dict(metric="where level 2 pays over level 1 (gain CI above 0) / where not", value=f"{int((deeper.gain_lo > 0).sum())} / {int((deeper.gain_lo <= 0).sum())} predator levels",
                      goal="shown both ways", met=bool((deeper.gain_lo > 0).any() and (deeper.gain_lo <= 0).any()),
                      note="levels: " + ", ".join(f"{k}: {r.executor}/{r.predator}" for k, r in levels.iterrows())))
-    return rows, dict(levels=levels.reset_index().to_dict("records"), table=lp.to_dict("records"))
+    out = dict(levels=levels.reset_index().to_dict("records"), table=lp.to_dict("records"))
+    r2, o2 = section3_diffusion(quick)
+    out["diffusion"] = o2
+    return rows + r2, out
+
+
+def section3_diffusion(quick):
+    "Level-k with the diffusion executor: the chain on estimation markets, the table on held-out ones."
+    from diffmarket.market_diffusion import episode_seed
+    n_est, n_eval, n_cand = (40, 60, 16) if quick else (100, 200, 32)
+    Q, T, q = 2000, 8, 1000
+    cfg, _, _, agent, _ = diffusion_agent(quick)
+    plans = op.timed_predator_plans(q, T, 2)
+    lv = op.diffusion_level_profile(op.diffusion_arrivals(cfg, agent, [episode_seed(33, i) for i in range(n_est)], Q, T, n_cand), plans)
+    stamp(f"diffusion level-k chain ({n_est} estimation markets)")
+    lp = op.diffusion_level_pnl(op.diffusion_arrivals(cfg, agent, [episode_seed(34, i) for i in range(n_eval)], Q, T, n_cand), lv)
+    stamp(f"diffusion level-k table ({n_eval} held-out markets)")
+    rows = []
+    for _, r in lp.iterrows():
+        row = dict(metric=f"diffusion executor level {r.agent_level} vs {r.opponent} predator ({r.opponent_plan}): shortfall, {Q} shares in {T} steps (bps)",
+                   value=f"{r.shortfall_bps:.2f} [{r.lo:.2f}, {r.hi:.2f}]", goal=f"95% CI (n = {int(r.n)} held-out markets)", met=None,
+                   note=f"predator PnL {r.predator_pnl:+.0f} [{r.predator_lo:.0f}, {r.predator_hi:.0f}]")
+        if r.agent_level > 0:
+            row["note"] += (f"; one level deeper: {r.gain_bps:+.2f} bps [{r.gain_lo:.2f}, {r.gain_hi:.2f}] -> "
+                            + ("pays" if r.gain_lo > 0 else "costs" if r.gain_hi < 0 else "no significant difference"))
+        if r.agent_level > 1:
+            row["note"] += f"; over level 0: {r.gain_over_level0_bps:+.2f} [{r.gain_over_level0_lo:.2f}, {r.gain_over_level0_hi:.2f}]"
+        rows.append(row)
+    sched = lp.attrs["schedules"]
+    for k in (1, 2):
+        d = lp[lp.agent_level == k]
+        rows.append(dict(metric=f"diffusion: where level {k} pays over level {k - 1} (gain CI above 0) / where not, of {len(d)} opponents",
+                         value=f"{int((d.gain_lo > 0).sum())} / {int((d.gain_lo <= 0).sum())}", goal="shown both ways",
+                         met=bool((d.gain_lo > 0).any() and (d.gain_lo <= 0).any()),
+                         note=f"pays against: {', '.join(d[d.gain_lo > 0].opponent) or 'none'}; costs against: {', '.join(d[d.gain_hi < 0].opponent) or 'none'}; "
+                              f"choices changed from level {k - 1}: {lp.attrs['changed'][k]:.0%}; level {k} mean slices {sched.loc[k].round().astype(int).tolist()}"))
+    rows.append(dict(metric="  diffusion level-k chain: each level's opponent (level 0 uniform over the predator's plans)", value=", ".join(f"{k}: {p}" for k, p in lv.opponents.items()),
+                     goal="(the opponent a level-(k+1) agent conditions on)", met=None,
+                     note=f"level 0 mean slices {sched.loc[0].round().astype(int).tolist()}; predator's best mean PnL by agent level (estimation): "
+                          + ", ".join(f"{k}: {v.max():+.0f} ({v.idxmax()})" for k, v in lv.predator_pnl.iterrows())))
+    return rows, dict(opponents=lv.opponents, predator_pnl=lv.predator_pnl.to_dict(), table=lp.to_dict("records"), schedules=sched.to_dict())
 
 
 def section4(quick):

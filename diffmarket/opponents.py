@@ -4,7 +4,7 @@
 
 # %% ../nbs/33_opponents.ipynb #53256d5d
 from __future__ import annotations
-import dataclasses, math
+import copy, dataclasses, math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -16,8 +16,9 @@ from .core import DiffmarketError, MarketAgentsConfig, MarketConfig, load_config
 from .market import AgentAction, MarketEnvironment, O, OrderRequest
 from .agents import AgentFactory, MarketAgent, fundamental_views, run_market
 from .games import NormalFormGame, level_k
-from .evaluate import mean_ci, shortfall_episode, split_evenly, to_schedule, with_overrides
-from .market_diffusion import episode_seed
+from .evaluate import (ScheduleTrader, candidate_schedules, mean_ci, predicted_cost, shortfall_episode, split_evenly, to_schedule,
+                                 with_overrides)
+from .market_diffusion import Rules, episode_seed, torch_threads
 
 # %% auto #0
 __all__ = ['TAPE_COLUMNS', 'FEATURE_NAMES', 'PARAMETER_RANGES', 'KINDS', 'SPOOF_FEATURES', 'OpponentError', 'Tape', 'record_tape',
@@ -30,8 +31,11 @@ __all__ = ['TAPE_COLUMNS', 'FEATURE_NAMES', 'PARAMETER_RANGES', 'KINDS', 'SPOOF_
            'fit_decay', 'fit_propagator_direct', 'footprint_market', 'probe_episodes', 'temporary_cost', 'plot_kernel',
            'kernel_function', 'schedule_cost', 'footprint_schedule', 'footprint_shortfall', 'PlanTaker',
            'executor_plans', 'predator_plans', 'duel', 'duel_table', 'empirical_duel_game', 'level_profile',
-           'level_pnl', 'plot_levels', 'volume_profile', 'vwap_schedule', 'maker_report', 'maker_loss', 'stress_search',
-           'Spoofer', 'spoof_scores', 'spoofing_markets', 'detection_report', 'spoof_features', 'SpoofDetector']
+           'level_pnl', 'plot_levels', 'Arrival', 'arrival_snapshot', 'play_arrival', 'footprint_cost',
+           'timed_predator_plans', 'diffusion_arrivals', 'level_choices', 'LevelModels', 'diffusion_level_profile',
+           'diffusion_level_pnl', 'plot_diffusion_levels', 'volume_profile', 'vwap_schedule', 'maker_report',
+           'maker_loss', 'stress_search', 'Spoofer', 'spoof_scores', 'spoofing_markets', 'detection_report',
+           'spoof_features', 'SpoofDetector']
 
 # %% ../nbs/33_opponents.ipynb #f55e23d9
 class OpponentError(DiffmarketError):
@@ -745,6 +749,189 @@ def plot_levels(lp:pd.DataFrame):
         ax.bar(x, g.payoff, w, yerr=[g.payoff - g.lo, g.hi - g.payoff], capsize=3, label=f"predator level {j} ({g.predator.iloc[0]})")
     ax.set_xticks(sorted(lp.executor_level.unique()), [f"level {i}\n({e})" for i, e in lp.groupby("executor_level").executor.first().items()])
     ax.axhline(0, c="k", lw=0.5); ax.set(ylabel="executor payoff = −shortfall (currency)", title="level-k executors against predators of known levels"); ax.legend(fontsize=8)
+    return fig
+
+# %% ../nbs/33_opponents.ipynb #ffd3f9a9
+@dataclass
+class Arrival:
+    "A market kept at the parent order's arrival: environment, agents (predator and executor last), observations, the executor's features and rule state."
+    env: MarketEnvironment
+    agents: list
+    obs: dict
+    features: tuple
+    rule_state: object
+    arrival_mid: float
+    step: int
+    seed: int
+    cleanup: int = 5
+
+def arrival_snapshot(cfg, seed:int, cleanup:int=5) -> Arrival:
+    "The market of `duel` (population, an idle predator, the executor's ScheduleTrader) after `warmup_steps`, at the parent order's arrival."
+    c, m0 = cfg.market_agent, cfg.market
+    pop = np.random.SeedSequence(int(seed)).spawn(len(c.population))
+    agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(s)) for k, s in zip(c.population, pop)]
+    agents += [PlanTaker((), 0, m0.agents), ScheduleTrader(Rules.from_config(m0, c), c, [], cleanup)]
+    m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.warmup_steps + c.horizon + cleanup + 2)
+    env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
+    obs, _ = env.reset(seed=int(seed))
+    for a in agents: a.reset()
+    names, slot = env.possible_agents, agents[-1]
+    for _ in range(c.warmup_steps):
+        slot.observe(obs[names[-1]])
+        obs = env.step({n: (AgentAction() if a is slot else a.act(obs[n])) for n, a in zip(names, agents)})[0]
+    probe = copy.deepcopy(slot.tracker); feats = probe.update(obs[names[-1]])
+    return Arrival(env, agents, obs, feats, probe.rule_state, env.mark_price(), c.warmup_steps, int(seed), int(cleanup))
+
+def play_arrival(arr:Arrival, schedule, pred_plan) -> dict:
+    "On a copy of `arr`: the executor's buy schedule and the predator's plan from arrival; shortfall (bps, as `shortfall_episode`), predator PnL (currency), mid path (bps over arrival, T+1 points)."
+    schedule, pred_plan = [int(x) for x in schedule], [int(x) for x in pred_plan]
+    if len(pred_plan) > len(schedule): raise OpponentError(f"the predator's plan ({len(pred_plan)} steps) is longer than the schedule ({len(schedule)})", "play_arrival(pred_plan)")
+    e, ags, o = copy.deepcopy((arr.env, arr.agents, arr.obs))
+    names, me, pr = e.possible_agents, ags[-1], ags[-2]
+    me.schedule, pr.plan, pr.start = schedule, pred_plan, arr.step
+    cash0, pos0, pcash0, ppos0 = e.cash[-1], e.position[-1], e.cash[-2], e.position[-2]
+    path = [arr.arrival_mid]
+    for _ in range(len(schedule) + arr.cleanup):
+        o = e.step({n: a.act(o[n]) for n, a in zip(names, ags)})[0]
+        path.append(e.mark_price())
+        if not e.agents: break
+    Q, bought, P = sum(schedule), e.position[-1] - pos0, arr.arrival_mid
+    cost = cash0 - e.cash[-1] + max(0, Q - bought) * e.mark_price() * 1.005          # the unfilled rest at the last mid + 50 bps
+    shortfall = 1e4 * (cost / (Q * P) - 1.0) if bought <= Q else 1e4 * (cost / (bought * P) - 1.0)
+    pnl = e.cash[-2] - pcash0 + (e.position[-2] - ppos0) * e.mark_price()
+    return dict(shortfall_bps=float(shortfall), predator_pnl=float(pnl), mid_path_bps=1e4 * (np.asarray(path[:len(schedule) + 1]) / P - 1.0))
+
+# %% ../nbs/33_opponents.ipynb #abafaf34
+def footprint_cost(schedules:Sequence, footprint) -> np.ndarray:
+    "The extra cost (bps over the arrival mid) of each buy schedule from an opponent's mid footprint (bps, T+1 points from arrival)."
+    f = np.asarray(footprint, float)
+    out = []
+    for s in schedules:
+        q = np.clip(np.asarray(s, float), 0, None); T = min(len(q), len(f) - 1)
+        out.append(float((q[:T] * (f[:T] + f[1:T + 1]) / 2).sum() / max(q[:T].sum(), 1e-9)))
+    return np.asarray(out)
+
+# %% ../nbs/33_opponents.ipynb #eb786a48
+def timed_predator_plans(q:int, T:int, legs:int=2) -> dict:
+    "idle and every round trip of q shares opening at step a and closing at step b on a grid of `legs` steps: run_a_b (buy first), fade_a_b (sell first)."
+    if T < 2 * legs: raise OpponentError(f"two legs of {legs} steps do not fit in {T} steps", "timed_predator_plans(T)")
+    leg, plans = split_evenly(q, legs), {"idle": np.zeros(T, int)}
+    for side, name in ((1, "run"), (-1, "fade")):
+        for a in range(0, T - 2 * legs + 1, legs):
+            for b in range(a + legs, T - legs + 1, legs):
+                p = np.zeros(T, int); p[a:a + legs] = side * leg; p[b:b + legs] -= side * leg
+                plans[f"{name}_{a}_{b}"] = p
+    return plans
+
+# %% ../nbs/33_opponents.ipynb #8b59969d
+def diffusion_arrivals(cfg, agent, seeds, Q:int, T:int, num_candidates:int=16) -> list:
+    "Per seed: (Arrival, candidate buy schedules of the diffusion agent, their predicted cost in bps)."
+    c = cfg.market_agent
+    if T > c.horizon: raise OpponentError(f"the parent order's {T} steps must fit in a strategy's horizon ({c.horizon})", "diffusion_arrivals(T)")
+    out = []
+    for s in seeds:
+        arr = arrival_snapshot(cfg, s)
+        with torch_threads(1):
+            cands = candidate_schedules(agent, arr.features, arr.rule_state, int(Q), int(T), int(num_candidates), int(s) % (2 ** 63))
+            own = predicted_cost(agent.model, arr.features, cands, agent.rules.qty_scale)
+        out.append((arr, cands, np.asarray(own, float)))
+    return out
+
+def level_choices(arrivals:list, footprints:dict, max_level:int) -> dict:
+    "Each agent level's candidate index per arrival: level 0 by predicted cost, level k adding the level-(k−1) opponent's footprint cost."
+    out = {0: [int(np.argmin(own)) for _, _, own in arrivals]}
+    for k in range(1, max_level + 1):
+        f = footprints[k - 1]
+        out[k] = [int(np.argmin(own + footprint_cost(cands, f))) for _, cands, own in arrivals]
+    return out
+
+# %% ../nbs/33_opponents.ipynb #0407ee77
+@dataclass
+class LevelModels:
+    "The level-k chain of the diffusion executor: each level's opponent plan and footprint, the predator's PnL by agent level, the agents' mean schedules."
+    opponents: dict          # level -> the opponent's plan name ("uniform": each plan equally likely)
+    footprints: dict         # level -> the level-k opponent's mean mid footprint (bps over arrival), learned against the level-k agent
+    predator_pnl: pd.DataFrame   # agent level × predator plan: the predator's mean PnL (currency) on the estimation markets
+    schedules: pd.DataFrame      # agent level × step: mean buy slices
+    pred_plans: dict
+    footprint_se: dict = dataclasses.field(default_factory=dict)   # level -> the footprint's standard error over the estimation markets (bps)
+
+def _plays(arrivals:list, choice:Sequence, pred_plans:dict, cache:dict) -> pd.DataFrame:
+    "One row per (arrival, predator plan): the chosen schedule played on a copy of the arrival."
+    rows = []
+    for i, ((arr, cands, _), j) in enumerate(zip(arrivals, choice)):
+        for p, plan in pred_plans.items():
+            key = (i, tuple(int(x) for x in cands[j]), p)
+            if key not in cache: cache[key] = play_arrival(arr, cands[j], plan)
+            rows.append(dict(seed=arr.seed, predator=p, **cache[key]))
+    return pd.DataFrame(rows)
+
+def _footprints(plays:pd.DataFrame) -> dict:
+    "Each predator plan's mid footprint per market (seeds × T+1, bps): its path less the idle predator's on the same market."
+    idle = np.stack(plays[plays.predator == "idle"].mid_path_bps.to_numpy())
+    return {p: np.stack(g.mid_path_bps.to_numpy()) - idle for p, g in plays.groupby("predator", sort=False)}
+
+def diffusion_level_profile(arrivals:list, pred_plans:dict, max_level:int=2, level0:str="uniform") -> LevelModels:
+    "The chain on estimation arrivals: agent level k conditions on opponent level k−1; opponent level k best-responds to agent level k."
+    if "idle" not in pred_plans: raise OpponentError(f"needs an 'idle' plan (the footprint is measured against it), got {list(pred_plans)}", "diffusion_level_profile(pred_plans)")
+    if level0 != "uniform" and level0 not in pred_plans: raise OpponentError(f"{level0!r} is neither 'uniform' nor one of {list(pred_plans)}", "diffusion_level_profile(level0)")
+    cache, opponents, footprints, se, pnl, scheds = {}, {}, {}, {}, {}, {}
+    choice = level_choices(arrivals, {}, 0)[0]
+    for k in range(max_level + 1):
+        if k > 0: choice = [int(np.argmin(own + footprint_cost(c, footprints[k - 1]))) for _, c, own in arrivals]
+        plays = _plays(arrivals, choice, pred_plans, cache)
+        pnl[k] = plays.groupby("predator", sort=False).predator_pnl.mean()
+        opponents[k] = level0 if k == 0 else str(pnl[k].idxmax())
+        fp = _footprints(plays)
+        per = np.mean(list(fp.values()), axis=0) if opponents[k] == "uniform" else fp[opponents[k]]
+        footprints[k], se[k] = per.mean(0), per.std(0, ddof=1) / math.sqrt(len(per)) if len(per) > 1 else np.full(per.shape[1], np.nan)
+        scheds[k] = np.mean([cands[j] for (_, cands, _), j in zip(arrivals, choice)], axis=0)
+    return LevelModels(opponents, footprints, pd.DataFrame(pnl).T.rename_axis("agent_level"),
+                       pd.DataFrame(scheds).T.rename_axis("agent_level"), dict(pred_plans), se)
+
+def diffusion_level_pnl(arrivals:list, levels:LevelModels) -> pd.DataFrame:
+    "Executor shortfall (bps) of each agent level against the idle predator and each opponent level on held-out arrivals, 95% CIs, the paired gains over one level shallower and over level 0, the predator's PnL."
+    K = max(levels.opponents)
+    choices = level_choices(arrivals, levels.footprints, K)
+    cache, wide = {}, {}
+    for k in range(K + 1):
+        plays = _plays(arrivals, choices[k], levels.pred_plans, cache)
+        for v in ("shortfall_bps", "predator_pnl"):
+            w = plays.pivot(index="seed", columns="predator", values=v)
+            cols = {"idle": w["idle"]}
+            for j, p in levels.opponents.items(): cols[f"level {j}"] = w.mean(axis=1) if p == "uniform" else w[p]
+            wide[k, v] = pd.DataFrame(cols)
+    rows = []
+    for k in range(K + 1):
+        for opp in wide[k, "shortfall_bps"].columns:
+            x, ci, pr = wide[k, "shortfall_bps"][opp], mean_ci(wide[k, "shortfall_bps"][opp]), mean_ci(wide[k, "predator_pnl"][opp])
+            plan = "idle" if opp == "idle" else levels.opponents[int(opp.split()[1])]
+            row = dict(agent_level=k, opponent=opp, opponent_plan=plan, shortfall_bps=ci["mean"], lo=ci["lo"], hi=ci["hi"], n=ci["n"],
+                       predator_pnl=pr["mean"], predator_lo=pr["lo"], predator_hi=pr["hi"])
+            if k > 0:
+                d = mean_ci(wide[k - 1, "shortfall_bps"][opp] - x); row.update(gain_bps=d["mean"], gain_lo=d["lo"], gain_hi=d["hi"])
+                d0 = mean_ci(wide[0, "shortfall_bps"][opp] - x); row.update(gain_over_level0_bps=d0["mean"], gain_over_level0_lo=d0["lo"], gain_over_level0_hi=d0["hi"])
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs["schedules"] = pd.DataFrame({k: np.mean([c[j] for (_, c, _), j in zip(arrivals, choices[k])], axis=0) for k in choices}).T.rename_axis("agent_level")
+    out.attrs["changed"] = {k: float(np.mean([a != b for a, b in zip(choices[k], choices[k - 1])])) for k in range(1, K + 1)}
+    return out
+
+
+
+# %% ../nbs/33_opponents.ipynb #8f6de6cd
+def plot_diffusion_levels(lp:pd.DataFrame):
+    "The diffusion executor's shortfall (bps) by agent level against the idle predator and each opponent level, 95% CIs."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    opps = list(dict.fromkeys(lp.opponent)); w = 0.8 / len(opps)
+    for j, o in enumerate(opps):
+        g = lp[lp.opponent == o]
+        x = g.agent_level.to_numpy() + (j - (len(opps) - 1) / 2) * w
+        ax.bar(x, g.shortfall_bps, w, yerr=[g.shortfall_bps - g.lo, g.hi - g.shortfall_bps], capsize=3,
+               label=o if o == "idle" else f"opponent {o} ({g.opponent_plan.iloc[0]})")
+    ax.set_xticks(sorted(lp.agent_level.unique()), [f"agent level {k}" for k in sorted(lp.agent_level.unique())])
+    ax.set(ylabel="implementation shortfall (bps)", title="level-k diffusion executors against predators of known levels"); ax.legend(fontsize=8)
     return fig
 
 # %% ../nbs/33_opponents.ipynb #e5e849a3

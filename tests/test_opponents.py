@@ -101,3 +101,53 @@ def test_spoof_detector_on_held_out_markets():
     assert rep["recall"] == 1.0 and rep["false_positive_rate"] == 0.0
     f = op.spoof_features(te[0])
     assert f.layered.iloc[-1] > 0 and (f.layered.iloc[:-1] == 0).all()   # only the spoofer layers
+
+
+@pytest.fixture(scope="module")
+def diffusion_executor(small_market_agent):
+    "The tests' shared small agent as the executor, and its arrivals on six estimation markets (2,000 shares in 8 steps)."
+    from diffmarket.market_diffusion import MarketDiffusionAgent, Rules, episode_seed
+    cfg, _, model, _ = small_market_agent
+    agent = MarketDiffusionAgent(model, Rules.from_config(cfg.market, cfg.market_agent), cfg.market_agent)
+    return cfg, agent, op.diffusion_arrivals(cfg, agent, [episode_seed(33, i) for i in range(6)], 2000, 8, num_candidates=12)
+
+
+def test_arrival_is_replayed_with_common_random_numbers(diffusion_executor):
+    cfg, _, arrivals = diffusion_executor
+    arr, cands, own = arrivals[0]
+    assert len(cands) == 12 and all(int(c.sum()) == 2000 for c in cands) and np.isfinite(own).all()
+    plans = op.timed_predator_plans(1000, 8, 2)
+    a, b = op.play_arrival(arr, cands[0], plans["run_0_6"]), op.play_arrival(arr, cands[0], plans["run_0_6"])
+    assert a["shortfall_bps"] == b["shortfall_bps"] and a["predator_pnl"] == b["predator_pnl"]
+    idle = op.play_arrival(arr, cands[0], plans["idle"])
+    assert idle["predator_pnl"] == 0.0 and idle["mid_path_bps"][0] == 0.0 and len(idle["mid_path_bps"]) == 9
+    with pytest.raises(op.OpponentError, match="play_arrival"):
+        op.play_arrival(arr, cands[0][:4], plans["idle"])
+
+
+def test_level_choice_avoids_a_modelled_footprint(diffusion_executor):
+    _, _, arrivals = diffusion_executor
+    late = np.r_[np.zeros(5), np.full(4, 50.0)]                       # the opponent lifts the mid in the last steps
+    ch = op.level_choices(arrivals, {0: late}, 1)
+    tail = lambda s: s[4:].sum()
+    for (_, c, own), j0, j1 in zip(arrivals, ch[0], ch[1]):
+        fc = op.footprint_cost(c, late)
+        assert fc[j1] <= fc[j0] and fc[j1] <= fc.min() + np.ptp(own) + 1e-9
+    assert np.mean([tail(c[j]) for (_, c, _), j in zip(arrivals, ch[1])]) < np.mean([tail(c[j]) for (_, c, _), j in zip(arrivals, ch[0])])
+
+
+def test_level_chain_and_table(diffusion_executor):
+    from diffmarket.market_diffusion import episode_seed
+    cfg, agent, arrivals = diffusion_executor
+    plans = op.timed_predator_plans(1000, 8, 2)
+    lv = op.diffusion_level_profile(arrivals, plans, max_level=2)
+    assert lv.opponents[0] == "uniform" and all(lv.opponents[k] == lv.predator_pnl.loc[k].idxmax() for k in (1, 2))
+    assert np.allclose(lv.schedules.sum(axis=1), 2000)
+    held = op.diffusion_arrivals(cfg, agent, [episode_seed(34, i) for i in range(4)], 2000, 8, num_candidates=12)
+    lp = op.diffusion_level_pnl(held, lv)
+    assert len(lp) == 3 * 4 and list(lp.opponent.unique()) == ["idle", "level 0", "level 1", "level 2"]
+    assert (lp.lo <= lp.shortfall_bps).all() and (lp.shortfall_bps <= lp.hi).all()
+    idle0 = op.diffusion_level_profile(arrivals, plans, max_level=1, level0="idle")
+    assert idle0.schedules.loc[1].tolist() == idle0.schedules.loc[0].tolist()   # an idle level 0 leaves level 1 as level 0
+    with pytest.raises(op.OpponentError, match="diffusion_level_profile"):
+        op.diffusion_level_profile(arrivals, {"run_0_6": plans["run_0_6"]})
