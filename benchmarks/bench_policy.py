@@ -141,7 +141,7 @@ def case_rows(name, style, d, tree, rep, floor, args, extra=None):
                      met=bool(GOAL_SHARPE[0] <= ratio <= GOAL_SHARPE[1]) if judged else None,
                      peer=f"trees {tree['policy_sharpe'] / hs:.2f}",
                      note=f"human {hs:.2f}, policy {ps:.2f} (seeds {each}); "
-                          f"policy - human {ps - hs:+.2f}"))
+                          f"policy - human {ps - hs:+.2f}" + (f"; {extra['best_trade']}" if extra and "best_trade" in extra else "")))
     bound = max(GOAL_SPREAD, floor)
     rows.append(dict(metric=f"{name}: Sharpe spread across seeds", value=f"{spread:.2f}",
                      goal=f"<= max(0.10, floor {floor:.2f}) = {bound:.2f}", met=bool(spread <= bound) if len(d) > 1 else None,
@@ -176,7 +176,9 @@ def quality(args):
         human = synthetic_trader(bars, style, seed=0)
         sd = StrategyData.build(bars, human)
         rep = replica(bars, style, human, sd)
-        d, pols, extra, alt = [], [], {}, []
+        ht = Backtest(bars, TargetSeries(human_targets(human, bars)), start=sd.split_times[1]).run().trades
+        best = f"the human's best test trade makes {ht.pnl.max() / ht.pnl.sum():.0%} of its net PnL ({len(ht)} trades)" if len(ht) and ht.pnl.sum() > 0 else f"{len(ht)} human trades"
+        d, pols, extra, alt = [], [], {"best_trade": best}, []
         for seed in range(args.seeds):
             cfg = load_config(overrides={**over, "training": {**over["training"], "seed": seed}})
             t_fit = time.perf_counter()
