@@ -78,7 +78,7 @@ class TreePolicy(DiffusionPolicy):
         return (pick * self._plan_scales(len(pick)))[None]
 
 
-def tree_policy(tr, sd):
+def tree_policy(model, meta, sd):
     "Gradient-boosted trees (scikit-learn) on the same last-bar features, trading through the policy loop."
     from sklearn.ensemble import HistGradientBoostingClassifier
     ds = sd.train
@@ -86,7 +86,7 @@ def tree_policy(tr, sd):
     lv = np.unique(np.round(nxt, 6))
     y = np.abs(nxt[:, None] - lv[None]).argmin(1)
     clf = HistGradientBoostingClassifier(random_state=0).fit(ds.features[ds.t], y)
-    return TreePolicy(clf, lv, tr.best_model(), tr.meta, seed=0)
+    return TreePolicy(clf, lv, model, meta, seed=0)
 
 
 def run(policy, bars, human, sd):
@@ -160,6 +160,26 @@ def approach_row(name, what, reps, floor, tree):
                 note=f"pnl corr {avg('pnl_correlation'):.3f}, Sharpe / human {avg('policy_sharpe') / hs:.2f} (human {hs:.2f}), {spread}")
 
 
+def case_data(name):
+    "(bars, human, StrategyData) of a case."
+    where, style = CASES[name]
+    bars = market(where)
+    human = synthetic_trader(bars, style, seed=0)
+    return bars, human, StrategyData.build(bars, human)
+
+
+def fit_one(job):
+    "Train one (case, seed) in a worker process: the chosen model, its metadata, epochs, how it was chosen, seconds."
+    name, seed, over, select_mode, choice = job
+    torch.set_num_threads(1)
+    bars, human, sd = case_data(name)
+    cfg = load_config(overrides={**over, "training": {**over.get("training", {}), "seed": seed}})
+    t0 = time.perf_counter()
+    tr = Trainer(sd, cfg, progress=False); tr.fit()
+    model, how = select(tr, bars, human, choice) if select_mode == "replay" else (tr.best_model(), "val loss")
+    return dict(model=model, meta=tr.meta, epoch=tr.epoch, how=how, seconds=time.perf_counter() - t0)
+
+
 def quality(args):
     t_start = time.perf_counter()
     over = {"training": {}}
@@ -169,35 +189,35 @@ def quality(args):
         over.setdefault(sec, {})[k] = yaml.safe_load(val)
     if args.epochs: over["training"]["epochs"] = args.epochs
     rows, approaches = [], []
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    pool = ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"))          # training runs ahead in the workers
+    jobs = {(n, s): pool.submit(fit_one, (n, s, over, args.select, args.choice)) for n in args.styles for s in range(args.seeds)}
     for name in args.styles:
         t_case = time.perf_counter()
-        where, style = CASES[name]
-        bars = market(where)
-        human = synthetic_trader(bars, style, seed=0)
-        sd = StrategyData.build(bars, human)
+        style = CASES[name][1]
+        bars, human, sd = case_data(name)
         rep = replica(bars, style, human, sd)
         ht = Backtest(bars, TargetSeries(human_targets(human, bars)), start=sd.split_times[1]).run().trades
         best = f"the human's best test trade makes {ht.pnl.max() / ht.pnl.sum():.0%} of its net PnL ({len(ht)} trades)" if len(ht) and ht.pnl.sum() > 0 else f"{len(ht)} human trades"
         d, pols, extra, alt = [], [], {"best_trade": best}, []
         for seed in range(args.seeds):
-            cfg = load_config(overrides={**over, "training": {**over["training"], "seed": seed}})
-            t_fit = time.perf_counter()
-            tr = Trainer(sd, cfg, progress=False); tr.fit()
-            model, how = (select(tr, bars, human, args.choice) if args.select == "replay" else (tr.best_model(), "val loss"))
-            pol = DiffusionPolicy(model, tr.meta, seed=seed, choice=args.choice); pols.append(pol)
+            fit = jobs[(name, seed)].result()
+            model, how, meta = fit["model"], fit["how"], fit["meta"]
+            pol = DiffusionPolicy(model, meta, seed=seed, choice=args.choice); pols.append(pol)
             r, bt = run(pol, bars, human, sd)
             r["two_lot_share"], r["entries"] = entry_share(bt.positions.values)
             d.append(r)
             if args.compare:
-                alt.append(run(DiffusionPolicy(model, tr.meta, seed=seed, choice=args.compare), bars, human, sd)[0])
-                if seed == 0: alt_noise = [alt[0]["policy_sharpe"]] + [run(DiffusionPolicy(model, tr.meta, seed=s, choice=args.compare), bars, human, sd)[0]["policy_sharpe"] for s in (1, 2)]
+                alt.append(run(DiffusionPolicy(model, meta, seed=seed, choice=args.compare), bars, human, sd)[0])
+                if seed == 0: alt_noise = [alt[0]["policy_sharpe"]] + [run(DiffusionPolicy(model, meta, seed=s, choice=args.compare), bars, human, sd)[0]["policy_sharpe"] for s in (1, 2)]
                 print(f"  {name:14s} seed {seed}, choice {args.compare}: agreement {alt[-1]['position_agreement']:.3f}  pnl corr {alt[-1]['pnl_correlation']:.3f}  sharpe {alt[-1]['policy_sharpe']:.2f}", flush=True)
             if seed == 0:
-                tree, tbt = run(tree_policy(tr, sd), bars, human, sd)
+                tree, tbt = run(tree_policy(model, meta, sd), bars, human, sd)
                 extra["tree_share"] = entry_share(tbt.positions.values)[0]
-                noise = [r["policy_sharpe"]] + [run(DiffusionPolicy(model, tr.meta, seed=s, choice=args.choice), bars, human, sd)[0]["policy_sharpe"] for s in (1, 2)]
+                noise = [r["policy_sharpe"]] + [run(DiffusionPolicy(model, meta, seed=s, choice=args.choice), bars, human, sd)[0]["policy_sharpe"] for s in (1, 2)]
                 if style == "discretionary": extra["samples"] = sample_share(model, sd)
-            print(f"  {name:14s} seed {seed}: epochs {tr.epoch:3d} ({how}, {time.perf_counter() - t_fit:.0f}s)  agreement {r['position_agreement']:.3f}  "
+            print(f"  {name:14s} seed {seed}: epochs {fit['epoch']:3d} ({how}, {fit['seconds']:.0f}s)  agreement {r['position_agreement']:.3f}  "
                   f"pnl corr {r['pnl_correlation']:.3f}  sharpe {r['policy_sharpe']:.2f} (human {r['human_sharpe']:.2f})"
                   + (f"  two-lot share of {r['entries']} entries {r['two_lot_share']:.2f}" if style == "discretionary" else ""), flush=True)
         print(f"  {name:14s} trees: agreement {tree['position_agreement']:.3f}  pnl corr {tree['pnl_correlation']:.3f}  "
@@ -235,6 +255,7 @@ def quality(args):
                              goal=f"within {GOAL_SHARE:.2f} of human {hshare:.3f}", met=bool(abs(s - hshare) <= GOAL_SHARE),
                              peer="-", note=f"teacher-forced: 64 samples at each of {n} test entry bars, seed 0"))
         print(f"  {name}: {time.perf_counter() - t_case:.0f}s", flush=True)
+    pool.shutdown()
     minutes = (time.perf_counter() - t_start) / 60
     if len(approaches) > len(args.styles):
         print_table("Approaches on the same trained models (agreement; PnL corr, Sharpe ratio to the human, spread across seeds / sampling floor)", approaches)
@@ -262,6 +283,7 @@ if __name__ == "__main__":
     ap.add_argument("--ensemble", action="store_true", help="also trade the ensemble of the trained seeds")
     ap.add_argument("--compare", default=None, help="also trade each trained model with this choice (e.g. probability)")
     ap.add_argument("--choice", default="consensus", help="the policy's choice among its samples (diffmarket.train.CHOICES)")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes that train the seeds ahead (default 2: the machine's cores)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override, e.g. training.switch_weight=3")
     a = ap.parse_args()
     a.seeds = a.seeds or (2 if a.quick else 3)
