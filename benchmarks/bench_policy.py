@@ -26,8 +26,9 @@ behaviour-cloning baseline; `--select replay` chooses each model's checkpoint by
 validation bars (closed-loop model selection, diffmarket.train.select_by_replay); `--ensemble` adds the
 ensemble of the trained seeds. Speed (latency, throughput, training time) is bench_policy_speed.py.
 
-Runtime on 2 shared cores: the full run with `--compare probability --ensemble` (the one in nbs/21_train.ipynb)
-25.0 minutes, most of it the session case's 5-minute bars (8.7 minutes); `--quick` 7.6 minutes.
+The seeds train ahead in `--jobs` worker processes (2 by default, the machine's cores) while the parent process
+backtests the models already trained. Runtime on 2 shared cores: see the table's title (the latest is quoted in
+nbs/21_train.ipynb); most of it is the session case's 5-minute bars (three times the daily windows).
 
 Usage: python benchmarks/bench_policy.py [--quick] [--seeds 3] [--epochs N] [--styles trend,stops] [--mse]
        [--select replay] [--ensemble] [--compare probability] [--choice C] [--set training.switch_weight=1]
