@@ -26,7 +26,7 @@ from .market_diffusion import (ACTION_NAMES, impact_curve, MarketDiffusionAgent,
 # %% auto #0
 __all__ = ['SUMMARY_FIELDS', 'TIGHT_RULES', 'agent_metrics', 'run_episodes', 'episode_table', 'mean_ci', 'wilson', 'summarize',
            'slot_comparison', 'with_overrides', 'rule_counts', 'ScheduleTrader', 'split_evenly', 'to_schedule',
-           'shortfall_episode', 'candidate_schedules', 'predicted_cost', 'ac_parameters', 'ac_schedule',
+           'warm_market', 'shortfall_episode', 'candidate_schedules', 'predicted_cost', 'ac_parameters', 'ac_schedule',
            'execution_shortfall', 'PlanTrader', 'MarketGame', 'UniformProposal', 'nash_conv_lower_bound',
            'market_equilibrium', 'simulate_with_agent', 'evaluate_checkpoint']
 
@@ -188,6 +188,19 @@ def to_schedule(weights, Q:int, cap:int) -> np.ndarray:
     return out
 
 # %% ../nbs/32_evaluate.ipynb #ff39c9d6
+def warm_market(m0, agents:list, num_steps:int, seed:int, warmup_steps:int):
+    """A market of `agents` (the last one the schedule slot, which only observes) run for `warmup_steps` steps
+    from `seed`, sized for `num_steps` in all: (env, obs) at the end of the warm-up."""
+    m = dataclasses.replace(m0, num_agents=len(agents), num_steps=num_steps)
+    env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
+    obs, _ = env.reset(seed=int(seed))
+    for a in agents: a.reset()
+    names, slot = env.possible_agents, agents[-1]
+    for _ in range(warmup_steps):
+        slot.observe(obs[names[-1]])
+        obs = env.step({n: (AgentAction() if a is slot else a.act(obs[n])) for n, a in zip(names, agents)})[0]
+    return env, obs
+
 def shortfall_episode(cfg:Config, seed:int, schedules:dict, Q:int, T:int, cleanup_steps:int=5) -> dict:
     "Implementation shortfall (bps of Q at the arrival mid, fees included) of each named schedule on copies of one market at arrival."
     c, m0 = cfg.market_agent, cfg.market
@@ -196,14 +209,8 @@ def shortfall_episode(cfg:Config, seed:int, schedules:dict, Q:int, T:int, cleanu
     pop = np.random.SeedSequence(int(ss[0].generate_state(1)[0])).spawn(len(c.population))
     agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(s)) for k, s in zip(c.population, pop)]
     agents.append(ScheduleTrader(rules, c, [], cleanup_steps))
-    m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.warmup_steps + T + cleanup_steps + 2)
-    env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
-    obs, _ = env.reset(seed=int(seed))
-    for a in agents: a.reset()
+    env, obs = warm_market(m0, agents, c.warmup_steps + T + cleanup_steps + 2, seed, c.warmup_steps)
     names, slot = env.possible_agents, agents[-1]
-    for _ in range(c.warmup_steps):
-        slot.observe(obs[names[-1]])
-        obs = env.step({n: (AgentAction() if a is slot else a.act(obs[n])) for n, a in zip(names, agents)})[0]
     arrival = env.mark_price()
     probe = copy.deepcopy(slot.tracker); feats = probe.update(obs[names[-1]]); rs = probe.rule_state
     out = {}

@@ -16,7 +16,7 @@ from .core import DiffmarketError, MarketAgentsConfig, MarketConfig, load_config
 from .market import AgentAction, MarketEnvironment, O, OrderRequest
 from .agents import AgentFactory, MarketAgent, fundamental_views, run_market
 from .games import NormalFormGame, level_k
-from .evaluate import (ScheduleTrader, candidate_schedules, mean_ci, predicted_cost, shortfall_episode, split_evenly, to_schedule,
+from .evaluate import (warm_market, ScheduleTrader, candidate_schedules, mean_ci, predicted_cost, shortfall_episode, split_evenly, to_schedule,
                                  with_overrides)
 from .market_diffusion import Rules, episode_seed, torch_threads
 
@@ -771,14 +771,8 @@ def arrival_snapshot(cfg, seed:int, cleanup:int=5) -> Arrival:
     pop = np.random.SeedSequence(int(seed)).spawn(len(c.population))
     agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(s)) for k, s in zip(c.population, pop)]
     agents += [PlanTaker((), 0, m0.agents), ScheduleTrader(Rules.from_config(m0, c), c, [], cleanup)]
-    m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.warmup_steps + c.horizon + cleanup + 2)
-    env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
-    obs, _ = env.reset(seed=int(seed))
-    for a in agents: a.reset()
+    env, obs = warm_market(m0, agents, c.warmup_steps + c.horizon + cleanup + 2, seed, c.warmup_steps)
     names, slot = env.possible_agents, agents[-1]
-    for _ in range(c.warmup_steps):
-        slot.observe(obs[names[-1]])
-        obs = env.step({n: (AgentAction() if a is slot else a.act(obs[n])) for n, a in zip(names, agents)})[0]
     probe = copy.deepcopy(slot.tracker); feats = probe.update(obs[names[-1]])
     return Arrival(env, agents, obs, feats, probe.rule_state, env.mark_price(), c.warmup_steps, int(seed), int(cleanup))
 
