@@ -193,6 +193,7 @@ def quality(args):
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
     pool = ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"))          # training runs ahead in the workers
+    import atexit; atexit.register(pool.shutdown, wait=False, cancel_futures=True)   # a failing case does not wait for the rest
     jobs = {(n, s): pool.submit(fit_one, (n, s, over, args.select, args.choice)) for n in args.styles for s in range(args.seeds)}
     for name in args.styles:
         t_case = time.perf_counter()

@@ -136,7 +136,7 @@ class ModelConfig:
     obs_embed_dim: int = 64
     obs_encoding: str = "ple"        # 'ple': piecewise-linear bins per feature (sharp thresholds); 'linear': raw features
     n_bins: int = 16                 # PLE bins per feature
-    bin_edges: str = "tree"          # 'tree': edges at a small tree's splits of the human's next position on each feature; 'quantile': training quantiles
+    bin_edges: str = "tree"          # 'tree': edges at trees' splits of the human's decisions (held → next position) on each feature and over all features; 'quantile': training quantiles
     decision_steps: bool = True      # with 'tree' edges: 0/1 step inputs at the thresholds where the human's decisions change (band rules become linear)
     feature_selection: str = "importance"   # 'importance': the network sees only the features whose shuffling hurts a held-out prediction of the human's next position; 'none': all
     min_importance: float = 0.002    # with 'importance': the share of held-out decisions a feature must decide to be kept
