@@ -16,8 +16,9 @@ import numpy as np, pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
 from diffmarket.core import BacktestConfig
-from diffmarket.data import load_bars, sample_path
-from diffmarket.backtest import Backtest, Panel, SMACrossover, run_targets
+from diffmarket.data.loaders import load_bars, sample_path
+from diffmarket.trading.backtest import Backtest, Panel, run_targets
+from diffmarket.trading.backtest import SMACrossover
 
 N_TARGETS = 1_000_000
 REPEAT = 10                     # the S&P 500 sample (5,031 bars) repeated: ~50,000 daily bars

@@ -19,8 +19,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
 from diffmarket.core import MarketConfig
-from diffmarket.games import (NormalFormGame, nash_equilibria, same_equilibria, CooperativeGame, shapley_values,
-                              shapley_sample, cournot_game, iterated_best_response, Role, empirical_game)
+from diffmarket.games.forms import NormalFormGame, CooperativeGame
+from diffmarket.games.equilibria import nash_equilibria, same_equilibria, cournot_game, iterated_best_response
+from diffmarket.games.cooperative import shapley_values, shapley_sample
+from diffmarket.games.market_games import Role, empirical_game
 
 
 def bimatrix(m, seeds, nashpy_seeds, vertex):

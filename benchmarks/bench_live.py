@@ -16,11 +16,19 @@ from _table import print_table                                                  
 from fake_exchange import FakeBinance, TEST_API_KEY, TEST_SECRET                 # noqa: E402
 
 from diffmarket.core import load_config
-from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
-from diffmarket.train import Trainer, load_policy
-from diffmarket.backtest import Backtest, CostModel, SMACrossover, TargetSeries
-from diffmarket.risk import RiskManager
-from diffmarket.live import CCXTExchange, Executor, Journal, PaperExchange, ReplayFeed
+from diffmarket.data.loaders import load_bars, sample_path
+from diffmarket.data.humans import synthetic_trader
+from diffmarket.data.features import StrategyData
+from diffmarket.policy.train import Trainer
+from diffmarket.policy.learned import load_policy
+from diffmarket.trading.backtest import Backtest, CostModel
+from diffmarket.trading.backtest import SMACrossover, TargetSeries
+from diffmarket.trading.risk.manager import RiskManager
+from diffmarket.trading.live.ccxt import CCXTExchange
+from diffmarket.trading.live.executor import Executor
+from diffmarket.trading.live.journal import Journal
+from diffmarket.trading.live.paper import PaperExchange
+from diffmarket.trading.live.feeds import ReplayFeed
 
 os.environ["DMFAKE_API_KEY"], os.environ["DMFAKE_SECRET"] = TEST_API_KEY, TEST_SECRET
 

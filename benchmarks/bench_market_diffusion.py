@@ -34,13 +34,15 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
 from diffmarket.core import load_config
-from diffmarket.market import AgentAction, MarketEnvironment, O, OrderRequest
-from diffmarket.agents import AgentFactory, MarketAgent, fundamental_views
-from diffmarket.market_diffusion import (RESPONSE_FIELDS, MarketDiffusionAgent, MarketTrainer, Rules, fit_power_law, fit_predictors,
-                                         generate_episodes, impact_curve, impact_report, impact_slope, make_windows, response_report,
-                                         split_windows)
-from diffmarket.evaluate import (TIGHT_RULES, ac_parameters, execution_shortfall, market_equilibrium, rule_counts, run_episodes,
-                                 slot_comparison, with_overrides)
+from diffmarket.market.environment import AgentAction, MarketEnvironment, O, OrderRequest
+from diffmarket.market.agents import AgentFactory, MarketAgent, fundamental_views
+from diffmarket.games.market_agent.observation import RESPONSE_FIELDS, Rules
+from diffmarket.games.market_agent.agent import (MarketDiffusionAgent, fit_power_law, fit_predictors, impact_curve,
+    impact_report, impact_slope, response_report)
+from diffmarket.games.market_agent.training import MarketTrainer, split_windows
+from diffmarket.games.market_agent.episodes import generate_episodes, make_windows
+from diffmarket.games.evaluate import (TIGHT_RULES, ac_parameters, execution_shortfall, market_equilibrium,
+    rule_counts, run_episodes, slot_comparison, with_overrides)
 
 T0 = time.perf_counter()
 def stamp(msg): print(f"[{time.perf_counter() - T0:6.0f}s] {msg}", flush=True)

@@ -28,7 +28,15 @@ import pandas as pd
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-import diffmarket.opponents as op
+from diffmarket.games.opponents.applications import (detection_report, maker_loss, maker_report, spoofing_markets,
+    stress_search, volume_profile, vwap_schedule)
+from diffmarket.games.opponents.footprints import (fit_decay, fit_exponential_kernel, fit_propagator_direct,
+    footprint_market, footprint_shortfall, probe_episodes, propagator_kernel, temporary_cost)
+from diffmarket.games.opponents.levelk import (diffusion_arrivals, diffusion_level_pnl, diffusion_level_profile,
+    duel_table, empirical_duel_game, executor_plans, level_pnl, level_profile, predator_plans, timed_predator_plans)
+from diffmarket.games.opponents.parameters import (parameter_recovery, recovery_summary, switch_recovery,
+    switch_summary)
+from diffmarket.games.opponents.types import simulated_population, type_accuracy
 
 T0 = time.perf_counter()
 def stamp(msg): print(f"[{time.perf_counter() - T0:6.0f}s] {msg}", flush=True)
@@ -41,7 +49,10 @@ def diffusion_agent(quick):
     if "a" not in _AGENT:
         import dataclasses, tempfile
         from diffmarket.core import load_config
-        from diffmarket.market_diffusion import MarketDiffusionAgent, MarketTrainer, Rules, generate_episodes, load_market_checkpoint, make_windows
+        from diffmarket.games.market_agent.agent import MarketDiffusionAgent
+        from diffmarket.games.market_agent.training import MarketTrainer, load_market_checkpoint
+        from diffmarket.games.market_agent.observation import Rules
+        from diffmarket.games.market_agent.episodes import generate_episodes, make_windows
         n, epochs = (30, 3) if quick else (100, 5)
         cfg = load_config()
         cfg = dataclasses.replace(cfg, market_agent=dataclasses.replace(cfg.market_agent, epochs=epochs, n_action_steps=4))
@@ -56,19 +67,20 @@ def diffusion_agent(quick):
 
 
 def section1(quick):
-    from diffmarket.market import MarketConfig
-    from diffmarket.market_diffusion import MarketDiffusionAgent, Rules
+    from diffmarket.market.environment import MarketConfig
+    from diffmarket.games.market_agent.agent import MarketDiffusionAgent
+    from diffmarket.games.market_agent.observation import Rules
     n_train, n_test, steps = (10, 6, 400) if quick else (30, 20, 400)
     n_steps = (25, 50, 100, 200, 400)
     cfg, model, _, _, _ = diffusion_agent(quick)
     rules = Rules.from_config(MarketConfig(), cfg.market_agent)
     extra = lambda s: [MarketDiffusionAgent(model, rules, cfg.market_agent, seed=s)]
-    train, test = op.simulated_population(n_train, steps, seed=10, extra=extra), op.simulated_population(n_test, steps, seed=20, extra=extra)
+    train, test = simulated_population(n_train, steps, seed=10, extra=extra), simulated_population(n_test, steps, seed=20, extra=extra)
     stamp(f"simulated {n_train} + {n_test} markets")
-    acc = op.type_accuracy(train, test, n_steps)
+    acc = type_accuracy(train, test, n_steps)
     stamp("type accuracy")
-    rec = op.parameter_recovery(test[: (3 if quick else 8)], (50, 100, 200, 400))
-    summ = op.recovery_summary(rec)
+    rec = parameter_recovery(test[: (3 if quick else 8)], (50, 100, 200, 400))
+    summ = recovery_summary(rec)
     stamp("parameter recovery")
     curve = ", ".join(f"{n}: {a:.1%}" for n, a in acc.accuracy.items())
     a200 = acc.loc[200]
@@ -87,7 +99,7 @@ def section1(quick):
     n_sw, len_sw = (4, 5000) if quick else (12, 10_000)
     judged = len_sw
     sw_steps = tuple(n for n in (200, 1000, 2000, 5000, 10_000) if n <= len_sw)
-    sw = op.switch_summary(op.switch_recovery(op.simulated_population(n_sw, len_sw, seed=20), sw_steps))
+    sw = switch_summary(switch_recovery(simulated_population(n_sw, len_sw, seed=20), sw_steps))
     stamp(f"switch probability on {n_sw} markets of {len_sw} steps")
     curve = lambda k: ", ".join(f"{n}: {v:.3f}" for n, v in sw[k].items())
     for n in (200, judged):
@@ -103,20 +115,20 @@ def section1(quick):
 
 
 def section2(quick):
-    from diffmarket.market_diffusion import episode_seed
+    from diffmarket.games.market_agent.episodes import episode_seed
     eps, steps, n_sf = (6, 2000, 100) if quick else (10, 2000, 200)
     many = 12 if quick else 40                                    # probe episodes for the decay (4 batches of `many` / 4)
     rows, out = [], {}
     for decay in ((10.0,) if quick else (5.0, 10.0, 20.0)):
-        cfg = op.footprint_market(2e-6, decay)
-        flows, mids, slip = op.probe_episodes(cfg, many, steps, seed=1)
-        kern = op.fit_exponential_kernel(op.propagator_kernel(flows[:eps], mids[:eps]))
-        kd = op.fit_decay(flows, mids); kp = op.fit_propagator_direct(flows, mids)
+        cfg = footprint_market(2e-6, decay)
+        flows, mids, slip = probe_episodes(cfg, many, steps, seed=1)
+        kern = fit_exponential_kernel(propagator_kernel(flows[:eps], mids[:eps]))
+        kd = fit_decay(flows, mids); kp = fit_propagator_direct(flows, mids)
         b = many // 4; part = lambda i: (flows[i * b:(i + 1) * b], mids[i * b:(i + 1) * b])
-        bw = [op.fit_decay(*part(i))["decay"] for i in range(4)]
-        bp = [op.fit_propagator_direct(*part(i))["decay"] for i in range(4)]
+        bw = [fit_decay(*part(i))["decay"] for i in range(4)]
+        bp = [fit_propagator_direct(*part(i))["decay"] for i in range(4)]
         out[f"kernel_decay_{decay:g}"] = dict(lags_40=kern, windowed={k: v for k, v in kd.items() if k != "kernel"}, direct=kp, windowed_batches=bw, direct_batches=bp)
-        if decay == 10.0: K10, eta, cfg10 = kd, op.temporary_cost(slip), cfg
+        if decay == 10.0: K10, eta, cfg10 = kd, temporary_cost(slip), cfg
         need = int(np.ceil(many * (2 * kp["decay_se"] / (0.1 * decay)) ** 2))
         sd = lambda x: np.std(x, ddof=1)
         rows.append(dict(metric=f"fitted decay time, true {decay:g} steps: windowed weighted kernel, >= 4 decay times ({many} probe episodes of {steps} steps)",
@@ -126,14 +138,14 @@ def section2(quick):
                               f"direct fit {kp['decay']:.2f} ± {kp['decay_se']:.2f} (batches {', '.join(f'{x:.1f}' for x in bp)}); "
                               f"40 lags unweighted on {eps} episodes (before): {kern['decay']:.2f}; 2 s.e. of the direct fit within 10% needs about {need} episodes"))
         stamp(f"kernel, decay {decay:g}")
-    dflt = op.footprint_market(2e-6, 10.0, arb_threshold=None, informed=True)
-    f, m, _ = op.probe_episodes(dflt, eps, steps, seed=1)
-    kd = op.fit_propagator_direct(f, m)
+    dflt = footprint_market(2e-6, 10.0, arb_threshold=None, informed=True)
+    f, m, _ = probe_episodes(dflt, eps, steps, seed=1)
+    kd = fit_propagator_direct(f, m)
     rows.append(dict(metric=f"  the same in the default population (informed trader, 5 bp arbitrage band), true 10 ({eps} episodes)", value=f"{kd['decay']:.2f} ± {kd['decay_se']:.2f}",
                      goal="(no goal: how far the market's own participants bend the footprint)", met=None,
                      note=f"amplitude {kd['amplitude'] * 1e3:.1f} bps/1000, permanent {kd['permanent'] * 1e3:.1f}"))
     stamp("kernel, default population")
-    summ, table = op.footprint_shortfall(cfg10, K10, eta, 3000, 20, n_sf)
+    summ, table = footprint_shortfall(cfg10, K10, eta, 3000, 20, n_sf)
     d = summ.loc["footprint_minus_twap"]
     rows.append(dict(metric=f"shortfall gain of the footprint schedule over TWAP (3000 shares in 20 steps, {n_sf} markets, bps)",
                      value=f"{-d['mean']:.1f} [{-d['hi']:.1f}, {-d['lo']:.1f}]", goal="> 0, 95% CI above 0", met=bool(d["hi"] < 0),
@@ -144,16 +156,16 @@ def section2(quick):
 
 
 def section3(quick):
-    from diffmarket.market_diffusion import episode_seed
+    from diffmarket.games.market_agent.episodes import episode_seed
     n_est, n_eval = (30, 50) if quick else (60, 150)
-    cfg = op.footprint_market(2e-6, 10.0)
-    flows, mids, slip = op.probe_episodes(cfg, 6, 2000, seed=1)
-    kern, eta = op.fit_exponential_kernel(op.propagator_kernel(flows, mids)), op.temporary_cost(slip)
-    ep, pp = op.executor_plans(3000, 20, 1000, kern, eta), op.predator_plans(1000, 20)
-    game = op.empirical_duel_game(op.duel_table(cfg, ep, pp, [episode_seed(31, i) for i in range(n_est)]))
-    levels = op.level_profile(game)
+    cfg = footprint_market(2e-6, 10.0)
+    flows, mids, slip = probe_episodes(cfg, 6, 2000, seed=1)
+    kern, eta = fit_exponential_kernel(propagator_kernel(flows, mids)), temporary_cost(slip)
+    ep, pp = executor_plans(3000, 20, 1000, kern, eta), predator_plans(1000, 20)
+    game = empirical_duel_game(duel_table(cfg, ep, pp, [episode_seed(31, i) for i in range(n_est)]))
+    levels = level_profile(game)
     stamp("level-k profile")
-    lp = op.level_pnl(op.duel_table(cfg, ep, pp, [episode_seed(32, i) for i in range(n_eval)]), levels)
+    lp = level_pnl(duel_table(cfg, ep, pp, [episode_seed(32, i) for i in range(n_eval)]), levels)
     stamp("held-out level table")
     rows = []
     for _, r in lp.iterrows():
@@ -176,14 +188,14 @@ def section3(quick):
 
 def section3_diffusion(quick):
     "Level-k with the diffusion executor: the chain on estimation markets, the table on held-out ones."
-    from diffmarket.market_diffusion import episode_seed
+    from diffmarket.games.market_agent.episodes import episode_seed
     n_est, n_eval, n_cand = (40, 60, 16) if quick else (100, 200, 32)
     Q, T, q = 2000, 8, 1000
     cfg, _, _, agent, _ = diffusion_agent(quick)
-    plans = op.timed_predator_plans(q, T, 2)
-    lv = op.diffusion_level_profile(op.diffusion_arrivals(cfg, agent, [episode_seed(33, i) for i in range(n_est)], Q, T, n_cand), plans)
+    plans = timed_predator_plans(q, T, 2)
+    lv = diffusion_level_profile(diffusion_arrivals(cfg, agent, [episode_seed(33, i) for i in range(n_est)], Q, T, n_cand), plans)
     stamp(f"diffusion level-k chain ({n_est} estimation markets)")
-    lp = op.diffusion_level_pnl(op.diffusion_arrivals(cfg, agent, [episode_seed(34, i) for i in range(n_eval)], Q, T, n_cand), lv)
+    lp = diffusion_level_pnl(diffusion_arrivals(cfg, agent, [episode_seed(34, i) for i in range(n_eval)], Q, T, n_cand), lv)
     stamp(f"diffusion level-k table ({n_eval} held-out markets)")
     rows = []
     for _, r in lp.iterrows():
@@ -213,15 +225,17 @@ def section3_diffusion(quick):
 
 def section4(quick):
     import torch
-    from diffmarket.agents import MarketMaker
-    from diffmarket.market_diffusion import MarketDiffusionAgent, SlotAgent, episode_seed, market_episode
-    from diffmarket.evaluate import ac_parameters, ac_schedule, candidate_schedules, mean_ci, predicted_cost, shortfall_episode, split_evenly
+    from diffmarket.market.agents import MarketMaker
+    from diffmarket.games.market_agent.agent import MarketDiffusionAgent
+    from diffmarket.games.market_agent.episodes import SlotAgent, episode_seed, market_episode
+    from diffmarket.games.evaluate import (ac_parameters, ac_schedule, candidate_schedules, mean_ci, predicted_cost,
+        shortfall_episode, split_evenly)
     n_exec, n_mm, budget, n_det = (40, 6, 32, 6) if quick else (100, 15, 96, 10)
     cfg, model, rules, agent, tr = diffusion_agent(quick)
     rows, out = [], {}
     # execution
     Q, T, cap = 1000, cfg.market_agent.horizon, cfg.market_agent.max_order_qty
-    profile = op.volume_profile(cfg, T, 20)
+    profile = volume_profile(cfg, T, 20)
     ac = ac_parameters(model, tr.val if tr.val is not None else tr.train, Q, T, cfg.market.initial_price)
     def diff_sched(f, rs, s):
         c = candidate_schedules(agent, f, rs, Q, T, 16, s)
@@ -229,7 +243,7 @@ def section4(quick):
     res = []
     for i in range(n_exec):
         s = episode_seed(61, i)
-        sched = {"twap": lambda f, rs: split_evenly(Q, T), "vwap": lambda f, rs: op.vwap_schedule(profile, Q, cap),
+        sched = {"twap": lambda f, rs: split_evenly(Q, T), "vwap": lambda f, rs: vwap_schedule(profile, Q, cap),
                  "almgren_chriss": lambda f, rs: ac_schedule(ac), "diffusion": lambda f, rs, s=s: diff_sched(f, rs, s)}
         res.append({k: v["shortfall_bps"] for k, v in shortfall_episode(cfg, s, sched, Q, T).items()})
     w = pd.DataFrame(res)
@@ -242,8 +256,8 @@ def section4(quick):
     out["execution"] = w.describe().to_dict()
     stamp("execution")
     # market making
-    a_s = op.maker_report(cfg, lambda s: MarketMaker(cfg.market.agents, seed=s), n_mm, 200)
-    dm = op.maker_report(cfg, lambda s: MarketDiffusionAgent(model, rules, cfg.market_agent, seed=s), n_mm, 200)
+    a_s = maker_report(cfg, lambda s: MarketMaker(cfg.market.agents, seed=s), n_mm, 200)
+    dm = maker_report(cfg, lambda s: MarketDiffusionAgent(model, rules, cfg.market_agent, seed=s), n_mm, 200)
     for name, r in (("A–S maker", a_s), ("diffusion agent", dm)):
         m = r.mean()
         rows.append(dict(metric=f"market making, {name} in the slot ({n_mm} markets of 200 steps)", value=f"spread {m.spread_captured_bps:.2f} bps/share",
@@ -258,22 +272,22 @@ def section4(quick):
     market_episode(cfg.market, cfg.market_agent, seeds[0], slot=probe, num_steps=1)
     plans = agent.generate([probe.last_features], [probe.tracker.rule_state], num_samples=16, generator=torch.Generator().manual_seed(0))[0]
     init = np.where(plans[:, :T, 0] > 0, np.round(plans[:, :T, 1] * rules.qty_scale), 0).astype(int)
-    rand = op.stress_search(cfg, budget, T, cap, seeds, "random", seed=1)
-    cem = op.stress_search(cfg, budget, T, cap, seeds, "cem", init=init, seed=1)
+    rand = stress_search(cfg, budget, T, cap, seeds, "random", seed=1)
+    cem = stress_search(cfg, budget, T, cap, seeds, "cem", init=init, seed=1)
     fresh = [episode_seed(72, i) for i in range(10)]
-    oos = lambda t: op.maker_loss(cfg, np.array(t.loc[t.loss.idxmax(), "plan"]), fresh)
+    oos = lambda t: maker_loss(cfg, np.array(t.loc[t.loss.idxmax(), "plan"]), fresh)
     rows.append(dict(metric=f"stress test: worst A–S maker loss found, diffusion-seeded CEM vs random search ({budget} plans each)",
                      value=f"{cem.loss.max():.0f} vs {rand.loss.max():.0f}", goal="the adversary finds a worse case than random search at equal budget",
                      met=bool(cem.loss.max() > rand.loss.max()), note=f"on 10 fresh markets: {oos(cem):.0f} vs {oos(rand):.0f}; mean loss of plans tried {cem.loss.mean():.0f} vs {rand.loss.mean():.0f}"))
     stamp("stress test")
     # manipulation detection
-    train = (op.spoofing_markets(n_det // 2, True, 300, seed=1, rate=0.2) + op.spoofing_markets(n_det // 2, True, 300, seed=4, rate=0.05)
-             + op.spoofing_markets(n_det // 2, True, 300, seed=5, rate=0.015) + op.spoofing_markets(n_det, False, 300, seed=1))
-    honest = op.spoofing_markets(4 * n_det, False, 300, seed=2)
+    train = (spoofing_markets(n_det // 2, True, 300, seed=1, rate=0.2) + spoofing_markets(n_det // 2, True, 300, seed=4, rate=0.05)
+             + spoofing_markets(n_det // 2, True, 300, seed=5, rate=0.015) + spoofing_markets(n_det, False, 300, seed=1))
+    honest = spoofing_markets(4 * n_det, False, 300, seed=2)
     for rate in (0.3, 0.1, 0.03):
-        test = op.spoofing_markets(2 * n_det, True, 300, seed=2, rate=rate) + honest
+        test = spoofing_markets(2 * n_det, True, 300, seed=2, rate=rate) + honest
         for rule in ("midpoint", "honest_max", "classifier"):
-            r = op.detection_report(train, test, rule)
+            r = detection_report(train, test, rule)
             rows.append(dict(metric=f"spoofing detection, spoofer on {rate:.0%} of steps, {rule} ({r['spoofers']} spoofers, {r['honest']} honest; trained on 20% / 5% / 1.5%)",
                              value=f"precision {r['precision']:.2f}, recall {r['recall']:.2f}", goal="precision and recall >= 0.9; honest FPR <= 1%",
                              met=bool(r["precision"] >= 0.9 and r["recall"] >= 0.9 and r["false_positive_rate"] <= 0.01),

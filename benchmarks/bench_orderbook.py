@@ -13,7 +13,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.orderbook import LimitOrderBook, match_stream, LIMIT, CANCEL, MARKET
+from diffmarket.market.orderbook import LimitOrderBook, match_stream, LIMIT, CANCEL, MARKET
 
 GOAL = 1.5e6          # messages/s
 GOAL_RATIO = 1.5      # x the plain heap-and-deque book

@@ -43,9 +43,13 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
 from diffmarket.core import load_config
-from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData, position_path
-from diffmarket.train import Trainer, DiffusionPolicy, imitation_report, human_targets
-from diffmarket.backtest import Backtest, TargetSeries
+from diffmarket.data.loaders import load_bars, sample_path, position_path
+from diffmarket.data.humans import synthetic_trader
+from diffmarket.data.features import StrategyData
+from diffmarket.policy.train import Trainer
+from diffmarket.policy.learned import DiffusionPolicy, imitation_report, human_targets
+from diffmarket.trading.backtest import Backtest
+from diffmarket.trading.backtest import TargetSeries
 
 GOAL_AGREE, GOAL_CORR, GOAL_SHARPE, GOAL_SHARE, GOAL_SPREAD, MIN_HUMAN_SHARPE = 0.95, 0.95, (0.9, 1.1), 0.05, 0.1, 0.3
 
@@ -225,7 +229,7 @@ def quality(args):
         print(f"  {name:14s} trees: agreement {tree['position_agreement']:.3f}  pnl corr {tree['pnl_correlation']:.3f}  "
               f"sharpe {tree['policy_sharpe']:.2f}; another draw of the human: agreement {rep['position_agreement']:.3f}", flush=True)
         if args.ensemble and len(pols) > 1:
-            from diffmarket.train import EnsembleModel
+            from diffmarket.policy.learned import EnsembleModel
             ens = DiffusionPolicy(EnsembleModel([p.model for p in pols]), pols[0].meta, seed=0, choice=args.choice)
             re_, _ = run(ens, bars, human, sd)
             approaches.append(approach_row(name, f"ensemble of the {len(pols)} seeds ({args.choice})", [re_], None, tree))
@@ -269,7 +273,7 @@ def quality(args):
 
 def select(tr, bars, human, choice):
     "The trainer's candidate checkpoint that best replays the human on the validation bars."
-    from diffmarket.train import select_by_replay
+    from diffmarket.policy.learned import select_by_replay
     model, table = select_by_replay(tr, bars, human, choice=choice)
     return model, f"replay: epoch {int(table.epoch[table.chosen].iloc[0])}"
 

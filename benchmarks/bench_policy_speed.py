@@ -19,14 +19,14 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
 from diffmarket.core import load_config, DataConfig, ModelConfig
-from diffmarket.diffusion import make_model, torch_threads
+from diffmarket.policy.diffusion import make_model, torch_threads
 
 
 
 def n_features(cfg=None) -> int:
     "Columns make_features gives with the default DataConfig (the width a trained default policy sees)."
     import pandas as pd
-    from diffmarket.data import make_features
+    from diffmarket.data.features import make_features
     return make_features(np.ones((4, 5)), pd.date_range("2020-01-01", periods=4), cfg=cfg or DataConfig()).shape[1]
 
 
@@ -53,8 +53,10 @@ def _timed(f):
 
 def train_time():
     "Seconds to fit the default diffusion config (and the MSE baseline) on S&P 500 daily 2008+ with a 'trend' human."
-    from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
-    from diffmarket.train import Trainer
+    from diffmarket.data.loaders import load_bars, sample_path
+    from diffmarket.data.humans import synthetic_trader
+    from diffmarket.data.features import StrategyData
+    from diffmarket.policy.train import Trainer
     bars = load_bars(sample_path("sp500_daily.csv"))
     spx = bars[bars.timestamp >= "2008-01-01"].reset_index(drop=True)
     sd = StrategyData.build(spx, synthetic_trader(spx, "trend", seed=0))
@@ -69,9 +71,12 @@ def train_time():
 def backtest_overhead(reps=3):
     """A diffusion policy trading held-out bars through the backtester: ms per bar against the ms of the model's own
     sampling on the same observations (features, bookkeeping and the event loop are the difference)."""
-    from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
-    from diffmarket.train import Trainer, DiffusionPolicy
-    from diffmarket.backtest import Backtest
+    from diffmarket.data.loaders import load_bars, sample_path
+    from diffmarket.data.humans import synthetic_trader
+    from diffmarket.data.features import StrategyData
+    from diffmarket.policy.train import Trainer
+    from diffmarket.policy.learned import DiffusionPolicy
+    from diffmarket.trading.backtest import Backtest
     bars = load_bars(sample_path("sp500_daily.csv"))
     spx = bars[bars.timestamp >= "2012-01-01"].reset_index(drop=True)
     sd = StrategyData.build(spx, synthetic_trader(spx, "trend", seed=0))

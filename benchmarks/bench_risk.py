@@ -1,4 +1,4 @@
-"""Risk layer (diffmarket.risk): what it costs, and what it does on real data.
+"""Risk layer (diffmarket.trading.risk): what it costs, and what it does on real data.
 
 1. Overhead, bars/s of a risk-managed backtest against the unmanaged one (an SMA 20/60 crossover, 10 units):
    - the vectorisable path, 1,000,000 one-minute bars of a random walk: the crossover's `target_positions` through
@@ -22,10 +22,12 @@ import numpy as np, pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
 from diffmarket.core import BacktestConfig, RiskConfig
-from diffmarket.data import load_bars, sample_path, synthetic_trader, bars_to_panel
-from diffmarket.backtest import Backtest, Panel, SMACrossover, TargetSeries, as_panel
-from diffmarket.train import human_targets
-from diffmarket.risk import RULE_ORDER, RiskManager, VectorisedManagedPolicy
+from diffmarket.data.loaders import load_bars, sample_path, bars_to_panel
+from diffmarket.data.humans import synthetic_trader
+from diffmarket.trading.backtest import Backtest, Panel, as_panel
+from diffmarket.trading.backtest import SMACrossover, TargetSeries
+from diffmarket.policy.learned import human_targets
+from diffmarket.trading.risk.manager import RULE_ORDER, RiskManager, VectorisedManagedPolicy
 
 N_FAST, N_EVENT = 1_000_000, 100_000
 FAMILIES = {                                               # rule families, each at the defaults of RiskConfig

@@ -4,21 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #6ec7245b
 from __future__ import annotations
-import dataclasses, enum, math, os, random, typing
+import dataclasses, enum, random
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Optional, Protocol, runtime_checkable, Union, Literal, get_type_hints, get_origin, get_args
-
+from typing import Any, Optional, Protocol, runtime_checkable, Union, get_type_hints, get_origin, get_args
 import numpy as np
 import pandas as pd
 import yaml
 
 # %% auto #0
-__all__ = ['OHLCV', 'METRIC_NAMES', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy',
-           'DataConfig', 'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig',
-           'MarketConfig', 'GamesConfig', 'LiveConfig', 'MarketAgentConfig', 'Config', 'config_from_dict',
-           'load_config', 'config_to_dict', 'make_rng', 'seed_everything', 'get_device', 'compiled', 'periods_per_year',
-           'returns_from_equity', 'drawdown', 'max_drawdown_duration', 'compute_metrics']
+__all__ = ['OHLCV', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy', 'DataConfig',
+           'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig', 'MarketConfig',
+           'GamesConfig', 'LiveConfig', 'MarketAgentConfig', 'Config', 'config_from_dict', 'load_config',
+           'config_to_dict', 'make_rng', 'seed_everything', 'get_device', 'compiled']
 
 # %% ../nbs/00_core.ipynb #4bbe450c
 class DiffmarketError(Exception):
@@ -466,90 +464,3 @@ class compiled:
             import numba
             self._jit = numba.njit(cache=True, **self.options)(self.py_func)
         return self._jit(*args)
-
-# %% ../nbs/00_core.ipynb #28ff75b2
-_PERIOD_CONVENTIONS = (252.0, 365.0, 52.0, 12.0)   # bars a year of daily (exchange, crypto), weekly and monthly data
-
-def _ppy_from_spacing(idx:pd.DatetimeIndex, step:pd.Timedelta) -> float:
-    "The spacing rule for samples shorter than four weeks."
-    days = 365.0 if (idx.day_of_week >= 5).mean() > 0.01 else 252.0
-    if step >= pd.Timedelta(days=27): return 12.0
-    if step >= pd.Timedelta(days=6): return 52.0
-    if step >= pd.Timedelta(hours=20): return days
-    return float(pd.Series(1, index=idx).groupby(idx.normalize()).size().median()) * days
-
-def periods_per_year(index) -> float:
-    "Bars a year of the data holds, from a DatetimeIndex (see the annualisation rule)."
-    idx = pd.DatetimeIndex(index)
-    if len(idx) < 2: raise ValueError("need at least two timestamps to infer periods per year")
-    step, span = pd.Series(idx).diff().dropna().median(), idx.max() - idx.min()
-    if span < pd.Timedelta(days=28): return _ppy_from_spacing(idx, step)
-    p = (len(idx) - 1) / (span / pd.Timedelta(days=365.25))
-    if step >= pd.Timedelta(hours=20):
-        near = min(_PERIOD_CONVENTIONS, key=lambda c: abs(p / c - 1))
-        if abs(p / near - 1) <= 0.05 + 2 * step / span: return near
-    return float(p)
-
-# %% ../nbs/00_core.ipynb #6eeb9eb8
-def returns_from_equity(equity) -> np.ndarray:
-    "Simple returns between consecutive equity values."
-    e = np.asarray(equity, dtype=float)
-    return e[1:] / e[:-1] - 1.0
-
-def drawdown(equity) -> np.ndarray:
-    "Drawdown at each point: equity over its running peak, minus one (≤ 0)."
-    e = np.asarray(equity, dtype=float)
-    return e / np.maximum.accumulate(e) - 1.0
-
-def max_drawdown_duration(equity) -> int:
-    "Longest run of bars spent below an earlier peak."
-    under = drawdown(equity) < 0
-    if not under.any(): return 0
-    # lengths of runs of True
-    d = np.diff(np.concatenate([[0], under.astype(np.int8), [0]]))
-    return int((np.flatnonzero(d == -1) - np.flatnonzero(d == 1)).max())
-
-# %% ../nbs/00_core.ipynb #c9d3a388
-METRIC_NAMES = ("total_return", "annual_return", "annual_volatility", "sharpe", "sortino", "max_drawdown",
-                "max_drawdown_duration", "calmar", "win_rate", "profit_factor", "num_trades",
-                "avg_holding_period", "exposure", "turnover")
-
-def compute_metrics(equity, positions=None, trades=None, traded_notional=None,
-                    ppy:Optional[float]=None, risk_free_rate:float=0.0) -> dict:
-    """Every metric of the table above. `equity`: Series (DatetimeIndex) or array, first value = starting equity;
-    `positions`: per-bar positions (array or DataFrame, one column per symbol); `trades`: DataFrame with `pnl`
-    and `bars_held` per closed trade; `traded_notional`: per-bar |q·p| summed over symbols."""
-    e = np.asarray(equity, dtype=float)
-    if len(e) < 2: raise ValueError("need at least two equity values")
-    if not np.all(np.isfinite(e)): raise ValueError("equity contains NaN or inf")
-    if ppy is None:
-        if not isinstance(equity, pd.Series): raise ValueError("pass ppy or an equity Series with a DatetimeIndex")
-        ppy = periods_per_year(equity.index)
-    r = returns_from_equity(e); n = len(r)
-    rf = (1.0 + risk_free_rate) ** (1.0 / ppy) - 1.0
-    ex = r - rf
-    total = e[-1] / e[0] - 1.0
-    annual = (1.0 + total) ** (ppy / n) - 1.0 if total > -1 else -1.0
-    vol = np.std(r, ddof=1) * np.sqrt(ppy) if n > 1 else float("nan")
-    sd = np.std(ex, ddof=1) if n > 1 else float("nan")
-    sharpe = float(np.mean(ex) / sd * np.sqrt(ppy)) if sd > 0 else float("nan")
-    dd_risk = np.sqrt(np.mean(np.minimum(ex, 0.0) ** 2)) * np.sqrt(ppy)
-    sortino = float(np.mean(ex) * ppy / dd_risk) if dd_risk > 0 else float("nan")
-    mdd = float(drawdown(e).min())
-    out = dict(total_return=float(total), annual_return=float(annual), annual_volatility=float(vol),
-               sharpe=sharpe, sortino=sortino, max_drawdown=mdd,
-               max_drawdown_duration=max_drawdown_duration(e),
-               calmar=float(annual / abs(mdd)) if mdd < 0 else float("nan"))
-    pnl = np.asarray(trades["pnl"], dtype=float) if trades is not None and len(trades) else np.array([])
-    gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
-    out.update(win_rate=float((pnl > 0).mean()) if len(pnl) else float("nan"),
-               profit_factor=float(gains / losses) if losses > 0 else (float("inf") if gains > 0 else float("nan")),
-               num_trades=int(len(pnl)),
-               avg_holding_period=float(np.mean(trades["bars_held"])) if len(pnl) else float("nan"))
-    if positions is not None:
-        pos = np.asarray(positions, dtype=float).reshape(len(positions), -1)
-        out["exposure"] = float((np.abs(pos) > 0).any(axis=1).mean())
-    else: out["exposure"] = float("nan")
-    out["turnover"] = (float(np.sum(traded_notional) / np.mean(e) * ppy / n)
-                       if traded_notional is not None else float("nan"))
-    return out

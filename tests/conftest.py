@@ -86,9 +86,10 @@ def server(cmd:list, cwd:Path, home:Path, port:int, probe:str, env:dict=None):
 @pytest.fixture(scope="session")
 def live_journal(tmp_path_factory):
     "A journal the Voilà live monitor watches; the test appends to it as a running session would."
-    from diffmarket.data import load_bars, sample_path
-    from diffmarket.backtest import Backtest, SMACrossover
-    from diffmarket.widgets import write_journal
+    from diffmarket.data.loaders import load_bars, sample_path
+    from diffmarket.trading.backtest import Backtest
+    from diffmarket.trading.backtest import SMACrossover
+    from diffmarket.app.live_monitor import write_journal
     bars = load_bars(sample_path("sp500_daily.csv"))
     run = Backtest(bars[bars.timestamp >= "2012-01-01"], SMACrossover(20, 100, size=20)).run()
     path = tmp_path_factory.mktemp("live") / "journal.sqlite"

@@ -13,8 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from diffmarket.core import Decision, LiveConfig
-from diffmarket.backtest import TargetSeries
-from diffmarket.live import CCXTExchange, Executor, Journal, PaperExchange, ReplayFeed
+from diffmarket.trading.backtest import TargetSeries
+from diffmarket.trading.live.ccxt import CCXTExchange
+from diffmarket.trading.live.executor import Executor
+from diffmarket.trading.live.journal import Journal
+from diffmarket.trading.live.paper import PaperExchange
+from diffmarket.trading.live.feeds import ReplayFeed
 
 
 class StopSeries:

@@ -3,7 +3,8 @@ a config of short episodes and one epoch, and the model trained once per test se
 import dataclasses
 
 from diffmarket.core import load_config
-from diffmarket.market_diffusion import MarketTrainer, generate_episodes, make_windows
+from diffmarket.games.market_agent.training import MarketTrainer
+from diffmarket.games.market_agent.episodes import generate_episodes, make_windows
 
 
 def small_cfg(**agent):

@@ -7,11 +7,14 @@ import numpy as np, pandas as pd, pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from diffmarket.core import BacktestConfig, ConfigError, DataError
-from diffmarket.data import load_bars, sample_path, synthetic_trader
-from diffmarket.backtest import (Backtest, BacktestError, CostModel, Panel, SMACrossover, TargetSeries, as_panel,
-                                 replay_trades, run_targets, write_report)
-from diffmarket import cli
-from diffmarket.cli import backtest_cmd as main
+from diffmarket.data.loaders import load_bars, sample_path
+from diffmarket.data.humans import synthetic_trader
+from diffmarket.trading.backtest import Backtest, BacktestError, CostModel, Panel, as_panel, run_targets
+from diffmarket.trading.backtest import SMACrossover, TargetSeries
+from diffmarket.trading.replay import replay_trades
+from diffmarket.trading.backtest_report import write_report
+from diffmarket.app import cli
+from diffmarket.app.cli import backtest_cmd as main
 
 ROOT = Path(__file__).resolve().parent.parent
 COSTLY = BacktestConfig(initial_cash=10_000, fee_bps=5, half_spread_bps=3, slippage_bps=2, impact_lambda=2e-3,
@@ -268,7 +271,7 @@ def test_replay_synthetic_trader_on_sp500():
     assert h.metrics["num_trades"] >= 10
     assert len(h.fills) == len(log)
     # the replayed position path is the data layer's position path
-    from diffmarket.data import position_path
+    from diffmarket.data.loaders import position_path
     pp = position_path(log, bars)
     np.testing.assert_allclose(h.positions["SPX"].to_numpy()[1:], pp["SPX"].to_numpy())
     free = replay_trades(log, bars, BacktestConfig(fee_bps=0, replay_fees="model"))
@@ -352,8 +355,8 @@ def test_cli_model_path(files, capsys, monkeypatch):
 
 def test_cli_compare_trades_writes_imitation(files, capsys, monkeypatch):
     "A policy that holds exactly the human's positions agrees on every bar; the report gains imitation.json."
-    from diffmarket.data import load_bars, load_trades
-    from diffmarket.train import human_targets
+    from diffmarket.data.loaders import load_bars, load_trades
+    from diffmarket.policy.learned import human_targets
     model = files["tmp"] / "model.pt"; model.write_bytes(b"x")
     bars = load_bars(files["bars"]); human = load_trades(files["trades"], bars)
     monkeypatch.setattr(cli, "load_policy", lambda path: TargetSeries(human_targets(human, bars)))
@@ -416,7 +419,7 @@ def test_console_script_runs(files):
     assert p.returncode == 1 and p.stderr.count("\n") == 1
 
 def test_impact_that_would_make_a_price_negative_is_refused():
-    from diffmarket.backtest import CostModel
+    from diffmarket.trading.backtest import CostModel
     from diffmarket.core import ConfigError
     cm = CostModel(fee_bps=0, half_spread_bps=0, slippage_bps=0, impact_lambda=0.5, impact_gamma=0.5)
     assert cm.exec_price(100.0, 1.0) == pytest.approx(150.0)
@@ -466,8 +469,8 @@ def test_backtest_takes_a_dataframe_as_users_export_it():
 
 def test_multi_symbol_frames_keep_one_symbol_order():
     "S&P 500 rows then NASDAQ rows: the panel, the position path and the human's targets share one symbol order."
-    from diffmarket.data import position_path
-    from diffmarket.train import human_targets
+    from diffmarket.data.loaders import position_path
+    from diffmarket.policy.learned import human_targets
     spx = load_bars(sample_path("sp500_daily.csv")).iloc[-400:]
     ndx = load_bars(sample_path("nasdaq_daily.csv")).iloc[-400:]
     both = pd.concat([spx, ndx]).reset_index(drop=True)                 # not sorted by symbol

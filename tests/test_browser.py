@@ -176,10 +176,11 @@ def test_live_monitor_reads_the_executors_journal(tmp_path):
     executor is in the same tree."""
     import hashlib, json, subprocess, sys
     from pathlib import Path
-    pytest.importorskip("diffmarket.live", reason="the live executor (issue 13) is not in this tree yet")
+    pytest.importorskip("diffmarket.trading.live", reason="the live executor (issue 13) is not in this tree yet")
     cmd = Path(sys.executable).parent / "diffmarket-live"
-    from diffmarket.data import load_bars, sample_path, synthetic_trader
-    from diffmarket.widgets import LiveMonitor
+    from diffmarket.data.loaders import load_bars, sample_path
+    from diffmarket.data.humans import synthetic_trader
+    from diffmarket.app.live_monitor import LiveMonitor
     bars = load_bars(sample_path("sp500_daily.csv")); bars = bars[bars.timestamp >= "2012-01-01"]
     iso = lambda s: s.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     t = synthetic_trader(bars, "mean_reversion", seed=0)

@@ -2,7 +2,8 @@
 the file, the line and the column where that makes sense."""
 import pandas as pd, numpy as np, pytest
 from diffmarket.core import DataError
-from diffmarket.data import load_bars, load_trades, sample_path, synthetic_trader, position_path, STYLES
+from diffmarket.data.loaders import load_bars, load_trades, sample_path, position_path
+from diffmarket.data.humans import synthetic_trader, STYLES
 
 BARS_HEADER = "timestamp,symbol,open,high,low,close,volume"
 GOOD_BARS = ["2024-01-02,X,10,11,9,10.5,100", "2024-01-03,X,10.5,11.5,10,11,120", "2024-01-04,X,11,12,10.5,11.5,90"]
@@ -111,5 +112,5 @@ def test_synthetic_logs_round_trip_through_csv(tmp_path, style):
 def test_loading_data_does_not_import_torch():
     "Validating and replaying trade logs needs no deep-learning stack: torch loads only when tensors are made."
     import subprocess, sys
-    code = "import sys, diffmarket.data, diffmarket.backtest; sys.exit('torch' in sys.modules)"
+    code = "import sys, diffmarket.data, diffmarket.trading.backtest; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

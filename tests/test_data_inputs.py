@@ -3,9 +3,10 @@ spelt differently, gaps in one symbol) give the right numbers or one DataError t
 import warnings
 import numpy as np, pandas as pd, pytest
 from diffmarket.core import DataError, DataConfig
-from diffmarket.data import (load_bars, load_trades, validate_bars, validate_trades, parse_timestamps, normalize_bars,
-                             parse_sides, bars_to_panel, position_path, make_features, synthetic_trader, StrategyData,
-                             feature_warmup, sample_path)
+from diffmarket.data.loaders import (load_bars, load_trades, validate_bars, validate_trades, parse_timestamps,
+    normalize_bars, parse_sides, bars_to_panel, position_path, sample_path)
+from diffmarket.data.features import make_features, StrategyData, feature_warmup
+from diffmarket.data.humans import synthetic_trader
 
 DAYS = ["2004-08-19", "2004-08-20", "2004-08-23", "2004-08-24"]
 OHLCV_ROWS = ["100,102,99,101,1000", "101,103,100,102,1100", "102,104,101,103,900", "103,105,102,104,950"]
@@ -87,7 +88,7 @@ def test_panel_leaves_a_missing_bar_nan():
 
 def test_dataframe_and_panel_paths_agree_on_a_missing_bar():
     "The backtester waits for B's next real open on both paths; neither trades at an invented price."
-    from diffmarket.backtest import Panel, run_targets, BacktestConfig
+    from diffmarket.trading.backtest import Panel, run_targets, BacktestConfig
     bars = two_symbols()
     index, symbols, ohlcv = bars_to_panel(bars)
     nan_panel = Panel(index, symbols, ohlcv)

@@ -1,8 +1,8 @@
 """Network shapes and conditioning, sampler swap, seeded sampling and config errors of diffmarket.diffusion."""
 import numpy as np, pytest, torch
 from diffmarket.core import ModelConfig, DataConfig, ConfigError
-from diffmarket.diffusion import (ConditionalUnet1D, DiffusionPolicyModel, MSEPolicyModel, make_model, SAMPLERS,
-                                  toy_bimodal_data, fit_toy)
+from diffmarket.policy.diffusion import (ConditionalUnet1D, DiffusionPolicyModel, MSEPolicyModel, make_model,
+    SAMPLERS, toy_bimodal_data, fit_toy)
 
 SMALL = dict(down_dims=[16, 32], kernel_size=3, diffusion_step_embed_dim=16, obs_embed_dim=16)
 
@@ -57,7 +57,7 @@ def test_diffusion_keeps_modes_mse_averages():
     assert abs(mm.sample(q, 1)[0, 0, -4:, 0].mean().item()) < 0.3
 
 # --- the fast sampling path (DenseUnet1D twin, FiLM precomputed per step, fused DDIM update) ---
-from diffmarket.diffusion import DenseUnet1D, ddim_coefficients, ddim_step, make_noise_scheduler
+from diffmarket.policy.diffusion import DenseUnet1D, ddim_coefficients, ddim_step, make_noise_scheduler
 
 @pytest.mark.parametrize("down_dims,horizon,longest", [([16], 16, 8), ([16, 32], 16, 8), ([16, 32, 64], 16, 16),
                                                        ([16, 32], 16, 0), ([8, 16], 8, 8)])
@@ -112,7 +112,7 @@ def test_fast_sample_follows_weight_changes_and_copies():
 
 def test_ple_encoder_fits_quantiles_and_learns_a_step():
     "PLE edges sit at training quantiles, the encoding is monotone in the value, and an MLP on it learns a sharp step."
-    from diffmarket.diffusion import ObsEncoder
+    from diffmarket.policy.diffusion import ObsEncoder
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2000, 1, 1, generator=g)
     enc = ObsEncoder(1, 1, 8, n_bins=8).fit_bins(x[:, 0].numpy())
@@ -129,7 +129,7 @@ def test_ple_encoder_fits_quantiles_and_learns_a_step():
 
 def test_tree_edges_land_on_the_rule_thresholds():
     "Target-aware edges sit on a rule's thresholds, for a few-valued and for a continuous target; quantiles do not."
-    from diffmarket.diffusion import ObsEncoder
+    from diffmarket.policy.diffusion import ObsEncoder
     rng = np.random.default_rng(1)
     x = rng.uniform(-3, 3, size=(3000, 2))
     held = rng.choice([0.0, 1.0], len(x))                       # between the thresholds: whatever was held
@@ -144,7 +144,7 @@ def test_tree_edges_land_on_the_rule_thresholds():
     assert near(cont[1], 0.3) < 0.03, cont[1]
 
 def test_fit_bins_rejects_bad_rows_and_skips_non_finite():
-    from diffmarket.diffusion import ObsEncoder
+    from diffmarket.policy.diffusion import ObsEncoder
     enc = ObsEncoder(1, 2, 8, n_bins=4)
     with pytest.raises(ValueError, match=r"shape \(N, 2\)"): enc.fit_bins(np.zeros((10, 3)))
     x = np.c_[np.linspace(-1, 1, 50), np.linspace(0, 2, 50)]; x[3, 1] = np.nan
@@ -162,7 +162,7 @@ def test_ple_edges_travel_in_the_state_dict():
 
 def test_level_encoding_round_trip_and_bad_levels():
     from diffmarket.core import ConfigError
-    from diffmarket.diffusion import encode_levels, decode_levels
+    from diffmarket.policy.diffusion import encode_levels, decode_levels
     lv = torch.tensor([0.0, 0.5, 1.0])
     a = torch.rand(6, 4, 1)
     e = encode_levels(a, lv)
@@ -190,7 +190,7 @@ def test_level_encoding_keeps_size_frequencies_on_a_toy():
 
 def test_fit_bins_keeps_anchors_as_edges():
     "An anchor (raw zero of a signed feature) is an edge wherever the rows straddle it, and only there."
-    from diffmarket.diffusion import ObsEncoder
+    from diffmarket.policy.diffusion import ObsEncoder
     rng = np.random.default_rng(2)
     x = np.c_[rng.normal(size=500) + 0.5, rng.uniform(1, 2, size=500)]
     y = (x[:, 0] > 1.0).astype(float)

@@ -10,11 +10,11 @@ import pytest
 from scipy import stats
 
 from diffmarket.core import load_config
-from diffmarket.games import ProposalModel
-from diffmarket.market_diffusion import load_market_agent
-from diffmarket.evaluate import (TIGHT_RULES, MarketGame, UniformProposal, agent_metrics, episode_table, evaluate_checkpoint,
-                                 execution_shortfall, market_equilibrium, mean_ci, nash_conv_lower_bound, rule_counts,
-                                 run_episodes, slot_comparison, split_evenly, summarize, to_schedule, wilson, with_overrides)
+from diffmarket.games.nash_solver import ProposalModel
+from diffmarket.games.market_agent.agent import load_market_agent
+from diffmarket.games.evaluate import (TIGHT_RULES, MarketGame, UniformProposal, agent_metrics, episode_table,
+    evaluate_checkpoint, execution_shortfall, market_equilibrium, mean_ci, nash_conv_lower_bound, rule_counts,
+    run_episodes, slot_comparison, split_evenly, summarize, to_schedule, wilson, with_overrides)
 
 BIN = Path(sys.executable).parent
 

@@ -8,11 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from diffmarket.core import DiffmarketError, MarketConfig
-from diffmarket.games import (CooperativeGame, ContinuousGame, GameError, GaussianProposal, NashEquilibriumSolver,
-                              NormalFormGame, Role, best_response, cognitive_hierarchy, core_point, cournot_game,
-                              empirical_game, iterated_best_response, least_core, level_k, market_payoffs, nash_conv,
-                              nash_equilibria, nucleolus, shapley_sample, shapley_values, stackelberg, kyle_game,
-                              almgren_chriss_game, liquidity_game, depth_near_mid)
+from diffmarket.games.forms import CooperativeGame, ContinuousGame, GameError, NormalFormGame
+from diffmarket.games.nash_solver import GaussianProposal, NashEquilibriumSolver, almgren_chriss_game
+from diffmarket.games.market_games import (Role, empirical_game, market_payoffs, kyle_game, liquidity_game,
+    depth_near_mid)
+from diffmarket.games.equilibria import (best_response, cournot_game, iterated_best_response, nash_conv,
+    nash_equilibria, stackelberg)
+from diffmarket.games.levelk import cognitive_hierarchy, level_k
+from diffmarket.games.cooperative import core_point, least_core, nucleolus, shapley_sample, shapley_values
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,12 +13,18 @@ from fake_exchange import FakeBinance, TEST_API_KEY, TEST_SECRET                
 from live_driver import StopSeries, make_executor, venue_config                  # noqa: E402
 
 from diffmarket.core import BacktestConfig, Decision, LiveConfig, load_config, Observation
-from diffmarket.backtest import Backtest, CostModel, TargetSeries, SMACrossover
-from diffmarket.risk import RiskManager
-from diffmarket.data import load_bars, sample_path, synthetic_trader
-from diffmarket.train import human_targets
-from diffmarket.live import (EXIT_LEG, CCXTExchange, CCXTFeed, Executor, Journal, JournalError, OrderStatus, PaperExchange,
-                             ReconcileError, ReplayFeed, Order)
+from diffmarket.trading.backtest import Backtest, CostModel
+from diffmarket.trading.backtest import TargetSeries, SMACrossover
+from diffmarket.trading.risk.manager import RiskManager
+from diffmarket.data.loaders import load_bars, sample_path
+from diffmarket.data.humans import synthetic_trader
+from diffmarket.policy.learned import human_targets
+from diffmarket.trading.live.orders import EXIT_LEG, JournalError, OrderStatus, ReconcileError, Order
+from diffmarket.trading.live.ccxt import CCXTExchange
+from diffmarket.trading.live.feeds import CCXTFeed, ReplayFeed
+from diffmarket.trading.live.executor import Executor
+from diffmarket.trading.live.journal import Journal
+from diffmarket.trading.live.paper import PaperExchange
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = Path(__file__).resolve().parent / "live_driver.py"
@@ -375,7 +381,7 @@ def test_3_duplicate_order_answer_is_unknown_then_found(fake, tmp_path):
     v = ex.venues["fake"]
     o = Order("dmdup0000001", "fake", SYM, "buy", 0.1)
     v.submit(o)
-    from diffmarket.live import VenueUncertain
+    from diffmarket.trading.live.orders import VenueUncertain
     with pytest.raises(VenueUncertain, match="uplicate"): v.submit(o)
     assert v.fetch_order(o).status is OrderStatus.FILLED and len(fake.orders) == 1
 

@@ -1,10 +1,11 @@
-"""diffmarket.market: every rule triggered with its exact outcome, conservation of cash and shares, PettingZoo API."""
+"""diffmarket.market.environment: every rule triggered with its exact outcome, conservation of cash and shares, PettingZoo API."""
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
 from diffmarket.core import ConfigError, MarketConfig
-from diffmarket.market import (AgentAction, MarketEnvironment, O, OrderRequest, ImpactModel, halt_steps, session_minute, clock)
+from diffmarket.market.environment import (AgentAction, MarketEnvironment, O, OrderRequest, ImpactModel, halt_steps,
+    session_minute, clock)
 
 BUY, SELL = "buy", "sell"
 
@@ -258,7 +259,7 @@ def test_csi300_2016_each_level_once_a_day_whichever_way():
 
 
 def test_breaker_level_direction_is_data():
-    from diffmarket.market import CIRCUIT_BREAKERS, BreakerLevel
+    from diffmarket.market.environment import CIRCUIT_BREAKERS, BreakerLevel
     assert {l.direction for l in CIRCUIT_BREAKERS["us_mwcb"]} == {"down"}
     assert {l.direction for l in CIRCUIT_BREAKERS["csi300_2016"]} == {"both"}
     up = BreakerLevel(0.05, 15, None, "up")
@@ -266,7 +267,7 @@ def test_breaker_level_direction_is_data():
 
 
 def test_a_preset_with_a_bad_direction_is_refused(monkeypatch):
-    from diffmarket import market
+    from diffmarket.market import environment as market
     monkeypatch.setitem(market.CIRCUIT_BREAKERS, "mine", [market.BreakerLevel(0.05, 15, None, "sideways")])
     with pytest.raises(ConfigError, match="market.circuit_breaker"): MarketEnvironment(MarketConfig(circuit_breaker="mine"))
 
@@ -358,13 +359,13 @@ def test_bad_config():
 import json, shutil, subprocess, sys
 from pathlib import Path
 import pandas as pd
-from diffmarket.agents import FIGURES
-from diffmarket.cli import simulate_cmd as main
+from diffmarket.market.agents import FIGURES
+from diffmarket.app.cli import simulate_cmd as main
 
 
 def cli(*args):
     exe = shutil.which("diffmarket-simulate", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from diffmarket.cli import simulate_cmd; sys.exit(simulate_cmd())"]
+    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from diffmarket.app.cli import simulate_cmd; sys.exit(simulate_cmd())"]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
 
 
@@ -412,7 +413,7 @@ def test_simulate_bad_config_value(tmp_path):
 
 # --- stylized facts of the default market -------------------------------------------------------------------------------
 
-from diffmarket.agents import simulate
+from diffmarket.market.agents import simulate
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -428,8 +429,8 @@ def test_default_market_meets_at_least_five_stylized_facts(seed):
 
 import math
 from diffmarket.core import MarketAgentsConfig
-from diffmarket.agents import MarketMaker
-from diffmarket.market import OBS_FIELDS
+from diffmarket.market.agents import MarketMaker
+from diffmarket.market.environment import OBS_FIELDS
 
 
 def maker_obs(position, steps_left, steps_per_day=390, mid_ticks=10_000, tick=0.01):

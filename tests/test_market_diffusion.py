@@ -7,13 +7,16 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from diffmarket import market
+from diffmarket.market import environment as market
 from diffmarket.core import DataError, load_config
-from diffmarket.market import O, BreakerLevel
-from diffmarket.market_diffusion import (
-    ACTION_NAMES, CONSTRAINT_FIELDS, FLOW_FIELDS, RESPONSE_FIELDS, RULE_NAMES, STATE_FIELDS, MarketDiffusionAgent,
-    MarketDiffusionModel, MarketTrainer, Rules, RuleState, episode_seed, generate_episodes, load_market_agent,
-    load_market_checkpoint, make_windows, market_episode, parallel_map, project_plan, rule_tensors, save_market_checkpoint)
+from diffmarket.market.environment import O, BreakerLevel
+from diffmarket.games.market_agent.observation import (ACTION_NAMES, CONSTRAINT_FIELDS, FLOW_FIELDS, RESPONSE_FIELDS,
+    RULE_NAMES, STATE_FIELDS, Rules, RuleState)
+from diffmarket.games.market_agent.agent import MarketDiffusionAgent, load_market_agent
+from diffmarket.games.market_agent.model import MarketDiffusionModel, project_plan, rule_tensors
+from diffmarket.games.market_agent.training import MarketTrainer, load_market_checkpoint, save_market_checkpoint
+from diffmarket.games.market_agent.episodes import (episode_seed, generate_episodes, make_windows, market_episode,
+    parallel_map)
 
 
 from market_agent_setup import small_cfg                                        # noqa: E402
@@ -224,7 +227,7 @@ def test_same_results_whatever_the_local_workers():
 def test_ray_same_seeds_same_results_whatever_the_workers(trained):
     "A local Ray cluster on this machine: data and agent episodes equal the local serial run, for 1 and 2 workers."
     ray = pytest.importorskip("ray")
-    from diffmarket.evaluate import run_episodes
+    from diffmarket.games.evaluate import run_episodes
     cfg, _, model, out = trained
     serial = generate_episodes(cfg, 4, workers=1, progress=False)
     agent = load_market_agent(out, seed=0)

@@ -3,7 +3,7 @@ pandas, in the way empyrical and quantstats define them, on the same series, to 
 import math
 import numpy as np, pandas as pd, pytest
 from hypothesis import given, settings, strategies as st
-from diffmarket.core import compute_metrics, periods_per_year
+from diffmarket.metrics import compute_metrics, periods_per_year
 
 def reference(equity: pd.Series, positions, trades, notional, ppy, rf):
     r = equity.pct_change().dropna()                                  # empyrical: simple returns
@@ -86,7 +86,7 @@ def test_daily_and_coarser_snap_to_the_convention(index, ppy):
     assert periods_per_year(index) == ppy
 
 def test_sample_daily_bars_read_252():
-    from diffmarket.data import load_bars, sample_path
+    from diffmarket.data.loaders import load_bars, sample_path
     assert periods_per_year(load_bars(sample_path("sp500_daily.csv")).timestamp) == 252
 
 def test_gappy_daily_data_are_not_snapped():

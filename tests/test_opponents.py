@@ -1,4 +1,4 @@
-"""Opponent inference, footprints and level-k (diffmarket.opponents): light checks that fail if the thing breaks."""
+"""Opponent inference, footprints and level-k (diffmarket.games.opponents): light checks that fail if the thing breaks."""
 import dataclasses
 
 import numpy as np
@@ -6,13 +6,21 @@ import pandas as pd
 import pytest
 
 from diffmarket.core import MarketConfig, load_config
-from diffmarket.agents import AgentFactory
-import diffmarket.opponents as op
+from diffmarket.market.agents import AgentFactory
+from diffmarket.games.forms import NormalFormGame
+from diffmarket.games.opponents.applications import detection_report, spoof_features, spoofing_markets
+from diffmarket.games.opponents.footprints import (fit_decay, fit_exponential_kernel, fit_propagator_direct,
+    footprint_market, footprint_schedule, schedule_cost)
+from diffmarket.games.opponents.levelk import (diffusion_arrivals, diffusion_level_pnl, diffusion_level_profile,
+    footprint_cost, level_choices, level_profile, play_arrival, timed_predator_plans)
+from diffmarket.games.opponents.parameters import (fit_informed, fit_market_maker, fit_switch_prob, maker_quotes,
+    regime_likelihoods, switch_em)
+from diffmarket.games.opponents.types import OpponentError, TypeClassifier, feature_table, simulated_population
 
 
 @pytest.fixture(scope="module")
 def population():
-    return op.simulated_population(2, 200, seed=3)
+    return simulated_population(2, 200, seed=3)
 
 
 def test_tape_has_a_row_per_agent_per_step(population):
@@ -23,49 +31,49 @@ def test_tape_has_a_row_per_agent_per_step(population):
 
 def test_maker_parameters_recovered(population):
     tape, cfgs = population[1]
-    est = op.fit_market_maker(op.maker_quotes(tape.of(0, 200)))
+    est = fit_market_maker(maker_quotes(tape.of(0, 200)))
     assert abs(est["mm_gamma"] / cfgs[0].mm_gamma - 1) < 0.1 and abs(est["mm_k"] / cfgs[0].mm_k - 1) < 0.1
 
 
 def test_informed_horizon_recovered(population):
     tape, cfgs = population[0]
     i = tape.kinds.index("informed")
-    assert op.fit_informed(tape.of(i), tape.env.fundamental)["informed_horizon"] == cfgs[i].informed_horizon
+    assert fit_informed(tape.of(i), tape.env.fundamental)["informed_horizon"] == cfgs[i].informed_horizon
 
 
 def test_types_told_apart(population):
-    t = op.feature_table(population, [200])
-    clf = op.TypeClassifier(0, 50).fit(t)
+    t = feature_table(population, [200])
+    clf = TypeClassifier(0, 50).fit(t)
     assert (clf.predict(t) == t.kind.to_numpy()).mean() == 1.0          # in-sample: the features separate the types
 
 
 def test_kernel_and_schedule():
     K = pd.DataFrame(dict(G=np.r_[0.0, 0.02 * np.exp(-np.arange(29) / 6.0)], se=0.0))
-    kern = op.fit_exponential_kernel(K)
+    kern = fit_exponential_kernel(K)
     assert abs(kern["decay"] - 6.0) < 1e-3
-    s = op.footprint_schedule(kern, 0.001, 2000, 10, 1000)
+    s = footprint_schedule(kern, 0.001, 2000, 10, 1000)
     assert s.sum() == 2000 and s.max() <= 1000
-    assert op.schedule_cost(s, kern, 0.001) < op.schedule_cost(np.full(10, 200), kern, 0.001)
+    assert schedule_cost(s, kern, 0.001) < schedule_cost(np.full(10, 200), kern, 0.001)
 
 
 def test_transient_impact_is_off_by_default():
     assert MarketConfig().transient_impact_lambda == 0.0
-    cfg = op.footprint_market(2e-6, 10.0)
+    cfg = footprint_market(2e-6, 10.0)
     assert cfg.market.transient_impact_lambda == 2e-6 and "informed" not in cfg.market_agent.population
 
 
 def test_bad_input_names_the_place():
-    with pytest.raises(op.OpponentError, match="footprint_schedule"):
-        op.footprint_schedule(dict(amplitude=0.01, decay=5.0), 0.0, 10_000, 5, 100)
-    with pytest.raises(op.OpponentError, match="level_profile"):
-        g = op.NormalFormGame([np.zeros((1, 1)), np.zeros((1, 1))]); g.strategy_names = [["a"], ["b"]]
-        op.level_profile(g)
+    with pytest.raises(OpponentError, match="footprint_schedule"):
+        footprint_schedule(dict(amplitude=0.01, decay=5.0), 0.0, 10_000, 5, 100)
+    with pytest.raises(OpponentError, match="level_profile"):
+        g = NormalFormGame([np.zeros((1, 1)), np.zeros((1, 1))]); g.strategy_names = [["a"], ["b"]]
+        level_profile(g)
 
 
 def test_spoofer_detected():
-    tr = op.spoofing_markets(2, True, 150, seed=5) + op.spoofing_markets(2, False, 150, seed=5)
-    te = op.spoofing_markets(2, True, 150, seed=6) + op.spoofing_markets(2, False, 150, seed=6)
-    rep = op.detection_report(tr, te)
+    tr = spoofing_markets(2, True, 150, seed=5) + spoofing_markets(2, False, 150, seed=5)
+    te = spoofing_markets(2, True, 150, seed=6) + spoofing_markets(2, False, 150, seed=6)
+    rep = detection_report(tr, te)
     assert rep["recall"] == 1.0 and rep["false_positive_rate"] == 0.0
 
 
@@ -73,15 +81,15 @@ def test_switch_probability_from_a_seen_chain():
     rng = np.random.default_rng(1)
     T, p = 3000, 0.03
     regime = np.where(np.cumsum(rng.random(T) < p) % 2 == 0, 1.0, -1.0)
-    like = op.regime_likelihoods(np.ones(T), np.zeros(T), regime, 100.0)    # every step's order shows the regime
+    like = regime_likelihoods(np.ones(T), np.zeros(T), regime, 100.0)    # every step's order shows the regime
     n = int((np.diff(regime) != 0).sum())
-    fit, em = op.fit_switch_prob(like, prior=(0.003, 0.03)), op.switch_em(like)
+    fit, em = fit_switch_prob(like, prior=(0.003, 0.03)), switch_em(like)
     assert abs(fit["switch_prob"] - n / (T - 1)) < 2e-3                 # the MLE is the switch count when every regime is seen
     assert abs(em["switch_prob"] - fit["switch_prob"]) < 1e-4            # Baum–Welch reaches the same maximum
     assert abs(fit["rel_se"] * np.sqrt(n) - 1) < 0.05
     assert 0.003 <= fit["posterior_median"] <= 0.03
-    flat = op.regime_likelihoods(np.zeros(T), np.zeros(T), np.zeros(T), 100.0)  # signal 0: both regimes predict nothing
-    assert op.fit_switch_prob(flat)["rel_se"] > 10 * fit["rel_se"]
+    flat = regime_likelihoods(np.zeros(T), np.zeros(T), np.zeros(T), 100.0)  # signal 0: both regimes predict nothing
+    assert fit_switch_prob(flat)["rel_se"] > 10 * fit["rel_se"]
 
 
 def test_direct_propagator_fit_recovers_a_known_decay():
@@ -89,65 +97,67 @@ def test_direct_propagator_fit_recovers_a_known_decay():
     G = 0.02 * np.exp(-np.arange(200) / 8.0); g = np.r_[G[0], np.diff(G)]
     flows = [rng.choice([-1, 1], 3000) * rng.integers(50, 1000, 3000) for _ in range(3)]
     mids = [100 * np.exp(np.cumsum(np.r_[0, np.convolve(v, g)[:len(v)] * 1e-4 + rng.normal(0, 1e-4, len(v))])) for v in flows]
-    fit = op.fit_propagator_direct(flows, mids)
+    fit = fit_propagator_direct(flows, mids)
     assert abs(fit["decay"] - 8.0) < 3 * fit["decay_se"] and fit["decay_se"] < 1.0
-    assert abs(op.fit_decay(flows, mids)["decay"] - 8.0) < 1.0
+    assert abs(fit_decay(flows, mids)["decay"] - 8.0) < 1.0
 
 
 def test_spoof_detector_on_held_out_markets():
-    tr = op.spoofing_markets(2, True, 150, seed=5, rate=0.1) + op.spoofing_markets(2, False, 150, seed=5)
-    te = op.spoofing_markets(2, True, 150, seed=6, rate=0.1) + op.spoofing_markets(2, False, 150, seed=6)
-    rep = op.detection_report(tr, te, "classifier")
+    tr = spoofing_markets(2, True, 150, seed=5, rate=0.1) + spoofing_markets(2, False, 150, seed=5)
+    te = spoofing_markets(2, True, 150, seed=6, rate=0.1) + spoofing_markets(2, False, 150, seed=6)
+    rep = detection_report(tr, te, "classifier")
     assert rep["recall"] == 1.0 and rep["false_positive_rate"] == 0.0
-    f = op.spoof_features(te[0])
+    f = spoof_features(te[0])
     assert f.layered.iloc[-1] > 0 and (f.layered.iloc[:-1] == 0).all()   # only the spoofer layers
 
 
 @pytest.fixture(scope="module")
 def diffusion_executor(small_market_agent):
     "The tests' shared small agent as the executor, and its arrivals on six estimation markets (2,000 shares in 8 steps)."
-    from diffmarket.market_diffusion import MarketDiffusionAgent, Rules, episode_seed
+    from diffmarket.games.market_agent.agent import MarketDiffusionAgent
+    from diffmarket.games.market_agent.observation import Rules
+    from diffmarket.games.market_agent.episodes import episode_seed
     cfg, _, model, _ = small_market_agent
     agent = MarketDiffusionAgent(model, Rules.from_config(cfg.market, cfg.market_agent), cfg.market_agent)
-    return cfg, agent, op.diffusion_arrivals(cfg, agent, [episode_seed(33, i) for i in range(6)], 2000, 8, num_candidates=12)
+    return cfg, agent, diffusion_arrivals(cfg, agent, [episode_seed(33, i) for i in range(6)], 2000, 8, num_candidates=12)
 
 
 def test_arrival_is_replayed_with_common_random_numbers(diffusion_executor):
     cfg, _, arrivals = diffusion_executor
     arr, cands, own = arrivals[0]
     assert len(cands) == 12 and all(int(c.sum()) == 2000 for c in cands) and np.isfinite(own).all()
-    plans = op.timed_predator_plans(1000, 8, 2)
-    a, b = op.play_arrival(arr, cands[0], plans["run_0_6"]), op.play_arrival(arr, cands[0], plans["run_0_6"])
+    plans = timed_predator_plans(1000, 8, 2)
+    a, b = play_arrival(arr, cands[0], plans["run_0_6"]), play_arrival(arr, cands[0], plans["run_0_6"])
     assert a["shortfall_bps"] == b["shortfall_bps"] and a["predator_pnl"] == b["predator_pnl"]
-    idle = op.play_arrival(arr, cands[0], plans["idle"])
+    idle = play_arrival(arr, cands[0], plans["idle"])
     assert idle["predator_pnl"] == 0.0 and idle["mid_path_bps"][0] == 0.0 and len(idle["mid_path_bps"]) == 9
-    with pytest.raises(op.OpponentError, match="play_arrival"):
-        op.play_arrival(arr, cands[0][:4], plans["idle"])
+    with pytest.raises(OpponentError, match="play_arrival"):
+        play_arrival(arr, cands[0][:4], plans["idle"])
 
 
 def test_level_choice_avoids_a_modelled_footprint(diffusion_executor):
     _, _, arrivals = diffusion_executor
     late = np.r_[np.zeros(5), np.full(4, 50.0)]                       # the opponent lifts the mid in the last steps
-    ch = op.level_choices(arrivals, {0: late}, 1)
+    ch = level_choices(arrivals, {0: late}, 1)
     tail = lambda s: s[4:].sum()
     for (_, c, own), j0, j1 in zip(arrivals, ch[0], ch[1]):
-        fc = op.footprint_cost(c, late)
+        fc = footprint_cost(c, late)
         assert fc[j1] <= fc[j0] and fc[j1] <= fc.min() + np.ptp(own) + 1e-9
     assert np.mean([tail(c[j]) for (_, c, _), j in zip(arrivals, ch[1])]) < np.mean([tail(c[j]) for (_, c, _), j in zip(arrivals, ch[0])])
 
 
 def test_level_chain_and_table(diffusion_executor):
-    from diffmarket.market_diffusion import episode_seed
+    from diffmarket.games.market_agent.episodes import episode_seed
     cfg, agent, arrivals = diffusion_executor
-    plans = op.timed_predator_plans(1000, 8, 2)
-    lv = op.diffusion_level_profile(arrivals, plans, max_level=2)
+    plans = timed_predator_plans(1000, 8, 2)
+    lv = diffusion_level_profile(arrivals, plans, max_level=2)
     assert lv.opponents[0] == "uniform" and all(lv.opponents[k] == lv.predator_pnl.loc[k].idxmax() for k in (1, 2))
     assert np.allclose(lv.schedules.sum(axis=1), 2000)
-    held = op.diffusion_arrivals(cfg, agent, [episode_seed(34, i) for i in range(4)], 2000, 8, num_candidates=12)
-    lp = op.diffusion_level_pnl(held, lv)
+    held = diffusion_arrivals(cfg, agent, [episode_seed(34, i) for i in range(4)], 2000, 8, num_candidates=12)
+    lp = diffusion_level_pnl(held, lv)
     assert len(lp) == 3 * 4 and list(lp.opponent.unique()) == ["idle", "level 0", "level 1", "level 2"]
     assert (lp.lo <= lp.shortfall_bps).all() and (lp.shortfall_bps <= lp.hi).all()
-    idle0 = op.diffusion_level_profile(arrivals, plans, max_level=1, level0="idle")
+    idle0 = diffusion_level_profile(arrivals, plans, max_level=1, level0="idle")
     assert idle0.schedules.loc[1].tolist() == idle0.schedules.loc[0].tolist()   # an idle level 0 leaves level 1 as level 0
-    with pytest.raises(op.OpponentError, match="diffusion_level_profile"):
-        op.diffusion_level_profile(arrivals, {"run_0_6": plans["run_0_6"]})
+    with pytest.raises(OpponentError, match="diffusion_level_profile"):
+        diffusion_level_profile(arrivals, {"run_0_6": plans["run_0_6"]})

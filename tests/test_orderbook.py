@@ -1,8 +1,8 @@
-"""Property tests for diffmarket.orderbook: long random message streams against a deliberately simple reference book."""
+"""Property tests for diffmarket.market.orderbook: long random message streams against a deliberately simple reference book."""
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from diffmarket.orderbook import LimitOrderBook, OrderError
+from diffmarket.market.orderbook import LimitOrderBook, OrderError
 
 
 class RefBook:
@@ -161,7 +161,7 @@ def test_matches_reference_other_stp(msgs, stp):
 
 # --- the compiled stream engine equals the book ------------------------------------------------------------------
 
-from diffmarket.orderbook import match_stream, LIMIT, CANCEL, MARKET
+from diffmarket.market.orderbook import match_stream, LIMIT, CANCEL, MARKET
 
 stream_msg = st.tuples(st.sampled_from([LIMIT] * 6 + [CANCEL] * 3 + [MARKET]), st.sampled_from([1, -1]),
                        st.integers(-6, 6), st.integers(1, 40), st.integers(0, 10_000))

@@ -7,12 +7,18 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from diffmarket.core import METRIC_NAMES, BacktestConfig, ConfigError, RiskConfig, compute_metrics
-from diffmarket.data import load_bars, sample_path, synthetic_trader
-from diffmarket.backtest import Backtest, Panel, SMACrossover, TargetSeries, as_panel, replay_trades
-from diffmarket.risk import (RULE_ORDER, PerformanceMonitor, RiskManager, VectorisedManagedPolicy, monitor_backtest,
-                             period_end)
-from diffmarket.cli import backtest_cmd
+from diffmarket.metrics import METRIC_NAMES, compute_metrics
+from diffmarket.core import BacktestConfig, ConfigError, RiskConfig
+from diffmarket.data.loaders import load_bars, sample_path
+from diffmarket.data.humans import synthetic_trader
+from diffmarket.trading.backtest import Backtest, Panel, as_panel
+from diffmarket.trading.backtest import SMACrossover, TargetSeries
+from diffmarket.trading.replay import replay_trades
+from diffmarket.trading.risk.manager import RULE_ORDER, RiskManager, VectorisedManagedPolicy
+from diffmarket.metrics import PerformanceMonitor
+from diffmarket.trading.risk.monitor import monitor_backtest
+from diffmarket.trading.risk.rules import period_end
+from diffmarket.app.cli import backtest_cmd
 
 SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FREE = BacktestConfig(fee_bps=0, half_spread_bps=0)
@@ -230,8 +236,8 @@ def test_backtest_command_replay_under_risk(files):
     assert un["total_return"] == pytest.approx(m["unmanaged_total_return"]) and m["risk_managed"] is True
     # the unmanaged twin is the human's targets through the backtester, in the right columns
     bars, trades = load_bars(files / "bars.csv"), pd.read_csv(files / "trades.csv")
-    from diffmarket.train import human_targets
-    from diffmarket.data import bars_to_panel
+    from diffmarket.policy.learned import human_targets
+    from diffmarket.data.loaders import bars_to_panel
     order, syms = list(bars_to_panel(bars)[1]), as_panel(bars).symbols
     ht = human_targets(trades.assign(timestamp=pd.to_datetime(trades.timestamp, utc=True)), bars)[:, [order.index(s) for s in syms]]
     assert un["total_return"] == pytest.approx(Backtest(bars, TargetSeries(ht)).run().metrics["total_return"], rel=1e-12)

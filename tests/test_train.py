@@ -3,10 +3,13 @@ import json, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from diffmarket.core import load_config, DataError, Observation
-from diffmarket.data import load_bars, sample_path, synthetic_trader, StrategyData
-from diffmarket.train import Trainer, load_checkpoint, load_policy, save_checkpoint, imitation_report
-from diffmarket.cli import train_cmd as train_main
-from diffmarket.backtest import Backtest
+from diffmarket.data.loaders import load_bars, sample_path
+from diffmarket.data.humans import synthetic_trader
+from diffmarket.data.features import StrategyData
+from diffmarket.policy.train import Trainer, load_checkpoint, save_checkpoint
+from diffmarket.policy.learned import load_policy, imitation_report
+from diffmarket.app.cli import train_cmd as train_main
+from diffmarket.trading.backtest import Backtest
 
 TINY = {"model": {"down_dims": [16, 32], "diffusion_step_embed_dim": 16, "obs_embed_dim": 16},
         "training": {"epochs": 2, "batch_size": 128, "warmup_steps": 5}}
@@ -99,8 +102,8 @@ def test_cli_bad_input_one_line_nothing_written(market, tmp_path, capsys, args, 
 
 def test_policy_features_equal_training_features(market):
     "At inference the policy rebuilds exactly the features the model was trained on (given the same positions)."
-    from diffmarket.data import bars_to_panel
-    from diffmarket.train import DiffusionPolicy
+    from diffmarket.data.loaders import bars_to_panel
+    from diffmarket.policy.learned import DiffusionPolicy
     spx, human, sd = market
     t = Trainer(sd, load_config(overrides=TINY), progress=False)
     pol = DiffusionPolicy(t.best_model(), t.meta)
@@ -121,7 +124,7 @@ def test_checkpoint_never_runs_pickled_code(tmp_path, capsys):
     assert "pickled code ran" not in capsys.readouterr().out
 
 def test_switch_windows_are_oversampled(market):
-    from diffmarket.train import switch_windows
+    from diffmarket.policy.train import switch_windows
     from diffmarket.core import ConfigError
     sd = market[2]
     sw = switch_windows(sd.train, 1)
@@ -140,8 +143,8 @@ def test_switch_windows_are_oversampled(market):
 
 def test_action_levels_from_training_windows(market):
     from diffmarket.core import ConfigError
-    from diffmarket.data import WindowDataset
-    from diffmarket.train import action_levels
+    from diffmarket.data.features import WindowDataset
+    from diffmarket.policy.train import action_levels
     assert action_levels(market[2].train, "auto") == [-1.0, 0.0, 1.0]          # the trend human: short, flat, long
     assert action_levels(market[2].train, "value") is None
     many = WindowDataset(np.zeros((60, 3)), np.linspace(-1, 1, 60)[:, None], np.arange(2, 40), 2, 4)
@@ -162,7 +165,7 @@ def test_level_encoded_policy_round_trips_and_samples_levels(market, tmp_path):
 
 def test_consensus_takes_the_majority_direction_and_draws_the_size(market):
     "Majority direction decides whether to trade; the size keeps the agreeing samples' odds; ties hold, then go flat."
-    from diffmarket.train import DiffusionPolicy
+    from diffmarket.policy.learned import DiffusionPolicy
     t = Trainer(market[2], load_config(overrides=TINY), progress=False)
     pol = DiffusionPolicy(t.best_model(), t.meta, seed=0)
     pol.levels = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])                     # a human who trades one or two lots
@@ -180,7 +183,7 @@ NEW_FEATURES = ("entry_return", "unrealised_return", "session_bar")
 def _without_new_features(sd):
     "The StrategyData an older diffmarket built: the same bars and positions without the entry-price and session features."
     import dataclasses
-    from diffmarket.data import Normalizer, WindowDataset
+    from diffmarket.data.features import Normalizer, WindowDataset
     keep = [i for i, n in enumerate(sd.feature_names) if n not in NEW_FEATURES]
     nz = Normalizer(sd.normalizer.mean[keep], sd.normalizer.std[keep], [sd.feature_names[i] for i in keep])
     ds = lambda d: WindowDataset(d.features[:, keep], d.actions, d.t, d.n_obs_steps, d.horizon)
@@ -189,8 +192,8 @@ def _without_new_features(sd):
 
 def _assert_policy_features_match(pol, sd, bars, every=7):
     "Replay the human's positions through the policy's own record: its features equal the training features at every `every`-th bar."
-    from diffmarket.data import bars_to_panel
-    from diffmarket.backtest import as_panel
+    from diffmarket.data.loaders import bars_to_panel
+    from diffmarket.trading.backtest import as_panel
     pol.check_bars(as_panel(bars))
     idx, syms, ohlcv = bars_to_panel(bars)
     for k in range(len(idx) - 1):
@@ -204,7 +207,7 @@ def _assert_policy_features_match(pol, sd, bars, every=7):
 
 def test_old_checkpoint_without_new_features_loads_and_acts(market, tmp_path):
     "A checkpoint trained before the entry-price and session features maps its feature names onto today's columns."
-    from diffmarket.train import DiffusionPolicy
+    from diffmarket.policy.learned import DiffusionPolicy
     spx, human, sd = market
     old = _without_new_features(sd)
     t = Trainer(old, load_config(overrides=TINY), progress=False); t.fit()
@@ -220,7 +223,7 @@ def test_old_checkpoint_without_new_features_loads_and_acts(market, tmp_path):
 
 def test_policy_features_equal_training_features_intraday_stops_and_two_symbols():
     "Entry return, unrealised return and the session clock at inference equal training's: session human on 5-minute bars, stops human on two symbols."
-    from diffmarket.train import DiffusionPolicy
+    from diffmarket.policy.learned import DiffusionPolicy
     intra = load_bars(sample_path("synthetic_intraday.csv")).iloc[:2400].reset_index(drop=True)
     human = synthetic_trader(intra, "session", seed=0); sd = StrategyData.build(intra, human)
     t = Trainer(sd, load_config(overrides=TINY), progress=False)
