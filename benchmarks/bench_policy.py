@@ -47,7 +47,8 @@ from diffmarket.data.loaders import load_bars, sample_path, position_path
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.data.features import StrategyData
 from diffmarket.policy.train import Trainer
-from diffmarket.policy.learned import DiffusionPolicy, imitation_report, human_targets
+from diffmarket.policy.learned import DiffusionPolicy
+from diffmarket.policy.imitation import imitation_report, human_targets
 from diffmarket.trading.backtest import Backtest
 from diffmarket.trading.backtest import TargetSeries
 

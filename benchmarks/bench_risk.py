@@ -26,7 +26,7 @@ from diffmarket.data.loaders import load_bars, sample_path, bars_to_panel
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.trading.backtest import Backtest, Panel, as_panel
 from diffmarket.trading.backtest import SMACrossover, TargetSeries
-from diffmarket.policy.learned import human_targets
+from diffmarket.policy.imitation import human_targets
 from diffmarket.trading.risk.manager import RULE_ORDER, RiskManager, VectorisedManagedPolicy
 
 N_FAST, N_EVENT = 1_000_000, 100_000

@@ -182,7 +182,7 @@ class BacktestConfig:
 # %% ../nbs/00_core.ipynb #735d1f21
 @dataclass
 class RiskConfig:
-    "The risk layer (38_risk): which rules apply and their limits (exposures × equity, losses and volatilities as fractions, windows in bars)."
+    "The risk layer (16_risk): which rules apply and their limits (exposures × equity, losses and volatilities as fractions, windows in bars)."
     enabled: bool = False            # diffmarket-backtest applies this section when true (or with --risk)
     rules: list = field(default_factory=lambda: ["confidence", "vol_target", "correlation", "stops", "daily_loss",
                                                  "weekly_loss", "monthly_loss", "drawdown_halt", "exposure_cap"])  # [] : none
@@ -224,7 +224,7 @@ class RiskConfig:
 class MarketAgentsConfig:
     "Parameters of the simulated market's agents (sizes in shares, prices in ticks, times in steps)."
     population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])
-    mm_gamma: float = 2e-5           # Avellaneda–Stoikov risk aversion, per lot·tick (q in lots, σ² in ticks² per step, T−t in steps: 12_agents)
+    mm_gamma: float = 2e-5           # Avellaneda–Stoikov risk aversion, per lot·tick (q in lots, σ² in ticks² per step, T−t in steps: 13_agents)
     mm_k: float = 1.5                # A–S decay of the fill rate with distance from the mid, per tick
     mm_order_size: int = 100
     mm_max_inventory: int = 2_000    # stop quoting the side that would grow |inventory| past this

@@ -14,6 +14,7 @@ from diffmarket.trading.backtest import SMACrossover, TargetSeries
 from diffmarket.trading.replay import replay_trades
 from diffmarket.trading.backtest_report import write_report
 from diffmarket.app import cli
+from diffmarket.policy import learned
 from diffmarket.app.cli import backtest_cmd as main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,7 +349,7 @@ def test_cli_model_path(files, capsys, monkeypatch):
     model = files["tmp"] / "model.pt"; model.write_bytes(b"x")
     rc, out, err = run_cli(["--market_path", files["bars"], "--model_path", model, "--report", files["tmp"] / "m"], capsys)
     assert rc == 1 and err.count("\n") == 1 and "not a readable diffmarket checkpoint" in err and not (files["tmp"] / "m").exists()
-    monkeypatch.setattr(cli, "load_policy", lambda path: SMACrossover(20, 50, 1))
+    monkeypatch.setattr(learned, "load_policy", lambda path: SMACrossover(20, 50, 1))
     rc, out, err = run_cli(["--market_path", files["bars"], "--model_path", model, "--report", files["tmp"] / "m"], capsys)
     assert rc == 0, err
     assert json.loads(out)["num_trades"] > 0
@@ -356,10 +357,10 @@ def test_cli_model_path(files, capsys, monkeypatch):
 def test_cli_compare_trades_writes_imitation(files, capsys, monkeypatch):
     "A policy that holds exactly the human's positions agrees on every bar; the report gains imitation.json."
     from diffmarket.data.loaders import load_bars, load_trades
-    from diffmarket.policy.learned import human_targets
+    from diffmarket.policy.imitation import human_targets
     model = files["tmp"] / "model.pt"; model.write_bytes(b"x")
     bars = load_bars(files["bars"]); human = load_trades(files["trades"], bars)
-    monkeypatch.setattr(cli, "load_policy", lambda path: TargetSeries(human_targets(human, bars)))
+    monkeypatch.setattr(learned, "load_policy", lambda path: TargetSeries(human_targets(human, bars)))
     rc, out, err = run_cli(["--market_path", files["bars"], "--model_path", model, "--compare_trades", files["trades"],
                             "--report", files["tmp"] / "imit"], capsys)
     assert rc == 0, err
@@ -470,7 +471,7 @@ def test_backtest_takes_a_dataframe_as_users_export_it():
 def test_multi_symbol_frames_keep_one_symbol_order():
     "S&P 500 rows then NASDAQ rows: the panel, the position path and the human's targets share one symbol order."
     from diffmarket.data.loaders import position_path
-    from diffmarket.policy.learned import human_targets
+    from diffmarket.policy.imitation import human_targets
     spx = load_bars(sample_path("sp500_daily.csv")).iloc[-400:]
     ndx = load_bars(sample_path("nasdaq_daily.csv")).iloc[-400:]
     both = pd.concat([spx, ndx]).reset_index(drop=True)                 # not sorted by symbol

@@ -499,7 +499,7 @@ def test_maker_act_takes_T_minus_t_in_steps_from_the_observation(position, steps
 def test_maker_inventory_response_is_material_with_the_defaults():
     cfg = MarketAgentsConfig()
     mm = MarketMaker(cfg)
-    sigma = 7.0                                     # about the makers' median estimate in the default market (12_agents: 6.4 on seed 0)
+    sigma = 7.0                                     # about the makers' median estimate in the default market (13_agents: 6.4 on seed 0)
     cap = cfg.mm_max_inventory
     skew = lambda left: 10_000 - mm.quotes(10_000, cap, sigma, left)[0]
     assert 3 <= skew(195) <= 8                      # at its cap, mid-session: several ticks

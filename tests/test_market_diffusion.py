@@ -1,4 +1,4 @@
-"""The diffusion market agent (nbs/31_market_diffusion): shapes and conditioning, every generated order feasible under
+"""The diffusion market agent (nbs/31_market_agent): shapes and conditioning, every generated order feasible under
 each rule, checkpoint round trip and corrupt checkpoints, seeded reproducibility, and the Ray path."""
 import dataclasses, math
 

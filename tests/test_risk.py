@@ -236,7 +236,7 @@ def test_backtest_command_replay_under_risk(files):
     assert un["total_return"] == pytest.approx(m["unmanaged_total_return"]) and m["risk_managed"] is True
     # the unmanaged twin is the human's targets through the backtester, in the right columns
     bars, trades = load_bars(files / "bars.csv"), pd.read_csv(files / "trades.csv")
-    from diffmarket.policy.learned import human_targets
+    from diffmarket.policy.imitation import human_targets
     from diffmarket.data.loaders import bars_to_panel
     order, syms = list(bars_to_panel(bars)[1]), as_panel(bars).symbols
     ht = human_targets(trades.assign(timestamp=pd.to_datetime(trades.timestamp, utc=True)), bars)[:, [order.index(s) for s in syms]]

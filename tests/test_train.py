@@ -7,7 +7,8 @@ from diffmarket.data.loaders import load_bars, sample_path
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.data.features import StrategyData
 from diffmarket.policy.train import Trainer, load_checkpoint, save_checkpoint
-from diffmarket.policy.learned import load_policy, imitation_report
+from diffmarket.policy.learned import load_policy
+from diffmarket.policy.imitation import imitation_report
 from diffmarket.app.cli import train_cmd as train_main
 from diffmarket.trading.backtest import Backtest
 

@@ -12,15 +12,11 @@ from ..core import DiffmarketError, DataError, load_config
 from ..report import json_ready
 from ..data.loaders import load_bars, load_trades, bars_to_panel
 from ..data.humans import STYLES
-from ..market.agents import simulate
 from ..trading.backtest import Backtest, as_panel
 from ..trading.backtest import TargetSeries
 from ..trading.replay import replay_trades
 from ..trading.backtest_report import write_report
-from ..trading.risk.manager import RiskManager
-from ..trading.risk.monitor import plot_managed
-from ..policy.learned import human_targets, load_policy, imitation_report, train_to_dir
-from .demo import run_demo
+from ..policy.imitation import human_targets, imitation_report
 
 # %% auto #0
 __all__ = ['UsageError', 'run_command', 'train_main', 'train_cmd', 'backtest_main', 'risk_outputs', 'backtest_cmd',
@@ -66,6 +62,7 @@ def train_main(argv=None) -> dict:
     cfg = load_config(a.config, overrides=over)
     bars = load_bars(a.market_path, symbol=a.symbol)
     trades = load_trades(a.data_path, bars, max_price_deviation=cfg.data.max_price_deviation)
+    from diffmarket.policy.learned import train_to_dir           # torch and diffusers: only this command needs them
     summary = train_to_dir(bars, trades, cfg, a.out, resume=a.resume, progress=not a.quiet)
     print(json.dumps(summary, indent=1))
     print(f"held-out bars start {summary['test_start']}: `diffmarket-backtest --model_path {summary['model']}` trades "
@@ -104,7 +101,10 @@ def backtest_main(argv=None) -> dict:
     if a.all_bars and not a.model_path: raise UsageError("--all_bars belongs to --model_path (a replay covers every bar)")
     if a.all_bars and a.start_date: raise UsageError("give --start_date or --all_bars, not both")
     cfg = load_config(a.config)
-    manager = RiskManager(cfg.risk) if (a.risk or cfg.risk.enabled) else None       # checks the risk section first
+    manager = None
+    if a.risk or cfg.risk.enabled:                                                     # checks the risk section first
+        from diffmarket.trading.risk.manager import RiskManager
+        manager = RiskManager(cfg.risk)
     bars = load_bars(a.market_path, symbol=a.symbol)
     dev = cfg.data.max_price_deviation
     human = load_trades(a.compare_trades, bars, max_price_deviation=dev) if a.compare_trades else None
@@ -122,7 +122,8 @@ def backtest_main(argv=None) -> dict:
             title = a.title or f"Targets of {Path(a.trades_path).name} through the risk layer"
     else:
         if not Path(a.model_path).exists(): raise DataError("model not found", file=a.model_path)
-        policy = load_policy(a.model_path)
+        from diffmarket.policy import learned                   # torch loads only when a model is asked for
+        policy = learned.load_policy(a.model_path)
         held_out = policy.split_start() if callable(getattr(policy, "split_start", None)) else None
         start = a.start_date if (a.start_date or a.all_bars or held_out is None) else held_out
         if manager is not None: unmanaged = Backtest(bars, policy, cfg.backtest, start, a.end_date).run()
@@ -153,6 +154,7 @@ def risk_outputs(result, unmanaged, manager, title:str) -> dict:
     import matplotlib.pyplot as plt
     result.metrics.update(risk_managed=True, risk_rules=", ".join(manager.names) or "none",
                           **{f"unmanaged_{k}": unmanaged.metrics[k] for k in ("total_return", "sharpe", "max_drawdown")})
+    from diffmarket.trading.risk.monitor import plot_managed
     fig = plot_managed(result, unmanaged, title)
     buf = io.StringIO(); fig.savefig(buf, format="svg"); plt.close(fig)
     extra = {"risk.svg": buf.getvalue(), "unmanaged_metrics.json": json.dumps(json_ready(unmanaged.metrics), indent=2)}
@@ -164,8 +166,6 @@ def backtest_cmd(argv=None) -> int:
     return run_command("diffmarket-backtest", backtest_main, argv)
 
 # %% ../../nbs/95_cli.ipynb #a7c46a89
-from ..games.evaluate import simulate_with_agent
-
 def simulate_main(argv=None) -> dict:
     "Parse `diffmarket-simulate` flags, run the market (with the diffusion agent of `--checkpoint` if given) and write `--out`; prints one summary line."
     ap = _Parser(prog="diffmarket-simulate", description="Simulate a limit-order-book market with a mixed agent population.")
@@ -179,6 +179,7 @@ def simulate_main(argv=None) -> dict:
     ap.add_argument("--no_figures", action="store_true")
     a = ap.parse_args(argv)
     if a.checkpoint is not None:
+        from diffmarket.games.evaluate import simulate_with_agent     # the diffusion agent: torch
         s = simulate_with_agent(load_config(a.config), a.checkpoint, a.out, seed=a.seed, num_agents=a.num_agents,
                                 num_steps=a.num_steps, figures=not a.no_figures)
         print(f"simulated {s['num_steps']} steps of {s['num_agents']} agents, the diffusion agent in the last slot: "
@@ -186,6 +187,7 @@ def simulate_main(argv=None) -> dict:
               f"({s['diffusion_infeasible_generated']} generated outside the rules and projected onto them, "
               f"{s['diffusion_infeasible_sent']} sent outside them); wrote {s['out_dir']}")
         return s
+    from diffmarket.market.agents import simulate
     s = simulate(load_config(a.config), a.out, seed=a.seed, num_agents=a.num_agents, num_steps=a.num_steps,
                  figures=not a.no_figures)
     print(f"simulated {s['num_steps']} steps of {s['num_agents']} agents: {s['num_trades']} trades, "
@@ -206,6 +208,7 @@ def demo_main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="a light run on the last 1,500 bars")
     ap.add_argument("--config", default=None, help="YAML config over the packaged defaults")
     a = ap.parse_args(argv)
+    from diffmarket.app.demo import run_demo
     res = run_demo(a.out, a.seed, a.style, a.quick, a.config)
     for key, m in res.items():
         shown = [k for k in ("total_return", "sharpe", "max_drawdown", "position_agreement", "pnl_correlation",
@@ -228,7 +231,7 @@ def live_main(argv=None) -> dict:
     from diffmarket.trading.live.paper import PaperExchange
     from diffmarket.trading.backtest import CostModel
     from diffmarket.trading.backtest import TargetSeries
-    from diffmarket.policy.learned import human_targets
+    from diffmarket.policy.imitation import human_targets
     ap = _Parser(prog="diffmarket-live", description="Paper or live trading of a trained policy (or a human's recorded targets).")
     ap.add_argument("--config", help="YAML config (live: venues, bar clock, safety switches; backtest: the paper venue's costs)")
     ap.add_argument("--model_path", help="trained policy (a checkpoint file or a folder holding best_model.pt)")
@@ -261,7 +264,8 @@ def live_main(argv=None) -> dict:
         start = a.start_date
     else:
         if not Path(a.model_path).exists(): raise DataError("model not found", file=a.model_path)
-        policy = load_policy(a.model_path)
+        from diffmarket.policy import learned
+        policy = learned.load_policy(a.model_path)
         held_out = policy.split_start() if callable(getattr(policy, "split_start", None)) else None
         start = a.start_date or held_out
     out = Path(a.out or f"runs/live/{a.mode}")
@@ -288,8 +292,6 @@ def live_cmd(argv=None) -> int:
     return run_command("diffmarket-live", live_main, argv)
 
 # %% ../../nbs/95_cli.ipynb #fdf54713
-from ..games.market_agent.agent import train_market
-
 def train_market_main(argv=None) -> dict:
     "Parse `diffmarket-train-market` flags, simulate episodes, train the market agent, write `--out`; prints a JSON summary."
     ap = _Parser(prog="diffmarket-train-market", description="Train the diffusion market agent on simulated market episodes.")
@@ -308,6 +310,7 @@ def train_market_main(argv=None) -> dict:
     keys = dict(num_episodes=a.num_episodes, episode_length=a.episode_length, batch_size=a.batch_size, epochs=a.num_epochs,
                 seed=a.seed, workers=a.workers, ray_address=a.ray_address)
     cfg = load_config(a.config, overrides={"market_agent": {k: v for k, v in keys.items() if v is not None}})
+    from diffmarket.games.market_agent.agent import train_market
     summary = train_market(cfg, a.out, resume=a.resume, progress=not a.quiet)
     print(json.dumps(summary, indent=1))
     return summary
@@ -317,8 +320,6 @@ def train_market_cmd(argv=None) -> int:
     return run_command("diffmarket-train-market", train_market_main, argv)
 
 # %% ../../nbs/95_cli.ipynb #3e6b0c3a
-from ..games.evaluate import evaluate_checkpoint
-
 def evaluate_main(argv=None) -> dict:
     "Parse `diffmarket-evaluate` flags, evaluate the checkpoint's agent over episodes, write `--out`; prints the per-type table."
     ap = _Parser(prog="diffmarket-evaluate", description="Evaluate the diffusion market agent over simulated episodes.")
@@ -332,6 +333,7 @@ def evaluate_main(argv=None) -> dict:
     ap.add_argument("--ray_address", default=None, help="run the episodes on a Ray cluster: 'auto', 'ray://host:10001' or 'local'")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
+    from diffmarket.games.evaluate import evaluate_checkpoint
     res = evaluate_checkpoint(load_config(a.config), a.checkpoint, a.num_episodes, a.out, slot_baselines=a.slot_baselines,
                               seed=a.seed, workers=a.workers, ray_address=a.ray_address, progress=not a.quiet)
     cols = ["pnl", "pnl_lo", "pnl_hi", "total_return", "sharpe", "max_drawdown", "win_rate", "market_impact_bps"]

@@ -22,7 +22,8 @@ from ..trading.backtest_report import write_report, write_tables
 from ..trading.risk.manager import RiskManager
 from ..trading.risk.monitor import monitor_backtest, plot_managed
 from ..policy.train import Trainer
-from ..policy.learned import human_targets, load_policy, imitation_report
+from ..policy.imitation import human_targets, imitation_report
+from ..policy.learned import load_policy
 
 # %% auto #0
 __all__ = ['DEMO_START', 'SECTIONS', 'demo_context', 'section_human', 'section_policy', 'section_risk', 'section_market',

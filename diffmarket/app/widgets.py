@@ -20,7 +20,7 @@ from ..trading.backtest import Backtest, as_panel
 from ..trading.backtest import TargetSeries
 from ..trading.replay import replay_trades
 from ..trading.risk.manager import RiskManager
-from ..policy.learned import human_targets, imitation_report
+from ..policy.imitation import human_targets, imitation_report
 from .viz import (facts_frame, figure_png, imitation_frame, metrics_frame, new_figure,
     plot_depth_heatmap, plot_equity_drawdown, plot_positions_over_price, plot_price, plot_return_distribution,
     plot_volume, plot_wealth)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 # %% auto #0
 __all__ = ['autocorrelation', 'excess_kurtosis', 'hill_tail_index', 'aggregated_kurtosis', 'leverage', 'impact_exponent',
@@ -28,6 +27,7 @@ def autocorrelation(x, max_lag:int=20) -> np.ndarray:
 # %% ../../nbs/12_stylized.ipynb #1e8b868d
 def excess_kurtosis(r) -> float:
     "Excess (Fisher) kurtosis: 0 for a Gaussian."
+    from scipy import stats                      # scipy.stats takes a second to import: only where used
     return float(stats.kurtosis(_clean(r), fisher=True, bias=False))
 
 def hill_tail_index(r, tail_fraction:float=0.05) -> float:
@@ -89,6 +89,7 @@ def stylized_facts(returns, volume=None, metaorder_sizes=None, metaorder_moves=N
     if volume is not None and np.nanstd(v) > 0:
         rel = v / pd.Series(v).rolling(50, min_periods=10).mean().to_numpy()    # volume relative to its recent level
         keep = np.isfinite(rel)
+        from scipy import stats
         rho, p = stats.spearmanr(rel[keep], np.abs(r[keep]))
         out["volume_volatility"] = dict(spearman=float(rho), p_value=float(p), met=bool(rho > 0.1 and p < 0.01))
     else: out["volume_volatility"] = dict(spearman=None, p_value=None, met=None)

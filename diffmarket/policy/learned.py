@@ -4,7 +4,7 @@
 
 # %% ../../nbs/22_learned_policy.ipynb #db769544
 from __future__ import annotations
-import copy, math, time
+import copy, time
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +18,17 @@ import yaml
 
 from ..core import (Config, DataConfig, BacktestConfig, DataError, ConfigError, Observation, load_config,
     config_to_dict, config_from_dict)
-from ..report import output_dir, write_json, html_table
-from ..data.loaders import position_path, entry_step, session_bars, SESSION_CAP
+from ..report import output_dir, html_table
+from ..data.loaders import entry_step, session_bars, SESSION_CAP
 from ..data.features import StrategyData, feature_warmup, feature_window, last_features, feature_names
-from ..trading.backtest import Backtest
-from ..trading.backtest import TargetSeries
+from ..trading.backtest import Backtest, TargetSeries
 from .diffusion import torch_threads
 from .train import Trainer, data_splits, load_checkpoint
+from .imitation import human_targets, imitation_report
 
 # %% auto #0
-__all__ = ['CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN', 'LOW_CONFIDENCE', 'MODEL_KINDS', 'DiffusionPolicy',
-           'load_policy', 'human_targets', 'imitation_report', 'select_by_replay', 'EnsembleModel', 'FitReport',
-           'fit_policy', 'train_to_dir']
+__all__ = ['CHOICES', 'PRICE_SCALE_TOLERANCE', 'OUTSIDE_MARGIN', 'MODEL_KINDS', 'DiffusionPolicy', 'load_policy',
+           'select_by_replay', 'EnsembleModel', 'FitReport', 'fit_policy', 'train_to_dir']
 
 # %% ../../nbs/22_learned_policy.ipynb #ddc5d494
 CHOICES = ("consensus", "medoid", "random", "probability")
@@ -299,47 +298,6 @@ def load_policy(path, **kwargs) -> DiffusionPolicy:
     "A DiffusionPolicy from a checkpoint file or a directory holding best_model.pt (kwargs go to DiffusionPolicy)."
     model, meta = load_checkpoint(path)
     return DiffusionPolicy(model, meta, **kwargs)
-
-# %% ../../nbs/22_learned_policy.ipynb #2f9f4278
-def human_targets(trades:pd.DataFrame, bars) -> np.ndarray:
-    "The human's target at each close: the position it held at the next close (n_bars, n_symbols)."
-    pp = position_path(trades, bars).values
-    return np.vstack([pp[1:], pp[-1:]])
-
-def _bucket(pos:np.ndarray, lot:float) -> np.ndarray: return np.sign(pos) * np.round(np.abs(pos) / lot)
-
-LOW_CONFIDENCE = 0.5           # decisions below this confidence count as unsure in the imitation report
-
-def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, out_dir=None, policy=None) -> dict:
-    "Compare a policy's BacktestResult with the human's trade log over the same bars (and `policy`'s diagnostics); writes imitation.json to `out_dir`."
-    start, end = result.equity.index[0], result.equity.index[-1]
-    hres = Backtest(bars, TargetSeries(human_targets(trades, bars)), cfg or result.config, start, end).run()
-    p, h = result.positions.values, hres.positions.reindex(result.positions.index).values
-    held = np.abs(position_path(trades, bars).values)
-    lots = np.array([float(c[c > 1e-9].min()) if (c > 1e-9).any() else 1.0 for c in held.T])   # each symbol's own lot
-    lot = float(lots[0]) if len(lots) == 1 else lots.tolist()
-    same = (_bucket(p, lots) == _bucket(h, lots)).all(axis=1)
-    agree = float(same.mean())
-    dp, dh = np.diff(result.equity.values), np.diff(hres.equity.values)
-    corr = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
-    sp, sh = result.metrics["sharpe"], hres.metrics["sharpe"]
-    rep = dict(position_agreement=agree, pnl_correlation=corr(dp, dh), cum_pnl_correlation=corr(np.cumsum(dp), np.cumsum(dh)),
-               sharpe_ratio_ratio=float(sp / sh) if sh and not math.isnan(sh) and not math.isnan(sp) else float("nan"),
-               sharpe_difference=float(sp - sh), policy_sharpe=sp, human_sharpe=sh, lot=lot, start=str(start), end=str(end), num_bars=len(p),
-               policy=result.metrics, human=hres.metrics)
-    dg = policy.diagnostics_frame() if callable(getattr(policy, "diagnostics_frame", None)) else None
-    if dg is not None and len(dg):
-        d = dg.set_index(pd.DatetimeIndex(dg.timestamp)).reindex(result.positions.index)
-        bar_after = pd.Series(same, index=result.positions.index).shift(-1).fillna(True).astype(bool)   # a close's decision shows a bar later
-        out = d.outside.map(lambda x: bool(x) if isinstance(x, tuple) else False)
-        unsure = d.confidence < LOW_CONFIDENCE
-        rate = lambda m: float(bar_after[m].mean()) if m.any() else float("nan")
-        names = pd.Series([n for x in d.outside.dropna() for n in x]).value_counts()
-        rep.update(outside_share=float(out.mean()), low_confidence_share=float(unsure.mean()),
-                   agreement_inside=rate(~out), agreement_outside=rate(out), agreement_unsure=rate(unsure),
-                   outside_features=names.head(5).to_dict())
-    if out_dir is not None: write_json(Path(out_dir) / "imitation.json", rep)
-    return rep
 
 # %% ../../nbs/22_learned_policy.ipynb #2bd66438
 def select_by_replay(trainer:Trainer, bars:pd.DataFrame, trades:pd.DataFrame, top:int=4, num_samples=(8, 32),
