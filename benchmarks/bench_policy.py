@@ -1,6 +1,6 @@
 """Diffusion policy imitation quality on held-out bars, beside the gradient-boosted-tree reference and the human.
 
-Quality: six synthetic humans (diffmarket.data.synthetic_trader) are imitated, each on the bars it suits:
+Quality: six synthetic humans (diffmarket.data.humans.synthetic_trader) are imitated, each on the bars it suits:
 trend, mean_reversion, discretionary (one or two lots at random on entry: the multimodal style) and stops
 (stop-loss and take-profit relative to its entry price: path-dependent) on the shipped S&P 500 daily bars
 from 2008; session (a day trader with session effects) on the shipped synthetic 5-minute bars; and two_symbols
@@ -23,7 +23,7 @@ last 20%, which no model saw. Rows, each with its goal from issue 16:
 Both run through the same backtester and costs. Policies execute with the default choice ('consensus').
 `--quick`: 2 seeds, 40 epochs (development; the numbers are lower than the full run's). `--mse` adds the MSE
 behaviour-cloning baseline; `--select replay` chooses each model's checkpoint by replaying it on the
-validation bars (closed-loop model selection, diffmarket.train.select_by_replay); `--ensemble` adds the
+validation bars (closed-loop model selection, diffmarket.policy.learned.select_by_replay); `--ensemble` adds the
 ensemble of the trained seeds. Speed (latency, throughput, training time) is bench_policy_speed.py.
 
 The seeds train ahead in `--jobs` worker processes (2 by default, the machine's cores) while the parent process
@@ -289,7 +289,7 @@ if __name__ == "__main__":
     ap.add_argument("--select", choices=("loss", "replay"), default="loss", help="checkpoint by validation loss or by closed-loop replay")
     ap.add_argument("--ensemble", action="store_true", help="also trade the ensemble of the trained seeds")
     ap.add_argument("--compare", default=None, help="also trade each trained model with this choice (e.g. probability)")
-    ap.add_argument("--choice", default="consensus", help="the policy's choice among its samples (diffmarket.train.CHOICES)")
+    ap.add_argument("--choice", default="consensus", help="the policy's choice among its samples (diffmarket.policy.learned.CHOICES)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes that train the seeds ahead (default 2: the machine's cores)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override, e.g. training.switch_weight=3")
     a = ap.parse_args()

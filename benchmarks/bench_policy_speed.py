@@ -5,7 +5,7 @@ steps and horizon, three position levels diffused as channels (a long/flat/short
 p50 and p99 over many decisions. The plain path (the UNet's own forward and diffusers' scheduler.step every step)
 is measured in the same run, interleaved, so the ratio holds on shared cores.
 Throughput: decisions/s at batch 256 (256·K sequences) with 2 threads, and with 1 thread as a note.
-Training: wall time of diffmarket.train.Trainer with the default config on the shipped S&P 500 daily bars (2008 on)
+Training: wall time of diffmarket.policy.train.Trainer with the default config on the shipped S&P 500 daily bars (2008 on)
 and a synthetic 'trend' human. Peer: the MSE behaviour-cloning baseline.
 
 Usage: python benchmarks/bench_policy_speed.py [--decisions 200] [--no-train]

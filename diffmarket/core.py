@@ -22,6 +22,7 @@ __all__ = ['OHLCV', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Obse
 class DiffmarketError(Exception):
     "Base class of every error diffmarket raises on bad user input."
 
+# %% ../nbs/00_core.ipynb #027b6ee9
 class DataError(DiffmarketError):
     "Bad data: names the file, the line of the file (header = line 1) and the column."
     def __init__(self, message:str, file=None, row:Optional[int]=None, column:Optional[str]=None):
@@ -30,6 +31,7 @@ class DataError(DiffmarketError):
                              f"column '{column}'" if column is not None else None) if w]
         super().__init__((", ".join(where) + ": " if where else "") + message)
 
+# %% ../nbs/00_core.ipynb #4ee879e3
 class ConfigError(DiffmarketError):
     "Bad configuration: names the key's dotted path."
     def __init__(self, message:str, path:str=""):
@@ -93,6 +95,7 @@ class Observation:
         "The last `n` bars (fewer at the start), shape (<=n, n_symbols, 5)."
         return self.ohlcv[max(0, self.t + 1 - n): self.t + 1]
 
+# %% ../nbs/00_core.ipynb #b406f9f9
 @dataclass
 class Decision:
     "A target position decided at a close, with exit prices that guard it during the next bar."
@@ -101,6 +104,7 @@ class Decision:
     take_profit: Any = None                 # exit price per symbol; a long exits at or above it, a short at or below
     events: list = field(default_factory=list)   # rows (dicts) explaining what changed the target: the risk layer's record
 
+# %% ../nbs/00_core.ipynb #f39887a0
 @runtime_checkable
 class Policy(Protocol):
     "Anything with `act(observation) -> target position` is a policy."
@@ -248,6 +252,7 @@ class MarketAgentsConfig:
     informed_order_size: int = 300   # parent order size, split over informed_slices steps
     informed_slices: int = 5
 
+# %% ../nbs/00_core.ipynb #87a4c708
 @dataclass
 class MarketConfig:
     "Limit-order-book market simulation."
@@ -292,6 +297,7 @@ def _default_venues() -> dict:
     return {"binance": {"ccxt_id": "binance", "market_type": "spot", "sandbox": False,
                         "credentials_env_prefix": "DIFFMARKET_BINANCE_", "symbols": ["BTC/USDT"]}}
 
+# %% ../nbs/00_core.ipynb #c3750006
 @dataclass
 class LiveConfig:
     "Paper and live execution: venues, the bar clock and the safety switches."
@@ -401,6 +407,7 @@ def _check_value(value, tp, path):
         return value
     return value
 
+# %% ../nbs/00_core.ipynb #672a6b64
 def config_from_dict(cls, data, path:str=""):
     "Build dataclass `cls` from `data`, reporting unknown keys and wrong types by dotted path."
     if data is None: data = {}
@@ -417,6 +424,7 @@ def config_from_dict(cls, data, path:str=""):
         kw[k] = config_from_dict(tp, v, p) if is_dataclass(tp) else _check_value(v, tp, p)
     return cls(**kw)
 
+# %% ../nbs/00_core.ipynb #f04afbad
 def load_config(path=None, overrides:Optional[dict]=None) -> Config:
     "Load a YAML config over the packaged defaults (`path=None`: defaults only), then apply `overrides`."
     data = {}
@@ -430,6 +438,7 @@ def load_config(path=None, overrides:Optional[dict]=None) -> Config:
             data.setdefault(section, {}).update(values)
     return config_from_dict(Config, data)
 
+# %% ../nbs/00_core.ipynb #48eadaec
 def config_to_dict(cfg) -> dict:
     "A plain dict of a config (for YAML, JSON or checkpoints)."
     return dataclasses.asdict(cfg)
@@ -439,6 +448,7 @@ def make_rng(seed=None) -> np.random.Generator:
     "A NumPy Generator from a seed (or pass a Generator through)."
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
+# %% ../nbs/00_core.ipynb #3561cba7
 def seed_everything(seed:int) -> None:
     "Seed Python's `random`, NumPy's global state and PyTorch (CPU and CUDA)."
     random.seed(seed); np.random.seed(seed)
@@ -447,6 +457,7 @@ def seed_everything(seed:int) -> None:
         torch.manual_seed(seed)
     except ImportError: pass
 
+# %% ../nbs/00_core.ipynb #88c5dfa5
 def get_device(device:str="auto"):
     "A torch device: 'auto' picks CUDA when present, else CPU."
     import torch

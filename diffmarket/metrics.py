@@ -27,6 +27,7 @@ def _ppy_from_spacing(idx:pd.DatetimeIndex, step:pd.Timedelta) -> float:
     if step >= pd.Timedelta(hours=20): return days
     return float(pd.Series(1, index=idx).groupby(idx.normalize()).size().median()) * days
 
+# %% ../nbs/01_metrics.ipynb #f40ca5ce
 def periods_per_year(index) -> float:
     "Bars a year of the data holds, from a DatetimeIndex (see the annualisation rule)."
     idx = pd.DatetimeIndex(index)
@@ -45,11 +46,13 @@ def returns_from_equity(equity) -> np.ndarray:
     e = np.asarray(equity, dtype=float)
     return e[1:] / e[:-1] - 1.0
 
+# %% ../nbs/01_metrics.ipynb #daa76c8e
 def drawdown(equity) -> np.ndarray:
     "Drawdown at each point: equity over its running peak, minus one (≤ 0)."
     e = np.asarray(equity, dtype=float)
     return e / np.maximum.accumulate(e) - 1.0
 
+# %% ../nbs/01_metrics.ipynb #2c0c8a3a
 def max_drawdown_duration(equity) -> int:
     "Longest run of bars spent below an earlier peak."
     under = drawdown(equity) < 0

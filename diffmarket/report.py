@@ -32,6 +32,7 @@ def _check_target(out:Path, exists:str, marker:Optional[str], what:str):
         kind = f"a directory this command wrote (no {marker})" if marker else "empty"
         raise DataError(f"exists and is not {kind}; remove it or choose another {what}", file=out)
 
+# %% ../nbs/03_report.ipynb #7289bff2
 def _move_into_place(tmp:Path, out:Path, exists:str):
     "Put the finished temporary directory `tmp` at `out` under the policy `exists`."
     if exists == "merge" and out.exists():
@@ -42,6 +43,7 @@ def _move_into_place(tmp:Path, out:Path, exists:str):
         out.rename(old); tmp.rename(out); shutil.rmtree(old, ignore_errors=True)
     else: tmp.rename(out)
 
+# %% ../nbs/03_report.ipynb #cba6e2d5
 @contextlib.contextmanager
 def output_dir(out, exists:str="replace", marker:Optional[str]=None, what:str="output directory"):
     "Yield a temporary directory that becomes `out` when the block succeeds (policy `exists`, see the table)."
@@ -83,6 +85,7 @@ def json_ready(x):
     if isinstance(x, pd.Timestamp): return x.isoformat()
     return x
 
+# %% ../nbs/03_report.ipynb #7a158627
 def write_json(path, obj) -> Path:
     "Write `json_ready(obj)` to `path`, indented, atomically."
     return write_text_atomic(path, json.dumps(json_ready(obj), indent=2))
@@ -110,6 +113,7 @@ def html_table(data) -> str:
         return f"<table><tr>{head}</tr>{body}</table>"
     return "<table>" + "".join(f"<tr><td>{html.escape(str(k))}</td><td>{format_value(v)}</td></tr>" for k, v in data.items()) + "</table>"
 
+# %% ../nbs/03_report.ipynb #9df64ae9
 def html_page(title:str, body:str) -> str:
     "A whole HTML document: `title` as heading, then `body` (HTML)."
     return (f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

@@ -27,9 +27,11 @@ __all__ = ['UsageError', 'run_command', 'train_main', 'train_cmd', 'backtest_mai
 class UsageError(DiffmarketError):
     "Flags a command cannot use (unknown, missing, malformed or contradictory)."
 
+# %% ../../nbs/95_cli.ipynb #aa50658f
 class _Parser(argparse.ArgumentParser):
     def error(self, message): raise UsageError(message)
 
+# %% ../../nbs/95_cli.ipynb #e64c67eb
 def run_command(prog:str, body:Callable, argv=None) -> int:
     "Run `body(argv)` as console command `prog`: a DiffmarketError or OSError becomes one stderr line and status 1."
     try: body(argv)
@@ -69,6 +71,7 @@ def train_main(argv=None) -> dict:
           "from there unless told otherwise", file=sys.stderr)
     return summary
 
+# %% ../../nbs/95_cli.ipynb #4269adeb
 def train_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-train`."
     return run_command("diffmarket-train", train_main, argv)
@@ -148,6 +151,7 @@ def backtest_main(argv=None) -> dict:
     if a.report: print(f"report written to {a.report}", file=sys.stderr)
     return out
 
+# %% ../../nbs/95_cli.ipynb #0fa4e221
 def risk_outputs(result, unmanaged, manager, title:str) -> dict:
     "The report's risk files (text) for a managed `result` and its `unmanaged` twin; adds the unmanaged headline metrics to `result.metrics`."
     import io
@@ -161,6 +165,7 @@ def risk_outputs(result, unmanaged, manager, title:str) -> dict:
     if not len(result.events): extra["risk_events.csv"] = ",".join(result.events.columns) + "\n"   # the backtester writes it when there are rows
     return extra
 
+# %% ../../nbs/95_cli.ipynb #828f00aa
 def backtest_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-backtest`."
     return run_command("diffmarket-backtest", backtest_main, argv)
@@ -194,6 +199,7 @@ def simulate_main(argv=None) -> dict:
           f"{s['facts_met']} stylized facts met; wrote {s['out_dir']}")
     return s
 
+# %% ../../nbs/95_cli.ipynb #745d6453
 def simulate_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-simulate`."
     return run_command("diffmarket-simulate", simulate_main, argv)
@@ -217,6 +223,7 @@ def demo_main(argv=None) -> dict:
     print(f"report: {Path(a.out) / 'report.html'}")
     return res
 
+# %% ../../nbs/95_cli.ipynb #cf464abd
 def demo_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-demo`."
     return run_command("diffmarket-demo", demo_main, argv)
@@ -287,6 +294,7 @@ def live_main(argv=None) -> dict:
     print(f"journal and files in {out}", file=sys.stderr)
     return summary
 
+# %% ../../nbs/95_cli.ipynb #3e118dc9
 def live_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-live`."
     return run_command("diffmarket-live", live_main, argv)
@@ -315,6 +323,7 @@ def train_market_main(argv=None) -> dict:
     print(json.dumps(summary, indent=1))
     return summary
 
+# %% ../../nbs/95_cli.ipynb #e1afddca
 def train_market_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-train-market`."
     return run_command("diffmarket-train-market", train_market_main, argv)
@@ -343,6 +352,7 @@ def evaluate_main(argv=None) -> dict:
           f"outside them, {r['rejected_by_market']} rejected by the market; wrote {res['out']}")
     return res
 
+# %% ../../nbs/95_cli.ipynb #43bd7a49
 def evaluate_cmd(argv=None) -> int:
     "Console entry point of `diffmarket-evaluate`."
     return run_command("diffmarket-evaluate", evaluate_main, argv)

@@ -72,6 +72,7 @@ def _plot_imitation(bars, trades, results:dict, path):
         a2.set_ylim(-lim, lim); a2.set_ylabel("position"); ax.set_ylabel("close"); ax.set_title(name, fontsize=9, loc="left")
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
+# %% ../../nbs/90_demo.ipynb #7185a1b0
 def section_policy(ctx:dict) -> dict:
     "Train a diffusion policy and the MSE baseline on the human's log; backtest both on the held-out bars."
     cfg, bars, trades, out = ctx["cfg"], ctx["bars"], ctx["trades"], ctx["out"]

@@ -143,6 +143,7 @@ def solve(self:EquilibriumDashboard, game, v:dict, names=None) -> dict:
                     f"iterations, NashConv {path.nash_conv:.3g}</p>" + html_table(profile_frame(game, path.strategies, names)))
     return dict(solution=solution, path=path, levels=level_k_choices(game, int(v["levels"])))
 
+# %% ../../nbs/56_equilibrium_dashboard.ipynb #a82a6f03
 @patch
 def compute(self:EquilibriumDashboard, v:dict, report:Callable) -> dict:
     "Build the game and solve it."
@@ -152,6 +153,7 @@ def compute(self:EquilibriumDashboard, v:dict, report:Callable) -> dict:
     report(0.6)
     return dict(game=game, names=names, **self.solve(game, v, names))
 
+# %% ../../nbs/56_equilibrium_dashboard.ipynb #7db0ba22
 @patch
 def render(self:EquilibriumDashboard, out:dict):
     "The solution table, the NashConv / best-response / level-k figure or the Shapley bars."
@@ -174,6 +176,7 @@ def render(self:EquilibriumDashboard, out:dict):
     self.image("paths", fig)
     self.outputs["shapley"].value = ""
 
+# %% ../../nbs/56_equilibrium_dashboard.ipynb #6e0e23f1
 @patch
 def describe(self:EquilibriumDashboard, v:dict, out:dict) -> str:
     "The status line: game, solver and the NashConv reached."

@@ -33,6 +33,7 @@ class JournalReader(Protocol):
     def events(self) -> pd.DataFrame: ...
     def equity(self) -> pd.Series: ...
 
+# %% ../../nbs/57_live_monitor.ipynb #32cde663
 def _utc(df:pd.DataFrame) -> pd.DataFrame:
     "A `timestamp` column in UTC, from ISO text or from the journal's nanosecond `ts_ns`."
     if not len(df): return df
@@ -41,11 +42,13 @@ def _utc(df:pd.DataFrame) -> pd.DataFrame:
         df = df.copy(); df.insert(0, "timestamp", pd.to_datetime(df.pop("ts_ns").astype("int64"), utc=True)); return df
     return df
 
+# %% ../../nbs/57_live_monitor.ipynb #b7faace9
 def _as_equity(df:pd.DataFrame) -> pd.Series:
     if not len(df) or "equity" not in df.columns: return pd.Series(dtype=float, name="equity")
     df = _utc(df)
     return pd.Series(df["equity"].to_numpy(float), index=pd.DatetimeIndex(df["timestamp"]), name="equity")
 
+# %% ../../nbs/57_live_monitor.ipynb #dc759fc5
 JOURNAL_TABLES = {"orders": "orders", "fills": "fills", "events": "events", "closes": "closes"}
 
 class SQLiteJournal:
@@ -72,6 +75,7 @@ class SQLiteJournal:
     def equity(self): return _as_equity(self.read("closes"))
     def __repr__(self): return f"SQLiteJournal({str(self.path)!r})"
 
+# %% ../../nbs/57_live_monitor.ipynb #4461a774
 class RunDirJournal:
     "Reads what a live session keeps current in its `--out` folder: the CSV files, metrics.json and the orders of journal.sqlite."
     def __init__(self, out_dir): self.dir = Path(out_dir)
@@ -99,11 +103,13 @@ def signed_quantity(fills:pd.DataFrame) -> np.ndarray:
     side = fills["side"].astype(str).str.lower().str[0].map({"b": 1.0, "s": -1.0}).to_numpy(float)
     return side * fills["quantity"].to_numpy(float)
 
+# %% ../../nbs/57_live_monitor.ipynb #740d7b0c
 def positions_from_fills(fills:pd.DataFrame) -> pd.Series:
     "Units held per symbol after all fills."
     if not len(fills): return pd.Series(dtype=float, name="position")
     return pd.Series(signed_quantity(fills), index=fills["symbol"].to_numpy()).groupby(level=0).sum().rename("position")
 
+# %% ../../nbs/57_live_monitor.ipynb #b23c8bf6
 def round_trips(fills:pd.DataFrame) -> pd.DataFrame:
     "Closed round trips of a fills table, flat to flat per symbol: symbol, entry_time, exit_time, pnl (after fees)."
     rows = []
@@ -223,6 +229,7 @@ def compute(self:LiveMonitor, v:dict, report:Callable) -> dict:
     return dict(fills=fills, orders=open_, events=events, equity=equity, positions=pos, metrics=self.metrics(j),
                 read_at=pd.Timestamp.now(tz="UTC"))
 
+# %% ../../nbs/57_live_monitor.ipynb #34865c06
 @patch
 def render(self:LiveMonitor, out:dict):
     "Tables of the latest rows and the equity so far."
@@ -242,6 +249,7 @@ def render(self:LiveMonitor, out:dict):
         self.image("equity", fig)
     else: self.outputs["equity"].value = "<p><i>no equity yet</i></p>"
 
+# %% ../../nbs/57_live_monitor.ipynb #b2f1ab96
 @patch
 def describe(self:LiveMonitor, v:dict, out:dict) -> str:
     "The status line: how much the journal holds and when it was read."
@@ -251,6 +259,7 @@ def describe(self:LiveMonitor, v:dict, out:dict) -> str:
     return (f"{len(out['fills'])} fills · {len(out['orders'])} open orders · {risk} risk events · "
             f"last fill {last} · read {out['read_at']:%H:%M:%S} UTC")
 
+# %% ../../nbs/57_live_monitor.ipynb #face3f02
 @patch
 def start(self:LiveMonitor):
     "Refresh every `interval` seconds until `stop()` (the `live` toggle)."
@@ -260,6 +269,7 @@ def start(self:LiveMonitor):
         while not self._stop.wait(self.controls["interval"].value): self.changed()
     self._poller = threading.Thread(target=poll, daemon=True, name="diffmarket-live-monitor"); self._poller.start()
 
+# %% ../../nbs/57_live_monitor.ipynb #4230b69f
 @patch
 def stop(self:LiveMonitor):
     "Stop refreshing by itself."

@@ -35,12 +35,14 @@ def _figures_display_inline():
     try: fmt.lookup_by_type(Figure)
     except KeyError: fmt.for_type(Figure, lambda fig: figure_png(fig, dpi=90))
 
+# %% ../../nbs/50_viz.ipynb #3a8ec0ba
 def new_figure(width:float=9.0, height:float=3.5, nrows:int=1, ncols:int=1, **kw):
     "A constrained-layout Figure outside pyplot and its axes (`squeeze` as in `plt.subplots`); it displays inline."
     _figures_display_inline()
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.subplots(nrows, ncols, **kw)
 
+# %% ../../nbs/50_viz.ipynb #5657c79c
 def figure_png(fig:Figure, dpi:int=80) -> bytes:
     "The figure as PNG bytes (what a dashboard shows in its image outputs)."
     buf = io.BytesIO()
@@ -61,6 +63,7 @@ def plot_equity_drawdown(result:BacktestResult, axes=None, title:str="Equity"):
     a2.set_ylabel("drawdown %"); a2.grid(alpha=0.3)
     return a1.figure
 
+# %% ../../nbs/50_viz.ipynb #f0eec52c
 def plot_positions_over_price(result:BacktestResult, ax=None, symbol=None, title:str="Positions over price"):
     "Close of one symbol (the first by default) with the position held over it, long green and short red."
     if ax is None: fig, ax = new_figure(9, 3)
@@ -131,6 +134,7 @@ def plot_price(env, ax=None):
     ax.set(xlabel="step", ylabel="price", title="price trajectory"); ax.legend(fontsize=8); ax.grid(alpha=0.3)
     return ax.figure
 
+# %% ../../nbs/50_viz.ipynb #96f5c0f4
 def plot_volume(env, ax=None, bins:int=40):
     "Histogram of trade sizes (log count)."
     if ax is None: fig, ax = new_figure(5, 3)
@@ -139,6 +143,7 @@ def plot_volume(env, ax=None, bins:int=40):
     ax.set(xlabel="trade size (shares)", ylabel="trades", title=f"volume distribution ({len(q):,} trades)")
     return ax.figure
 
+# %% ../../nbs/50_viz.ipynb #64384690
 def plot_wealth(env, ax=None, kinds:Optional[Sequence[str]]=None, max_agents:int=30):
     "Mark-to-market PnL of each agent over the run (coloured by kind when `kinds` is given)."
     if ax is None: fig, ax = new_figure(9, 3)
@@ -153,6 +158,7 @@ def plot_wealth(env, ax=None, kinds:Optional[Sequence[str]]=None, max_agents:int
     if kinds: ax.legend(fontsize=7)
     return ax.figure
 
+# %% ../../nbs/50_viz.ipynb #7fe78b2b
 def plot_return_distribution(env, ax=None, bins:int=60):
     "Standardised per-step mid returns (log density) against a standard Gaussian."
     if ax is None: fig, ax = new_figure(5, 3)
@@ -182,6 +188,7 @@ def depth_grid(env, span:int=20, max_columns:int=300) -> tuple:
     if block > 1: bids, asks = (g[:, :m].reshape(g.shape[0], -1, block).mean(2) for g in (bids, asks))
     return bids, asks, block
 
+# %% ../../nbs/50_viz.ipynb #aeece8e4
 def plot_depth_heatmap(env, ax=None, span:int=20, max_columns:int=300):
     "Order-book depth around the mid over the run (bids blue, asks red, log colour scales)."
     if ax is None: fig, ax = new_figure(9, 3.2)
@@ -218,6 +225,7 @@ def plot_nash_conv(history:pd.DataFrame, ax=None, label:Optional[str]=None):
     if label: ax.legend(fontsize=8)
     return ax.figure
 
+# %% ../../nbs/50_viz.ipynb #abb0cb91
 def plot_response_paths(history:pd.DataFrame, ax=None, names:Optional[Sequence[str]]=None, strategy_names=None):
     "Each player's strategy along an `IBRResult.history`: actions of a continuous game, or probabilities of pure strategies."
     if ax is None: fig, ax = new_figure(5, 3)
@@ -248,6 +256,7 @@ def level_k_choices(game, max_level:int, level0=None) -> pd.DataFrame:
         else: rows.append({f"{i}": float(np.ravel(a)[0]) for i, a in enumerate(np.asarray(p))})
     return pd.DataFrame(rows).rename_axis("level")
 
+# %% ../../nbs/50_viz.ipynb #29704fa9
 def plot_level_k(choices:pd.DataFrame, ax=None, names:Optional[Sequence[str]]=None):
     "Level-k choices by level (from `level_k_choices`), one line per column."
     if ax is None: fig, ax = new_figure(5, 3)

@@ -71,11 +71,13 @@ def png_html(png:bytes, alt:str="") -> str:
     "An <img> tag with the PNG inline (data URI)."
     return f'<img alt="{html.escape(alt)}" style="max-width:100%" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
+# %% ../../nbs/55_widgets.ipynb #deb5ee35
 def frame_html(df:pd.DataFrame, max_rows:int=20) -> str:
     "A DataFrame as the report's HTML table (its last `max_rows` rows), or a note when empty."
     if df is None or len(df) == 0: return "<p><i>none</i></p>"
     return html_table(df.tail(max_rows))
 
+# %% ../../nbs/55_widgets.ipynb #0e111e02
 class Dashboard:
     "Controls, a status line, a progress bar and HTML outputs; a change of any control re-runs `compute` (debounced)."
     title = "dashboard"
@@ -145,16 +147,19 @@ def _run(self:Dashboard):
     self.status.value = (f'<span class="dm-run-count">run {self.runs}</span> · {html.escape(self.describe(vals, result))} · '
                          f"{time.perf_counter() - t0:.1f} s")
 
+# %% ../../nbs/55_widgets.ipynb #70866c8b
 @patch
 def _report(self:Dashboard, fraction:float):
     self.progress.value = float(min(max(fraction, 0.0), 1.0))
 
+# %% ../../nbs/55_widgets.ipynb #d8726b7c
 @patch
 def refresh(self:Dashboard):
     "Compute and show now, in this thread (what a change triggers in the worker)."
     self.runner.wait(); self._run()
     return self
 
+# %% ../../nbs/55_widgets.ipynb #6817cf4b
 @patch
 def wait(self:Dashboard, timeout:float=600) -> "Dashboard":
     "Wait until the worker has shown the result of the last change."
@@ -162,11 +167,13 @@ def wait(self:Dashboard, timeout:float=600) -> "Dashboard":
     if self.runner.errors: raise self.runner.errors.pop()
     return self
 
+# %% ../../nbs/55_widgets.ipynb #9a6deeb0
 @patch
 def image(self:Dashboard, name:str, fig) -> None:
     "Show a figure in output `name` as an inline PNG."
     self.outputs[name].value = png_html(figure_png(fig), name)
 
+# %% ../../nbs/55_widgets.ipynb #4d717e4c
 @patch
 def snapshot(self:Dashboard):
     "The outputs as static HTML (what a committed notebook keeps: widgets need a live kernel)."
@@ -195,11 +202,13 @@ class _ProgressPolicy:
         check = getattr(self.policy, "check_bars", None)
         if callable(check): check(panel)
 
+# %% ../../nbs/55_widgets.ipynb #99468945
 def _slider(spec, description:str):
     if isinstance(spec, W.ValueWidget): return spec
     value, lo, hi, step = spec
     return W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description, continuous_update=False)
 
+# %% ../../nbs/55_widgets.ipynb #0a0f505a
 def _months(index:pd.DatetimeIndex) -> list:
     "Month starts within the bars (and the last bar) as (label, timestamp) options of a range slider."
     first = index.to_series().groupby(index.strftime("%Y-%m")).first()
@@ -261,6 +270,7 @@ def run_config(self:BacktestDashboard, v:dict) -> BacktestConfig:
                                max_position=(v["max_position"] or None) if on else None,
                                max_leverage=(v["max_leverage"] or None) if on else None)
 
+# %% ../../nbs/55_widgets.ipynb #dc12a214
 @patch
 def backtest(self:BacktestDashboard, v:dict, report:Callable=lambda f: None, risk:Optional[bool]=None, targets:bool=False):
     "One run for control values `v` (`risk` overrides the risk switch; `targets` runs a human's targets, not its fills)."
@@ -277,6 +287,7 @@ def backtest(self:BacktestDashboard, v:dict, report:Callable=lambda f: None, ris
             policy = _ProgressPolicy(policy, int(i0), int(i1 - i0), report)
     return Backtest(self.panel_, wrap(policy), cfg, start, end).run()
 
+# %% ../../nbs/55_widgets.ipynb #4b9d76c6
 @patch
 def compute(self:BacktestDashboard, v:dict, report:Callable) -> dict:
     "The run, the run without risk rules when they are on, and the imitation report for a policy with a trade log."
@@ -286,6 +297,7 @@ def compute(self:BacktestDashboard, v:dict, report:Callable) -> dict:
         out["imitation"] = imitation_report(res, self.trades, self.bars, res.config)
     return out
 
+# %% ../../nbs/55_widgets.ipynb #c22be1a8
 @patch
 def render(self:BacktestDashboard, out:dict):
     "Draw the figures and tables of a run."
@@ -299,6 +311,7 @@ def render(self:BacktestDashboard, out:dict):
     ev = res.events
     self.outputs["events"].value = f"<b>events</b> ({len(ev)})" + frame_html(ev, 10)
 
+# %% ../../nbs/55_widgets.ipynb #3eb72d7c
 @patch
 def risk_text(self:BacktestDashboard, v:dict) -> str:
     "'off', or 'on' with the limits in force."
@@ -309,6 +322,7 @@ def risk_text(self:BacktestDashboard, v:dict) -> str:
     lim = [l for l in lim if l]
     return "on" + (f" ({', '.join(lim)})" if lim else "")
 
+# %% ../../nbs/55_widgets.ipynb #0db7a3b9
 @patch
 def describe(self:BacktestDashboard, v:dict, out:dict) -> str:
     "The status line: what ran, over which dates, with which costs, and its headline numbers."
@@ -384,6 +398,7 @@ def market_config(self:SimulationDashboard, v:dict) -> MarketConfig:
                                position_limit=float(v["position_limit"]), maker_fee_bps=v["maker_fee_bps"],
                                taker_fee_bps=v["taker_fee_bps"], num_steps=int(v["num_steps"]), seed=int(v["seed"]))
 
+# %% ../../nbs/55_widgets.ipynb #6748fa68
 @patch
 def compute(self:SimulationDashboard, v:dict, report:Callable) -> dict:
     "Run the market and measure its stylized facts."
@@ -393,6 +408,7 @@ def compute(self:SimulationDashboard, v:dict, report:Callable) -> dict:
     except ValueError as e: raise DiffmarketError(f"stylized facts: {e}") from None
     return dict(env=env, kinds=kinds, facts=facts)
 
+# %% ../../nbs/55_widgets.ipynb #bc25116c
 @patch
 def render(self:SimulationDashboard, out:dict):
     "The five plots and the facts table."
@@ -404,6 +420,7 @@ def render(self:SimulationDashboard, out:dict):
     self.image("depth", plot_depth_heatmap(env, new_figure(9, 3)[1]))
     self.outputs["facts"].value = "<b>stylized facts</b>" + frame_html(facts_frame(out["facts"]))
 
+# %% ../../nbs/55_widgets.ipynb #37cf952f
 @patch
 def describe(self:SimulationDashboard, v:dict, out:dict) -> str:
     "The status line: population, rules, seed and what happened."

@@ -24,12 +24,14 @@ def _time_in_position(position:np.ndarray) -> np.ndarray:
     start = np.maximum.accumulate(np.where(changed, np.arange(len(p)), 0))
     return np.arange(len(p)) - start
 
+# %% ../../nbs/07_features.ipynb #aada67d8
 def feature_warmup(cfg:DataConfig) -> int:
     "Bars of history the features need before they are defined (the longest window)."
     fw = [int(n) for n in cfg.feature_windows]
     if any(n < 2 for n in fw): raise ConfigError(f"every window must be >= 2 bars, got {fw}", "data.feature_windows")
     return max([cfg.return_window, cfg.vol_window, cfg.volume_window] + [n + 1 for n in fw])
 
+# %% ../../nbs/07_features.ipynb #614fcc72
 def make_features(ohlcv:np.ndarray, timestamps, position=None, cfg:DataConfig=None, position_scale:float=1.0) -> pd.DataFrame:
     "Causal features for one symbol: `ohlcv` of shape (T, 5); `position` held at each close (default flat); NaN rows: no bar."
     cfg = cfg or DataConfig()
@@ -93,14 +95,17 @@ def feature_names(cfg:DataConfig=None) -> list:
     "The columns of `make_features` under `cfg`, in order."
     return list(make_features(np.ones((2, 5)), pd.date_range("2020-01-01", periods=2, tz="UTC"), cfg=cfg).columns)
 
+# %% ../../nbs/07_features.ipynb #acabeb84
 def feature_window(cfg:DataConfig=None) -> int:
     "Bars `last_features` needs: the warm-up and the bar itself."
     return feature_warmup(cfg or DataConfig()) + 1
 
+# %% ../../nbs/07_features.ipynb #80091337
 def _sd(x) -> float:
     "Sample standard deviation (ddof 1)."
     return float(np.std(x, ddof=1))
 
+# %% ../../nbs/07_features.ipynb #1d50fd6b
 def last_features(ohlcv:np.ndarray, timestamp, position:float=0.0, time_in_position:int=0, cfg:DataConfig=None,
                   position_scale:float=1.0, entry_price:float=float("nan"), session_bar:int=0) -> np.ndarray:
     "The newest row of `make_features` from one symbol's last `feature_window(cfg)` real bars `ohlcv` (W, 5), in its column order."
@@ -143,6 +148,7 @@ def chronological_split(n:int, train_frac:float=0.6, val_frac:float=0.2):
     a, b = int(round(n * train_frac)), int(round(n * (train_frac + val_frac)))
     return slice(0, a), slice(a, b), slice(b, n)
 
+# %% ../../nbs/07_features.ipynb #77a669e4
 @dataclass
 class Normalizer:
     "Per-feature z-scoring with statistics fitted on training rows."

@@ -54,11 +54,13 @@ def _style_targets(close, high, low, style, n, rng, size_modes=(1, 2)):
     else: raise ValueError(f"unknown style {style!r}; choose from {STYLES}")
     return tgt
 
+# %% ../../nbs/06_synthetic_humans.ipynb #fa39ad39
 def typical_move(close, n:int=20) -> float:
     "A series' typical n-bar move as a return: the median n-bar volatility of one-bar log returns, times √n."
     r = np.diff(np.log(np.asarray(close, dtype=float)))
     return float(np.nanmedian(pd.Series(r).rolling(n).std().values) * np.sqrt(n))
 
+# %% ../../nbs/06_synthetic_humans.ipynb #49cf2a88
 def _stops_rule(close, high, low, n, stop, take):
     "The stops style as a function (t, position in lots, entry price) -> target in lots, decided at close t."
     hh = pd.Series(high).rolling(n).max().shift(1).values; ll = pd.Series(low).rolling(n).min().shift(1).values
@@ -73,6 +75,7 @@ def _stops_rule(close, high, low, n, stop, take):
         return 0.0 if gain <= -stop or gain >= take else pos
     return decide
 
+# %% ../../nbs/06_synthetic_humans.ipynb #bbebd4e6
 def _session_rule(close, stamps, n, gap_minutes):
     "The session style as a function (t, position in lots, entry price) -> target in lots, decided at close t."
     sb = session_bars(stamps, gap_minutes)
@@ -87,6 +90,7 @@ def _session_rule(close, stamps, n, gap_minutes):
         return 0.0 if abs(z[t]) < 0.5 else pos
     return decide
 
+# %% ../../nbs/06_synthetic_humans.ipynb #858a8076
 def synthetic_trader(bars:pd.DataFrame, style:str="trend", seed=0, unit:Optional[float]=None, n:int=20,
                      late_prob:float=0.03, fee_bps:float=1.0, cash:float=100_000.0, stop_loss:Optional[float]=None,
                      take_profit:Optional[float]=None, session_gap_minutes:float=60.0) -> pd.DataFrame:

@@ -25,6 +25,7 @@ def _find_data_dir() -> Path:
         if (d / "data" / "sp500_daily.csv").exists(): return d / "data"
     return (here[0] if here else Path.cwd()) / "data"
 
+# %% ../../nbs/05_data.ipynb #863d40b6
 DATA_DIR = _find_data_dir()
 
 def sample_path(name:str="sp500_daily.csv") -> Path:
@@ -37,6 +38,7 @@ def sample_path(name:str="sp500_daily.csv") -> Path:
 # %% ../../nbs/05_data.ipynb #8382e1f9
 def _line_of_byte(raw:bytes, pos:int) -> int: return raw[:pos].count(b"\n") + 1
 
+# %% ../../nbs/05_data.ipynb #fccfb3ee
 def read_table(path) -> pd.DataFrame:
     "Read a CSV (comma-separated, UTF-8) or Parquet file into a DataFrame of lower-case column names."
     p = Path(path)
@@ -75,6 +77,7 @@ def _is_csv(file) -> bool:
     "Whether `file` names a text file with lines (not a Parquet file, nor an in-memory table)."
     return file is not None and not str(file).startswith("<") and Path(str(file)).suffix.lower() not in (".parquet", ".pq")
 
+# %% ../../nbs/05_data.ipynb #f37bf5e7
 def _error(message:str, file=None, i:Optional[int]=None, column:Optional[str]=None) -> DataError:
     "A DataError at data row `i` (from 0): a CSV's line i + 2, a Parquet file's or a DataFrame's row i."
     if i is None or _is_csv(file): return DataError(message, file=file, row=None if i is None else int(i) + 2, column=column)
@@ -82,6 +85,7 @@ def _error(message:str, file=None, i:Optional[int]=None, column:Optional[str]=No
     e.file, e.row = (str(file) if file is not None else None), int(i)
     return e
 
+# %% ../../nbs/05_data.ipynb #a6a4a67b
 def _show(v) -> str:
     "A cell's value as a person reads it: text quoted, numbers plain (nan, not np.float64(nan))."
     if isinstance(v, str): return repr(v)
@@ -105,6 +109,7 @@ def _require_columns(df, required, optional, file):
                         f"expected {', '.join(required)}" + (f" and optionally {', '.join(optional)}" if optional else ""),
                         file=file, row=1 if _is_csv(file) else None)
 
+# %% ../../nbs/05_data.ipynb #a6873ace
 def _numeric(df, col, file, positive=False, nonneg=False):
     "Column `col` as float, naming the first row that is not a finite number (or violates the sign)."
     s = df[col]
@@ -158,6 +163,7 @@ def _utc_offset(text:str) -> pd.Timedelta:
     sign, digits = (1 if text[0] == "+" else -1), text[1:].replace(":", "")
     return sign * pd.Timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
 
+# %% ../../nbs/05_data.ipynb #375e857e
 def _text_stamps(s:pd.Series, file, column):
     "ISO-8601 text → (UTC DatetimeIndex, local wall clock (naive) or None, kind)."
     text = s.astype(str).str.strip()
@@ -211,6 +217,7 @@ def _stamps(values, file=None, column:str="timestamp", trading_dates:bool=True):
         return days, days, "trading_date"
     return utc, wall, kind
 
+# %% ../../nbs/05_data.ipynb #30f872f4
 def parse_timestamps(values, file=None, column:str="timestamp", trading_dates:bool=True) -> pd.DatetimeIndex:
     """Timestamps (ISO-8601 text, YYYYMMDD or epoch s/ms/µs/ns numbers, datetimes) as a UTC DatetimeIndex in ns;
     one DataError naming the row when they cannot be a market's times. Daily bars with UTC offsets become trading dates."""
@@ -253,6 +260,7 @@ def _timestamp_column(df:pd.DataFrame, file=None) -> pd.DataFrame:
     found = named or [c for c in _INDEX_NAMES if c in cols][:1]
     return df.rename(columns={found[0]: "timestamp"}) if found else df
 
+# %% ../../nbs/05_data.ipynb #b4551676
 def normalize_bars(df:pd.DataFrame, file=None) -> pd.DataFrame:
     "A bar table in the contract's column names (timestamp from an alias or the index, lower-case OHLCV, volume 0 if absent)."
     stored = isinstance(df.index, (pd.DatetimeIndex, pd.MultiIndex)) or (df.index.name is not None and not isinstance(df.index, pd.RangeIndex))
@@ -268,6 +276,7 @@ def normalize_bars(df:pd.DataFrame, file=None) -> pd.DataFrame:
 # %% ../../nbs/05_data.ipynb #29d0e959
 def _stem(file) -> str: return Path(str(file)).stem if file is not None and not str(file).startswith("<") else "ASSET"
 
+# %% ../../nbs/05_data.ipynb #37ed706a
 def validate_bars(df:pd.DataFrame, file=None) -> pd.DataFrame:
     "Check a bar table (raw text or typed, any common export) and return it typed; DataError naming file, line or row, column."
     df = normalize_bars(df, file)
@@ -303,6 +312,7 @@ def validate_bars(df:pd.DataFrame, file=None) -> pd.DataFrame:
     out.attrs["timestamps"] = kind
     return out
 
+# %% ../../nbs/05_data.ipynb #c542e9aa
 def load_bars(path, symbol:Optional[str]=None) -> pd.DataFrame:
     "Load and validate bars from CSV or Parquet; `symbol` names a one-symbol file's series, or picks one symbol (any case) of several."
     df = normalize_bars(read_table(path), path)
@@ -347,12 +357,14 @@ def _match_symbols(names:np.ndarray, bars:pd.DataFrame, file) -> np.ndarray:
         raise _error(msg, file, i, "symbol")
     return out.astype(object)
 
+# %% ../../nbs/05_data.ipynb #ef971693
 def _outside_level() -> int:
     "The `stacklevel` of the first caller outside this module, so a warning points at the user's own line."
     f, level = sys._getframe(1), 1
     while f is not None and f.f_globals.get("__name__") == __name__: f, level = f.f_back, level + 1
     return level
 
+# %% ../../nbs/05_data.ipynb #95a81feb
 def _fill_times(stamps, wall, kind:str, bars:pd.DataFrame, file):
     "The fills' timestamps under the time-zone rule above, and their kind."
     bk = bars.attrs.get("timestamps")
@@ -366,11 +378,13 @@ def _fill_times(stamps, wall, kind:str, bars:pd.DataFrame, file):
                       "their offset", stacklevel=_outside_level())
     return stamps, kind
 
+# %% ../../nbs/05_data.ipynb #39502eec
 def _bar_end(ts:pd.DatetimeIndex) -> pd.Timestamp:
     "End of the last bar: its start plus the typical bar spacing."
     step = pd.Series(ts).diff().median() if len(ts) > 1 else pd.Timedelta(days=1)
     return ts[-1] + step
 
+# %% ../../nbs/05_data.ipynb #a19eac25
 def _check_trades_against_bars(trades, bars, file, dev):
     "Every fill inside its symbol's bars' time range and within `dev` of its bar's [low, high]."
     for sym, g in trades.groupby("symbol", sort=False):
@@ -415,6 +429,7 @@ def validate_trades(df:pd.DataFrame, file=None, bars:Optional[pd.DataFrame]=None
     out.attrs["timestamps"] = kind
     return out
 
+# %% ../../nbs/05_data.ipynb #c128f01f
 def load_trades(path, bars:Optional[pd.DataFrame]=None, max_price_deviation:float=0.05) -> pd.DataFrame:
     "Load and validate a human trade log (CSV or Parquet: timestamp, symbol, side, quantity, price[, fee])."
     return validate_trades(read_table(path), file=path, bars=bars, max_price_deviation=max_price_deviation)
@@ -449,6 +464,7 @@ def entry_step(entry:float, before:float, after:float, open_price:float) -> floa
     if abs(after) > abs(before): return float((abs(before) * entry + (abs(after) - abs(before)) * open_price) / abs(after))
     return float(entry)
 
+# %% ../../nbs/05_data.ipynb #eefb26be
 def entry_prices(position, open_price) -> np.ndarray:
     "Entry price of the position held at each close (average cost, each change priced at its bar's open); NaN when flat."
     p, o = np.asarray(position, dtype=float), np.asarray(open_price, dtype=float)

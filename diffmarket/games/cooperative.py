@@ -60,6 +60,7 @@ def _proper(game:CooperativeGame):
     M = ((idx[:, None] >> np.arange(n)) & 1).astype(float)
     return M, V[idx], V[-1]
 
+# %% ../../nbs/30d_cooperative.ipynb #34154486
 def _least_core_lp(M, vS, vN, n, A_eq, b_eq):
     "min eps s.t. v(S) - x(S) <= eps for the rows of M, A_eq x = b_eq; variables (x, eps)."
     c = np.r_[np.zeros(n), 1.0]
@@ -69,6 +70,7 @@ def _least_core_lp(M, vS, vN, n, A_eq, b_eq):
     if r.status != 0: raise GameError(f"the least-core LP failed: {r.message}", "least_core")
     return r
 
+# %% ../../nbs/30d_cooperative.ipynb #477debb0
 def least_core(game:CooperativeGame):
     "The least core: (epsilon, allocation) minimising the largest excess v(S) - x(S) over proper coalitions."
     if not isinstance(game, CooperativeGame): raise GameError(f"is a {type(game).__name__}", "least_core(game)")
@@ -78,6 +80,7 @@ def least_core(game:CooperativeGame):
     r = _least_core_lp(M, vS, vN, game.n, np.ones((1, game.n)), [vN])
     return float(r.x[-1]), r.x[:-1]
 
+# %% ../../nbs/30d_cooperative.ipynb #84e25807
 def core_point(game:CooperativeGame, tol:float=1e-9):
     "An allocation in the core (the least-core one), or None when the core is empty."
     eps, x = least_core(game)

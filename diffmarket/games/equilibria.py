@@ -24,6 +24,7 @@ __all__ = ['GAMBIT_METHODS', 'nash_conv', 'best_response', 'Equilibria', 'count_
 def _pure_tol(game:NormalFormGame, tol:float) -> float:
     return tol * max(1.0, max(float(np.abs(p).max()) for p in game.payoffs))
 
+# %% ../../nbs/30b_equilibria.ipynb #4eeb347a
 def nash_conv(game, profile, per_player:bool=False):
     "OpenSpiel's NashConv: the sum over players of what a best response to the others gains (0 at an equilibrium)."
     if isinstance(game, NormalFormGame):
@@ -56,6 +57,7 @@ def _rounded(s):
     "A profile (a tuple of mixed strategies or an array of actions) as nested lists rounded to 4 decimals."
     return [np.round(p, 4).tolist() for p in s] if isinstance(s, tuple) else np.round(np.asarray(s), 4).tolist()
 
+# %% ../../nbs/30b_equilibria.ipynb #b1684097
 class Equilibria(list):
     "The equilibria a solver found (a list of profiles), with `.method`, `.degenerate` and each one's `.nash_convs`."
     def __init__(self, profiles=(), method:str="", degenerate:bool=False, nash_convs=()):
@@ -85,6 +87,7 @@ def _indifferent_mix(M:np.ndarray):
         sol[ok] = np.linalg.solve(S[ok], rhs)[..., 0]
     return sol[:, :k], sol[:, k], ok
 
+# %% ../../nbs/30b_equilibria.ipynb #72f4a40f
 def _unique(profiles, atol:float=1e-7) -> list:
     "The profiles without repeats (to atol)."
     out = []
@@ -92,10 +95,12 @@ def _unique(profiles, atol:float=1e-7) -> list:
         if not any(all(np.allclose(a, b, atol=atol) for a, b in zip(e, f)) for f in out): out.append(e)
     return out
 
+# %% ../../nbs/30b_equilibria.ipynb #ad553812
 def count_support_pairs(m:int, n:int) -> int:
     "Pairs of equal-size supports of an m x n game: C(m+n, m) - 1."
     return math.comb(m + n, m) - 1
 
+# %% ../../nbs/30b_equilibria.ipynb #500eb82f
 def _support_enumeration(A:np.ndarray, B:np.ndarray, tol:float, chunk:int=20_000):
     "All equilibria on equal-size support pairs of the bimatrix game (A, B), with tolerances; (profiles, degenerate)."
     m, n = A.shape
@@ -135,9 +140,11 @@ def to_gambit(game:NormalFormGame):
     import pygambit as gbt
     return gbt.Game.from_arrays(*game.payoffs, title="diffmarket")
 
+# %% ../../nbs/30b_equilibria.ipynb #997bb0a1
 def _from_gambit(g, eq) -> tuple:
     return tuple(np.array([float(eq[p][s]) for s in p.strategies]) for p in g.players)
 
+# %% ../../nbs/30b_equilibria.ipynb #40dab7f7
 def _gambit_solve(game:NormalFormGame, method:str, max_enumpoly_profiles:int):
     import pygambit as gbt
     g = to_gambit(game)
@@ -155,6 +162,7 @@ def _gambit_solve(game:NormalFormGame, method:str, max_enumpoly_profiles:int):
     elif method == "lemke_howson": r = gbt.nash.lcp_solve(g, rational=False, use_strategic=True, stop_after=1)
     return _unique([_from_gambit(g, eq) for eq in r.equilibria])   # enummixed can list an extreme point twice
 
+# %% ../../nbs/30b_equilibria.ipynb #8731f80d
 def nash_equilibria(game:NormalFormGame, method:str="auto", tol:float=1e-9, max_supports:int=5_000_000,
                     max_enumpoly_profiles:int=100) -> Equilibria:
     "Nash equilibria: all of a non-degenerate 2-player game ('support'), one ('lemke_howson'), or n players via pygambit."
@@ -226,6 +234,7 @@ def _ibr_normal_form(game:NormalFormGame, x0, max_iter:int, tol:float, order:str
         if nc <= tol * scale: break
     return IBRResult(tuple(avg), nc <= tol * scale, nc, t, pd.DataFrame(rows))
 
+# %% ../../nbs/30b_equilibria.ipynb #22691d8a
 def _ibr_continuous(game:ContinuousGame, x, players, max_iter:int, tol:float, order:str, damping:float,
                     averaging, oracle) -> IBRResult:
     "Iterated best response of `players` (the others held fixed) on a continuous game."
@@ -251,6 +260,7 @@ def _ibr_continuous(game:ContinuousGame, x, players, max_iter:int, tol:float, or
                                                        # proposals may just have missed this time, so they go on)
     return IBRResult(x, nc <= tol * size, nc, t, pd.DataFrame(rows))
 
+# %% ../../nbs/30b_equilibria.ipynb #2c4c9b46
 def iterated_best_response(game, x0=None, seed=0, max_iter:Optional[int]=None, tol:Optional[float]=None,
                            order:str="gauss_seidel", damping:float=1.0, averaging:Optional[str]=None,
                            oracle:Optional[Callable]=None, players:Optional[Sequence[int]]=None,
@@ -299,6 +309,7 @@ class StackelbergResult:
                            "payoffs": str(np.round(self.payoffs, 4).tolist()), "followers' gain": self.follower_gain,
                            "NashConv": self.nash_conv})
 
+# %% ../../nbs/30b_equilibria.ipynb #fd6d42f2
 def _stackelberg_matrix(game:NormalFormGame, leader:int) -> StackelbergResult:
     A, B = game.payoffs if leader == 0 else [p.T for p in reversed(game.payoffs)]   # rows: the leader
     m, n = A.shape
@@ -314,6 +325,7 @@ def _stackelberg_matrix(game:NormalFormGame, leader:int) -> StackelbergResult:
     gains = nash_conv(game, prof, per_player=True)
     return StackelbergResult(prof, game.expected_payoffs(prof), leader, float(gains[1 - leader]), float(gains.sum()))
 
+# %% ../../nbs/30b_equilibria.ipynb #6c8b7b83
 def _stackelberg_continuous(game:ContinuousGame, leader:int, tol:float, max_iter:int) -> StackelbergResult:
     followers = [i for i in range(game.n_players) if i != leader]
     state = {"x": game.midpoint()}
@@ -328,6 +340,7 @@ def _stackelberg_continuous(game:ContinuousGame, leader:int, tol:float, max_iter
     gains = nash_conv(game, x, per_player=True)
     return StackelbergResult(x, game.payoffs(x), leader, float(gains[followers].sum()), float(gains.sum()))
 
+# %% ../../nbs/30b_equilibria.ipynb #e1a097dc
 def stackelberg(game, leader:int=0, tol:float=0.0, max_iter:int=500) -> StackelbergResult:
     "Stackelberg equilibrium with `leader` committing first: strong SSE (LPs) for a 2-player NormalFormGame, bilevel for a ContinuousGame."
     n = getattr(game, "n_players", 0)

@@ -54,11 +54,13 @@ def _agent_task(agent, task):
     market, acfg, seed, _ = task
     return market_episode(market, acfg, seed, slot=agent)
 
+# %% ../../nbs/32_evaluate.ipynb #83195019
 def _kind_task(task):
     "An episode with a fresh heuristic agent of the task's kind in the slot."
     market, acfg, seed, kind = task
     return market_episode(market, acfg, seed, slot=AgentFactory.create(kind, market.agents, np.random.default_rng([seed, 17])))
 
+# %% ../../nbs/32_evaluate.ipynb #a49f75bc
 def run_episodes(cfg:Config, slot="diffusion", agent:Optional[MarketAgent]=None, num_episodes:int=100, seed:Optional[int]=None,
                  workers:Optional[int]=None, ray_address:Optional[str]=None, progress:bool=False) -> list:
     "Episode records with `agent` (slot='diffusion') or a fresh heuristic agent of kind `slot` in the learning slot."
@@ -82,6 +84,7 @@ def episode_table(episodes:Sequence[dict], market:MarketConfig, impact_horizon:i
                              **agent_metrics(ep, i, market, impact_horizon)))
     return pd.DataFrame(rows)
 
+# %% ../../nbs/32_evaluate.ipynb #be3721b2
 def mean_ci(x, level:float=0.95) -> dict:
     "Mean, standard error and the Student-t confidence interval of `x` (NaNs dropped)."
     x = np.asarray(x, dtype=float); x = x[np.isfinite(x)]
@@ -91,6 +94,7 @@ def mean_ci(x, level:float=0.95) -> dict:
     h = float(stats.t.ppf(0.5 + level / 2, n - 1) * se) if n > 1 else float("nan")
     return dict(mean=m, se=se, lo=m - h, hi=m + h, n=n)
 
+# %% ../../nbs/32_evaluate.ipynb #f30ecb2b
 def wilson(k:int, n:int, level:float=0.95) -> tuple:
     "Wilson score interval of a proportion k/n."
     if n == 0: return float("nan"), float("nan")
@@ -98,6 +102,7 @@ def wilson(k:int, n:int, level:float=0.95) -> tuple:
     c = (p + z * z / (2 * n)) / (1 + z * z / n); h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return float(c - h), float(c + h)
 
+# %% ../../nbs/32_evaluate.ipynb #52dd308c
 SUMMARY_FIELDS = ("pnl", "total_return", "sharpe", "max_drawdown", "market_impact_bps", "traded")
 
 def summarize(table:pd.DataFrame, by:str="kind") -> pd.DataFrame:
@@ -136,6 +141,7 @@ def with_overrides(cfg:Config, overrides:dict) -> Config:
     "A copy of `cfg` with {section: {key: value}} overrides."
     return dataclasses.replace(cfg, **{sec: dataclasses.replace(getattr(cfg, sec), **kv) for sec, kv in overrides.items()})
 
+# %% ../../nbs/32_evaluate.ipynb #0648e044
 def rule_counts(episodes:Sequence[dict]) -> dict:
     "Generated orders, those breaking a rule (and per rule), infeasible orders sent, and market rejections over episodes."
     keys = ("orders", "infeasible", *RULE_NAMES, "sent_infeasible")
@@ -167,10 +173,12 @@ class ScheduleTrader(SlotAgent):
         self.k += 1
         return self.send(q, offset)
 
+# %% ../../nbs/32_evaluate.ipynb #57706ea6
 def split_evenly(Q:int, T:int) -> np.ndarray:
     "Q shares in T whole-share slices, as equal as possible."
     return np.diff(np.round(np.linspace(0, Q, T + 1))).astype(int)
 
+# %% ../../nbs/32_evaluate.ipynb #94691c83
 def to_schedule(weights, Q:int, cap:int) -> np.ndarray:
     "Non-negative weights per step → whole-share slices summing to Q, none above `cap` (the excess moved to the other steps it trades in)."
     w = np.clip(np.asarray(weights, float), 0, None)
@@ -204,6 +212,7 @@ def warm_market(m0, agents:list, num_steps:int, seed:int, warmup_steps:int):
         obs = env.step({n: (AgentAction() if a is slot else a.act(obs[n])) for n, a in zip(names, agents)})[0]
     return env, obs
 
+# %% ../../nbs/32_evaluate.ipynb #f076553b
 def shortfall_episode(cfg:Config, seed:int, schedules:dict, Q:int, T:int, cleanup_steps:int=5) -> dict:
     "Implementation shortfall (bps of Q at the arrival mid, fees included) of each named schedule on copies of one market at arrival."
     c, m0 = cfg.market_agent, cfg.market
@@ -239,6 +248,7 @@ def candidate_schedules(agent:MarketDiffusionAgent, feats, rs, Q:int, T:int, n:i
     buys = np.where(plans[:, :T, 0] > 0, np.clip(plans[:, :T, 1], 0, None), 0.0)
     return [to_schedule(b, Q, agent.rules.max_order_qty) for b in buys]
 
+# %% ../../nbs/32_evaluate.ipynb #ab30f1b4
 @torch.no_grad()
 def predicted_cost(model:MarketDiffusionModel, feats, schedules:Sequence, qty_scale:int) -> np.ndarray:
     "Cost (bps over the arrival mid) of each schedule from the self-impact module's mean path given it: each slice at the mean of the mids around its step."
@@ -266,6 +276,7 @@ def ac_parameters(model:MarketDiffusionModel, windows:dict, Q:int, T:int, price:
     sigma = float(windows["impact"][:, 0].std()) / 1e4 * price
     return dict(eta=eta, gamma=gamma, sigma=sigma, lam=float(risk_aversion), X=float(Q), T=float(T), N=int(T), cap=int(model.cfg.max_order_qty))
 
+# %% ../../nbs/32_evaluate.ipynb #1f9560e2
 def ac_schedule(params:dict) -> np.ndarray:
     "The Almgren–Chriss slices (whole shares) for the fitted parameters: the decrements of the optimal holdings."
     x = almgren_chriss_trajectory(params["X"], params["T"], params["N"], params["sigma"], params["eta"], params["gamma"], params["lam"])
@@ -286,6 +297,7 @@ def _shortfall_task(agent, task):
     if ac is not None: schedules["almgren_chriss"] = lambda f, rs: ac_schedule(ac)
     with torch_threads(1): return shortfall_episode(cfg, seed, schedules, Q, T)
 
+# %% ../../nbs/32_evaluate.ipynb #b9305138
 def execution_shortfall(cfg:Config, agent:MarketDiffusionAgent, Q:int=2000, T:Optional[int]=None, num_episodes:int=40,
                         num_candidates:int=16, ac:Optional[dict]=None, seed:Optional[int]=None, workers:Optional[int]=None,
                         ray_address:Optional[str]=None) -> tuple:
@@ -330,6 +342,7 @@ class PlanTrader(SlotAgent):
         self.k += 1
         return self.send(qty, off)
 
+# %% ../../nbs/32_evaluate.ipynb #b33df6be
 class MarketGame(ContinuousGame):
     "n strategic agents' strategies in a simulated market: payoffs are mean PnL over fixed seeds (ContinuousGame, with `conditions`)."
     def __init__(self, cfg:Config, n_players:int=2, seeds=range(8), settle_steps:int=8, pool:Optional[list]=None):
@@ -390,6 +403,7 @@ def per_seed(self:MarketGame, x) -> np.ndarray:
     self._cache[key] = out
     return out
 
+# %% ../../nbs/32_evaluate.ipynb #0efc0dfd
 @patch
 def pool_best_response(self:MarketGame, player:int, x) -> np.ndarray:
     "The best of the player's fixed candidate pool (and its current strategy) against the others' strategies in x."
@@ -475,6 +489,7 @@ def _plot_run(env, kinds, out:Path):
     if env.depth_history:
         fig = plot_depth(env); fig.savefig(out / "depth.png", dpi=100); plt.close(fig)
 
+# %% ../../nbs/32_evaluate.ipynb #045324e0
 def simulate_with_agent(cfg:Optional[Config], checkpoint, out_dir=None, seed:Optional[int]=None, num_agents:Optional[int]=None,
                         num_steps:Optional[int]=None, figures:bool=True) -> dict:
     "Run the configured population with the checkpoint's diffusion agent in the last slot; write the run to `out_dir`."
@@ -524,6 +539,7 @@ def _plot_summary(summary:pd.DataFrame, table:pd.DataFrame, out:Path):
     ax.axvline(0, color="0.6", lw=0.6); ax.set(xlabel="PnL per episode", title="distribution over episodes"); fig.tight_layout()
     fig.savefig(out / "pnl_distribution.png", dpi=100); plt.close(fig)
 
+# %% ../../nbs/32_evaluate.ipynb #ada1bb99
 def evaluate_checkpoint(cfg:Optional[Config], checkpoint, num_episodes:int=100, out=None, slot_baselines:bool=False,
                         seed:Optional[int]=None, workers:Optional[int]=None, ray_address:Optional[str]=None, progress:bool=True) -> dict:
     "Evaluate the checkpoint's agent over episodes: per agent type metrics with CIs, rule counts (and the same slot held by each heuristic)."

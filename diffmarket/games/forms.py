@@ -63,6 +63,7 @@ def check_profile(self:NormalFormGame, profile, where:str="profile") -> tuple:
         out.append(np.clip(s, 0, None))
     return tuple(out)
 
+# %% ../../nbs/30_games.ipynb #b0df6e35
 @patch
 def uniform_profile(self:NormalFormGame) -> tuple:
     "Every player mixing uniformly over its strategies."
@@ -77,6 +78,7 @@ def strategy_payoffs(self:NormalFormGame, profile, player:int) -> np.ndarray:
         if j != player: t = np.tensordot(t, profile[j], axes=([j], [0]))
     return t
 
+# %% ../../nbs/30_games.ipynb #145ef582
 @patch
 def expected_payoffs(self:NormalFormGame, profile) -> np.ndarray:
     "Each player's expected payoff under the mixed profile."
@@ -132,6 +134,7 @@ def check_actions(self:ContinuousGame, actions, where:str="actions") -> np.ndarr
             raise GameError(f"= {x[i]} lies outside the bounds [{self.lo[i]}, {self.hi[i]}]", f"{where}[{i}]")
     return np.clip(x, self.lo, self.hi)
 
+# %% ../../nbs/30_games.ipynb #8fcdc136
 @patch
 def utility(self:ContinuousGame, player:int, actions) -> float:
     "Player `player`'s payoff at the action profile (a GameError if the utility does not return a finite number)."
@@ -141,12 +144,14 @@ def utility(self:ContinuousGame, player:int, actions) -> float:
     if not math.isfinite(u): raise GameError(f"returned {u} at actions {np.round(actions, 6).tolist()}", f"utilities[{player}]")
     return u
 
+# %% ../../nbs/30_games.ipynb #5a20fd4e
 @patch
 def payoffs(self:ContinuousGame, actions) -> np.ndarray:
     "Every player's payoff at the action profile."
     x = self.check_actions(actions)
     return np.array([self.utility(i, x) for i in range(self.n_players)])
 
+# %% ../../nbs/30_games.ipynb #7d418a56
 @patch
 def midpoint(self:ContinuousGame) -> np.ndarray:
     "Every player at the middle of its bounds."
@@ -180,12 +185,14 @@ def maximise_action(self:ContinuousGame, player:int, f:Callable, current=None):
         cands.append((-r.fun, np.clip(r.x, lo, hi)))
     return max(cands, key=lambda c: c[0])[1]
 
+# %% ../../nbs/30_games.ipynb #865e54fa
 @patch
 def with_action(self:ContinuousGame, actions, player:int, action) -> np.ndarray:
     "A copy of the action profile with player's action replaced."
     x = np.array(actions, dtype=float); x[player] = action
     return x
 
+# %% ../../nbs/30_games.ipynb #6c8bfc59
 @patch
 def numeric_best_response(self:ContinuousGame, player:int, actions):
     "Player's best response to the others' actions, found numerically (the default oracle)."
@@ -195,6 +202,7 @@ def numeric_best_response(self:ContinuousGame, player:int, actions):
         return self.utility(player, x)
     return self.maximise_action(player, f, cur)
 
+# %% ../../nbs/30_games.ipynb #fc5bad60
 @patch
 def oracle_best_response(self:ContinuousGame, player:int, actions):
     "Player's best response from its oracle (the closed form where the game gave one, else numerical), clipped to its bounds."
@@ -212,11 +220,13 @@ def oracle_best_response(self:ContinuousGame, player:int, actions):
 def _members(row) -> frozenset:
     return frozenset(int(j) for j in np.flatnonzero(row))
 
+# %% ../../nbs/30_games.ipynb #903b1078
 def coalition_masks(n:int) -> np.ndarray:
     "All 2^n coalitions of n players as a boolean (2^n, n) matrix; row k is the coalition with bitmask k."
     ar = np.arange(2 ** n, dtype=np.int64)
     return ((ar[:, None] >> np.arange(n)) & 1).astype(bool)
 
+# %% ../../nbs/30_games.ipynb #91e82f16
 class CooperativeGame:
     "A transferable-utility game: n players and a characteristic function v on coalitions (frozensets of indices)."
     def __init__(self, n:int, v, vectorized:bool=False, names:Optional[Sequence[str]]=None):
@@ -240,6 +250,7 @@ class CooperativeGame:
 # %% ../../nbs/30_games.ipynb #8938981d
 def _fmt(s:frozenset) -> str: return "{" + ", ".join(map(str, sorted(s))) + "}"
 
+# %% ../../nbs/30_games.ipynb #5740b7f4
 @patch
 def _one(self:CooperativeGame, s:frozenset) -> float:
     try: x = self._v(np.array([[j in s for j in range(self.n)]])) if self.vectorized else self._v(s)
@@ -251,6 +262,7 @@ def _one(self:CooperativeGame, s:frozenset) -> float:
     if not math.isfinite(x): raise GameError(f"returned {x} on coalition {_fmt(s)}", "v")
     return x
 
+# %% ../../nbs/30_games.ipynb #7fe53143
 @patch
 def values(self:CooperativeGame, masks) -> np.ndarray:
     "v of each coalition given as a row of a boolean (m, n) matrix."
@@ -269,6 +281,7 @@ def values(self:CooperativeGame, masks) -> np.ndarray:
         out[k] = self._cache[s]
     return out
 
+# %% ../../nbs/30_games.ipynb #63730346
 @patch
 def value(self:CooperativeGame, coalition) -> float:
     "v of one coalition (any iterable of player indices)."
@@ -276,6 +289,7 @@ def value(self:CooperativeGame, coalition) -> float:
     if any(not 0 <= j < self.n for j in s): raise GameError(f"names players outside 0..{self.n - 1}: {sorted(s)}", "coalition")
     return float(self.values(np.array([[j in s for j in range(self.n)]]))[0])
 
+# %% ../../nbs/30_games.ipynb #6b6b99e5
 @patch
 def all_values(self:CooperativeGame) -> np.ndarray:
     "v of all 2^n coalitions, indexed by bitmask (player j is bit j); n <= 24."

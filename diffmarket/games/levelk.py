@@ -40,10 +40,12 @@ class CHResult:
     nash_conv: float
     tau: float
 
+# %% ../../nbs/30c_levelk.ipynb #9a18b400
 def _poisson_weights(tau:float, K:int) -> np.ndarray:
     f = np.array([math.exp(-tau) * tau ** k / math.factorial(k) for k in range(K + 1)])
     return f
 
+# %% ../../nbs/30c_levelk.ipynb #c0c3f8b8
 def _ch_expected_utility(game:ContinuousGame, levels:list, g:np.ndarray, player:int, max_joint:int, n_samples:int, rng):
     "Player's expected utility as a function of its action when each other player is at level h with probability g[h]."
     others = [j for j in range(game.n_players) if j != player]
@@ -65,6 +67,7 @@ def _ch_expected_utility(game:ContinuousGame, levels:list, g:np.ndarray, player:
         return total
     return f
 
+# %% ../../nbs/30c_levelk.ipynb #b7ed4bb0
 def cognitive_hierarchy(game, tau:float, max_level:int, level0=None, max_joint:int=4096, n_samples:int=2000,
                         seed=0) -> CHResult:
     "Camerer–Ho–Chong cognitive hierarchy: level k best-responds to the Poisson(tau) mixture of levels 0..k-1."

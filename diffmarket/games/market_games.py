@@ -32,6 +32,7 @@ class Role:
     kind: str
     settings: dict
 
+# %% ../../nbs/30f_market_games.ipynb #941227d4
 def market_payoffs(roles:Sequence[Role], profile:Sequence[str], seed:int, market:Optional[MarketConfig]=None,
                    background:Sequence[str]=("noise", "noise")) -> np.ndarray:
     "One simulated run of a profile of settings (one per role): the final mark-to-market PnL of each role's agent."
@@ -46,6 +47,7 @@ def market_payoffs(roles:Sequence[Role], profile:Sequence[str], seed:int, market
     env = run_market(dataclasses.replace(m, num_agents=len(agents)), agents, seed=seed)
     return env.accounts().pnl.to_numpy()[: len(roles)]
 
+# %% ../../nbs/30f_market_games.ipynb #8814be3f
 def _payoff_task(args):
     roles, profile, seed, market, background = args
     return market_payoffs(roles, profile, seed, market, background)
@@ -60,6 +62,7 @@ class EmpiricalGame:
     roles: list
     strategy_names: list
 
+# %% ../../nbs/30f_market_games.ipynb #488bc175
 def empirical_game(roles:Sequence[Role], seeds=range(4), market:Optional[MarketConfig]=None,
                    background:Sequence[str]=("noise", "noise"), n_jobs:int=1) -> EmpiricalGame:
     "Estimate the payoff table of every profile of the roles' settings by simulation over seeds (in n_jobs processes)."
@@ -104,6 +107,7 @@ def depth_near_mid(env, ticks:int=5) -> float:
         total += sum(q for p, q in d["bids"] if m - p <= ticks) + sum(q for p, q in d["asks"] if p - m <= ticks)
     return total / len(env.depth_history)
 
+# %% ../../nbs/30f_market_games.ipynb #c9497786
 def liquidity_game(makers:Sequence[dict], seed:int=0, market:Optional[MarketConfig]=None,
                    background:Sequence[str]=("noise", "noise", "informed"), ticks:int=5) -> CooperativeGame:
     "Cooperative game of market makers (each a dict of MarketAgentsConfig overrides): v(S) = depth near the mid with S present, less without."
@@ -128,6 +132,7 @@ def kyle_game(sigma_v:float, sigma_u:float, beta_max:Optional[float]=None, lam_m
     maker = lambda a: -(sv2 - 2 * a[1] * a[0] * sv2 + a[1] ** 2 * (a[0] ** 2 * sv2 + su2))
     return ContinuousGame([insider, maker], [(0.0, bm), (0.0, lm)], names=["insider (β)", "market maker (λ)"])
 
+# %% ../../nbs/30f_market_games.ipynb #72a3d92f
 def kyle_market_maker_profit(beta:float, lam:float, sigma_v:float, sigma_u:float) -> float:
     "The market maker's expected profit E[(p - v) y] when the insider plays beta and it prices with lambda."
     return lam * (beta ** 2 * sigma_v ** 2 + sigma_u ** 2) - beta * sigma_v ** 2

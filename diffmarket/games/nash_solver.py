@@ -31,6 +31,7 @@ def almgren_chriss_game(X:float, T:float, N:int, sigma:float, eta:float, gamma:f
     return ContinuousGame([utility] * (N - 1), [(0.0, X)] * (N - 1), oracles=[br(k) for k in range(N - 1)] if exact else None,
                           names=[f"x_{k + 1}" for k in range(N - 1)])
 
+# %% ../../nbs/30e_nash_solver.ipynb #661c4ec0
 def almgren_chriss_trajectory(X:float, T:float, N:int, sigma:float, eta:float, gamma:float, lam:float) -> np.ndarray:
     "The closed-form optimal holdings x_0..x_N = X sinh(kappa(T - t_k)) / sinh(kappa T)."
     tau = T / N; eta_t = eta - gamma * tau / 2
@@ -44,6 +45,7 @@ class ProposalModel(Protocol):
     "What NashEquilibriumSolver needs of a model: `propose(player, strategies, market_state, constraints, n, rng)`."
     def propose(self, player:int, strategies:np.ndarray, market_state, constraints, n:int, rng) -> np.ndarray: ...
 
+# %% ../../nbs/30e_nash_solver.ipynb #9f6f5f99
 class GaussianProposal:
     "Candidate actions ~ Normal(current, scale), scale = scale0 * decay^moves (scale0 default: a quarter of the bounds)."
     def __init__(self, scale:Optional[float]=None, decay:float=0.8, min_scale:float=1e-12):
@@ -78,6 +80,7 @@ def _constrained(game:ContinuousGame, constraints):
     return ContinuousGame(game.utilities, new, oracles=game.oracles, names=game.names, n_grid=game.n_grid,
                           n_starts=game.n_starts, xatol=game.xatol, seed=game.seed), feasible
 
+# %% ../../nbs/30e_nash_solver.ipynb #80727d19
 class NashEquilibriumSolver:
     "The seed's solver: iterated best response whose moves are the best of a model's proposed candidates."
     def __init__(self, model, num_agents:int, n_candidates:Optional[int]=None, max_iter:Optional[int]=None,

@@ -222,6 +222,7 @@ class AgentFactory:
         else: raise ConfigError("no loader for diffusion checkpoints: import diffmarket.games.market_agent.agent first", "diffusion_checkpoint")
         return agents
 
+# %% ../../nbs/13_agents.ipynb #b0e093f5
 def fundamental_views(agents) -> dict:
     "The environment's `fundamental_views` for a list of agents (agent i is `agent_i`)."
     return {f"agent_{i}": a.fundamental_horizon for i, a in enumerate(agents) if a.fundamental_horizon is not None}
@@ -258,6 +259,7 @@ class MetaorderTrader(MarketAgent):
         child = self.qty * (k + 1) // self.slices - self.qty * k // self.slices
         return AgentAction([self.take(obs, self.side, child)]) if child > 0 else AgentAction()
 
+# %% ../../nbs/13_agents.ipynb #841a8ac8
 def _branch(env, agents):
     "A deep copy of a running market and its agents, without the bulky history (a what-if branch)."
     import copy
@@ -267,6 +269,7 @@ def _branch(env, agents):
     finally:
         for k, v in keep.items(): setattr(env, k, v)
 
+# %% ../../nbs/13_agents.ipynb #9bdf819a
 def metaorder_impact(cfg:MarketConfig, sizes=(200, 400, 800, 1600, 3200, 6400), starts=(200,), slices:int=10,
                      seed:int=0, sides=(1, -1)) -> pd.DataFrame:
     "Impact of metaorders of each size, side and start step: executed size and signed relative mid move against a twin run."
@@ -296,6 +299,7 @@ def metaorder_impact(cfg:MarketConfig, sizes=(200, 400, 800, 1600, 3200, 6400), 
                 rows.append(dict(size=q, side=side, start=start, executed=done, move=side * (mid / base - 1.0)))
     return pd.DataFrame(rows)
 
+# %% ../../nbs/13_agents.ipynb #23032f8f
 def impact_by_size(imp:pd.DataFrame) -> pd.DataFrame:
     "Mean executed size and mean move per metaorder size (the points the impact exponent is fitted on)."
     return imp.groupby("size")[["executed", "move"]].mean()
@@ -346,6 +350,7 @@ def _depth_grid(env, steps, lo:int, hi:int, relative:bool) -> tuple:
                 if lo <= p - c <= hi: grid[p - c - lo, j] += q
     return bids, asks
 
+# %% ../../nbs/13_agents.ipynb #e6b216f4
 def plot_depth(env, window:int=200, span:int=25, max_columns:int=600):
     "Order-book depth: the whole run around the mid (left) and the last `window` steps in price (right); log colour scales."
     import matplotlib.pyplot as plt

@@ -39,6 +39,7 @@ def news_volatility(cfg:MarketConfig, z:np.ndarray, jumps:np.ndarray) -> np.ndar
         var = w + (a + (g if e < 0 else 0.0)) * e * e + b * var
     return out
 
+# %% ../../nbs/11_market.ipynb #2d34370c
 def fundamental_path(cfg:MarketConfig, n:int, seed=None) -> np.ndarray:
     "A path of `n` fundamental values (currency units) starting at `cfg.initial_price`."
     if cfg.fundamental not in FUNDAMENTALS:
@@ -83,6 +84,7 @@ class BreakerLevel(NamedTuple):
         "Whether a signed `move` (last price / previous close − 1) reaches this level in its direction."
         return any(sign * move >= self.threshold - 1e-12 for sign in BREAKER_DIRECTIONS[self.direction])
 
+# %% ../../nbs/11_market.ipynb #f8c9126b
 CIRCUIT_BREAKERS = {
     "none": [],
     "csi300_2016": [BreakerLevel(0.05, 15, (225, "to_close"), "both"), BreakerLevel(0.07, None, None, "both")],
@@ -95,10 +97,12 @@ def halt_steps(minutes:int, steps_per_day:int, session_minutes:int=390) -> int:
     "Steps a halt of `minutes` lasts, one step being session_minutes/steps_per_day minutes."
     return max(1, math.ceil(minutes * steps_per_day / session_minutes - 1e-9))
 
+# %% ../../nbs/11_market.ipynb #9c233e64
 def session_minute(t:int, steps_per_day:int, session_minutes:int=390) -> float:
     "Minutes since the session opened at the start of step `t`."
     return (t % steps_per_day) * session_minutes / steps_per_day
 
+# %% ../../nbs/11_market.ipynb #d32562a0
 def clock(minute:float, rule:str="us_mwcb") -> str:
     "Wall-clock time (HH:MM) of a session minute under `rule` (the CSI session skips 11:30–13:00)."
     m = int(minute) + 9 * 60 + 30
@@ -111,6 +115,8 @@ OBS_FIELDS = ("t", "time_left", "steps_left", "mid", "bid", "ask", "bid_qty", "a
 
 class O:
     "Index of each observation field: `obs[O.mid]`."
+
+# %% ../../nbs/11_market.ipynb #e1b7b46f
 for _i, _n in enumerate(OBS_FIELDS): setattr(O, _n, _i)
 
 ACTION_FIELDS = ("cancel_all", "bid_offset", "bid_qty", "ask_offset", "ask_qty", "market_qty")
@@ -124,6 +130,7 @@ class OrderRequest:
     tif: str = "GTC"
     post_only: bool = False
 
+# %% ../../nbs/11_market.ipynb #9d23d91f
 @dataclass
 class AgentAction:
     "What an agent does in one step: cancels first, then its orders in order."
@@ -217,6 +224,7 @@ def reset(self:MarketEnvironment, seed=None, options=None):
     obs = {a: self.observe(a) for a in self.agents}
     return obs, {a: {} for a in self.agents}
 
+# %% ../../nbs/11_market.ipynb #11953b48
 @patch
 def _set_band(self:MarketEnvironment):
     "Price-limit band (ticks) around the previous close."
@@ -232,6 +240,7 @@ def mid_ticks(self:MarketEnvironment) -> int:
     if bb and ba: return (bb[0] + ba[0]) // 2
     return self.last_ticks
 
+# %% ../../nbs/11_market.ipynb #f0cf9a71
 @patch
 def mark_price(self:MarketEnvironment) -> float:
     "Mark-to-market price: the mid when both sides quote, else the last trade."
@@ -239,6 +248,7 @@ def mark_price(self:MarketEnvironment) -> float:
     if bb and ba: return round((bb[0] + ba[0]) * 0.5 * self.cfg.tick_size, 10)
     return self.last_price
 
+# %% ../../nbs/11_market.ipynb #359788cf
 @patch
 def observe(self:MarketEnvironment, agent) -> np.ndarray:
     "The observation vector of `agent` (fields `OBS_FIELDS`)."
@@ -252,8 +262,6 @@ def observe(self:MarketEnvironment, agent) -> np.ndarray:
                      self.last_price, self.step_volume, self.position[i], self.cash[i],
                      self.cash[i] + self.position[i] * mark - cfg.initial_cash, float(self.t < self.halted_until),
                      self.prev_close, self.fundamental[self.t + h] if h is not None else 0.0, tick], dtype=np.float64)
-
-
 
 # %% ../../nbs/11_market.ipynb #f09cbc74
 @patch
@@ -276,6 +284,7 @@ def _book_fills(self:MarketEnvironment, fills):
         self.last_price = round(self.last_ticks * tick, 10)
         if self.breaker_levels: self._check_breaker()
 
+# %% ../../nbs/11_market.ipynb #5b096501
 @patch
 def _check_breaker(self:MarketEnvironment):
     "Halt trading when the move from the previous close reaches, in its direction, a breaker level not yet hit today."
@@ -298,6 +307,7 @@ def _check_breaker(self:MarketEnvironment):
 def _reject(self:MarketEnvironment, i, req, reason):
     self._rejected[i].append((req, reason)); self.rejections.append((self.t, i, reason))
 
+# %% ../../nbs/11_market.ipynb #70e79c83
 @patch
 def submit(self:MarketEnvironment, i:int, req:OrderRequest) -> list:
     "Check one order of agent index `i` against the rules and send it to the book; returns its fills."
@@ -328,6 +338,7 @@ def submit(self:MarketEnvironment, i:int, req:OrderRequest) -> list:
     self._book_fills(fills)
     return fills
 
+# %% ../../nbs/11_market.ipynb #ef9efd1a
 @patch
 def _apply(self:MarketEnvironment, i:int, action):
     "Apply one agent's action: cancels, then orders."
@@ -370,6 +381,7 @@ def step(self:MarketEnvironment, actions:dict):
     if done: self.agents = []
     return obs, rewards, terms, truncs, infos
 
+# %% ../../nbs/11_market.ipynb #0c5ae55d
 @patch
 def _record(self:MarketEnvironment):
     h, tick = self.history, self.cfg.tick_size
@@ -384,6 +396,7 @@ def _record(self:MarketEnvironment):
     self.pnl_history.append([c + p * mark - self.cfg.initial_cash for c, p in zip(self.cash, self.position)])
     if self.record_depth: self.depth_history.append(self.book.depth(self.record_depth))
 
+# %% ../../nbs/11_market.ipynb #bb5c101d
 @patch
 def _end_of_day(self:MarketEnvironment):
     "Close the day: cancel resting orders, the close becomes the reference, halts and breakers reset."
@@ -399,6 +412,7 @@ def book_frame(self:MarketEnvironment) -> pd.DataFrame:
     "L1 book, last price, volume and fundamental per step."
     return pd.DataFrame(self.history)
 
+# %% ../../nbs/11_market.ipynb #d71f3ac3
 @patch
 def trades_frame(self:MarketEnvironment) -> pd.DataFrame:
     "Every trade: step, price, qty, maker and taker agent, taker side."
@@ -407,6 +421,7 @@ def trades_frame(self:MarketEnvironment) -> pd.DataFrame:
     if len(df): df["maker"], df["taker"] = names[df["maker"].to_numpy()], names[df["taker"].to_numpy()]
     return df
 
+# %% ../../nbs/11_market.ipynb #3fb84d3b
 @patch
 def accounts(self:MarketEnvironment) -> pd.DataFrame:
     "Each agent's cash, position, fees paid, traded size and mark-to-market PnL."

@@ -20,6 +20,7 @@ __all__ = ['TIME_IN_FORCE', 'STP_MODES', 'LIMIT', 'CANCEL', 'MARKET', 'OrderErro
 class OrderError(DiffmarketError):
     "A message the book cannot accept (bad size, side, time in force, duplicate or unknown id)."
 
+# %% ../../nbs/10_orderbook.ipynb #c15987b9
 class Trade(NamedTuple):
     "One fill: `qty` at `price` (ticks) between a resting maker and an incoming taker order."
     maker_order_id: Hashable
@@ -31,6 +32,7 @@ class Trade(NamedTuple):
     taker_side: int          # +1 the taker bought, -1 it sold
     seq: int                 # position on the book's trade tape
 
+# %% ../../nbs/10_orderbook.ipynb #b2ad7b3b
 class RestingOrder(NamedTuple):
     "A snapshot of an order that rests in the book."
     order_id: Hashable
@@ -52,11 +54,13 @@ def _side_sign(side) -> int:
     try: return Side.parse(side).sign
     except ValueError as e: raise OrderError(str(e)) from None
 
+# %% ../../nbs/10_orderbook.ipynb #c121c4c5
 def _check_qty(qty) -> int:
     if isinstance(qty, bool) or not isinstance(qty, (int, float, np.integer, np.floating)) or qty != qty or int(qty) != qty or qty <= 0:
         raise OrderError(f"order quantity must be a positive whole number of shares, got {qty!r}")
     return int(qty)
 
+# %% ../../nbs/10_orderbook.ipynb #24ab58f8
 def _check_price(price_ticks) -> int:
     if isinstance(price_ticks, bool) or not isinstance(price_ticks, (int, float, np.integer, np.floating)) \
        or price_ticks != price_ticks or int(price_ticks) != price_ticks:
@@ -109,12 +113,14 @@ def _next_best(self:LimitOrderBook, side:int) -> Optional[int]:
     else: self._ba = best
     return best
 
+# %% ../../nbs/10_orderbook.ipynb #41efa9aa
 @patch
 def best_bid(self:LimitOrderBook):
     "(price_ticks, qty) of the best bid, or None."
     p = self._bb
     return None if p is None else (p, self._bids[p][1])
 
+# %% ../../nbs/10_orderbook.ipynb #de136ba9
 @patch
 def best_ask(self:LimitOrderBook):
     "(price_ticks, qty) of the best ask, or None."
@@ -146,6 +152,7 @@ def _rest(self:LimitOrderBook, oid, side:int, price:int, qty:int, owner, post_on
         else: ids[oid] = None
         self._owner_qty[owner][0 if side == 1 else 1] += qty
 
+# %% ../../nbs/10_orderbook.ipynb #7633eed4
 @patch
 def _remove(self:LimitOrderBook, rec, q:int):
     "Take `q` shares of a resting order out of the book's totals; when it is used up, forget the order."
@@ -161,6 +168,7 @@ def _remove(self:LimitOrderBook, rec, q:int):
         del levels[price]
         if price == (self._bb if side == 1 else self._ba): self._next_best(side)
 
+# %% ../../nbs/10_orderbook.ipynb #3adbb771
 @patch
 def _cancel_rec(self:LimitOrderBook, rec) -> int:
     "Cancel a resting order (its entry in the deque dies lazily); returns the size cancelled."
@@ -260,6 +268,7 @@ def submit_limit(self:LimitOrderBook, order_id, side, price_ticks:int, qty, owne
         self.last_reason = "self-trade prevented" if stopped else "immediate-or-cancel remainder"
     return fills
 
+# %% ../../nbs/10_orderbook.ipynb #e6c7347f
 @patch
 def submit_market(self:LimitOrderBook, order_id, side, qty, owner=None, tif:str="IOC") -> list:
     "Submit a market order (IOC, or FOK to fill completely or not at all); returns its fills."
@@ -301,6 +310,7 @@ def cancel(self:LimitOrderBook, order_id) -> bool:
             if price == self._ba: self._next_best(-1)
     return True
 
+# %% ../../nbs/10_orderbook.ipynb #92512e73
 @patch
 def modify(self:LimitOrderBook, order_id, qty=None, price_ticks=None) -> Optional[list]:
     "Change a resting order's size and/or price; returns its fills, or None if it is not resting."
@@ -331,6 +341,7 @@ def depth(self:LimitOrderBook, levels:int=5) -> dict:
         out[name] = [(p, lv[p][1]) for p in ps]
     return out
 
+# %% ../../nbs/10_orderbook.ipynb #3706066e
 @patch
 def l1(self:LimitOrderBook) -> dict:
     "L1 snapshot: best bid and ask with their sizes (None where a side is empty)."
@@ -338,23 +349,27 @@ def l1(self:LimitOrderBook) -> dict:
     return dict(bid=bb[0] if bb else None, bid_qty=bb[1] if bb else 0,
                 ask=ba[0] if ba else None, ask_qty=ba[1] if ba else 0)
 
+# %% ../../nbs/10_orderbook.ipynb #5d934151
 @patch
 def order(self:LimitOrderBook, order_id) -> Optional[RestingOrder]:
     "The resting order `order_id`, or None."
     rec = self._orders.get(order_id)
     return None if rec is None else RestingOrder(*rec)
 
+# %% ../../nbs/10_orderbook.ipynb #475eca8a
 @patch
 def orders_of(self:LimitOrderBook, owner) -> list:
     "Ids of the orders `owner` has resting, oldest first."
     return list(self._by_owner.get(owner, ()))
 
+# %% ../../nbs/10_orderbook.ipynb #3a0a2564
 @patch
 def owner_qty(self:LimitOrderBook, owner, side) -> int:
     "Total size `owner` has resting on `side` (+1/'buy' bids, -1/'sell' asks)."
     q = self._owner_qty.get(owner)
     return 0 if q is None else q[0 if _side_sign(side) == 1 else 1]
 
+# %% ../../nbs/10_orderbook.ipynb #f9692135
 @patch
 def resting_qty(self:LimitOrderBook) -> int:
     "Total size resting on both sides."
@@ -456,6 +471,7 @@ class StreamResult(NamedTuple):
     qty: Any
     depth: dict
 
+# %% ../../nbs/10_orderbook.ipynb #5292f74f
 def match_stream(kind, order_id, side, price_ticks, qty) -> StreamResult:
     "Match a stream of messages (`kind`: LIMIT, CANCEL or MARKET; integer ids, ±1 sides, ticks) in compiled code."
     kind, oid, side, price, qty = (np.ascontiguousarray(x, dtype=np.int64) for x in (kind, order_id, side, price_ticks, qty))

@@ -17,6 +17,7 @@ def _clean(r) -> np.ndarray:
     r = np.asarray(r, dtype=float)
     return r[np.isfinite(r)]
 
+# %% ../../nbs/12_stylized.ipynb #67bf438d
 def autocorrelation(x, max_lag:int=20) -> np.ndarray:
     "Sample autocorrelation of `x` at lags 1..max_lag."
     x = _clean(x); x = x - x.mean()
@@ -30,6 +31,7 @@ def excess_kurtosis(r) -> float:
     from scipy import stats                      # scipy.stats takes a second to import: only where used
     return float(stats.kurtosis(_clean(r), fisher=True, bias=False))
 
+# %% ../../nbs/12_stylized.ipynb #e0b113f7
 def hill_tail_index(r, tail_fraction:float=0.05) -> float:
     "Hill estimator of the tail index of |r| from its largest `tail_fraction` of values."
     x = np.sort(np.abs(_clean(r)))[::-1]
@@ -117,6 +119,7 @@ def facts_table(results:dict) -> pd.DataFrame:
     df.index.names = ["fact", "measure"]
     return df
 
+# %% ../../nbs/12_stylized.ipynb #c24c31fb
 def returns_from_bars(path, price_col:str="close", volume_col:str="volume"):
     "Log returns and volume (aligned to each return) from a bar CSV with the bar contract's columns."
     df = pd.read_csv(path)

@@ -104,6 +104,7 @@ def _conv_matrix(conv, length:int):
     else: out = F.conv1d(eye, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
     return out.reshape(C * length, -1).contiguous(), conv.bias.repeat_interleave(out.shape[-1])
 
+# %% ../../nbs/20_diffusion.ipynb #a8ebd7ac
 def _unfold_conv(convs, length:int):
     "Stride-1 'same' conv (and optional 1×1 convs of the same input) as one im2col matrix product on flat (N, C·T) rows."
     c = convs[0]; C, k, p = c.in_channels, c.kernel_size[0], c.padding[0]
@@ -118,6 +119,7 @@ def _unfold_conv(convs, length:int):
         return torch.addmm(b, u, W).view(N, length, O).transpose(1, 2).reshape(N, O * length)
     return f
 
+# %% ../../nbs/20_diffusion.ipynb #27b3c598
 def _flat_conv(convs, length:int, dense:bool):
     "A function of flat (N, C·T) rows applying the convs (one matrix product for all of them if `dense`) and concatenating."
     c = convs[0]
@@ -135,6 +137,7 @@ def _flat_conv(convs, length:int, dense:bool):
                                             c.groups, c.dilation).flatten(1)
     return lambda x: F.conv1d(x.view(x.shape[0], C, length), w, b, c.stride, c.padding, c.dilation, c.groups).flatten(1)
 
+# %% ../../nbs/20_diffusion.ipynb #c2e1ff40
 def _group_norm(gn):
     "A GroupNorm module as a function of detached tensors."
     w, b = gn.weight.detach(), gn.bias.detach()
@@ -343,6 +346,7 @@ def ddim_coefficients(sch:DDIMScheduler, num_inference_steps:int):
         coefs.append(((1 - a) ** 0.5, a ** 0.5, ap ** 0.5, (1 - ap) ** 0.5))
     return sch.timesteps.clone(), coefs
 
+# %% ../../nbs/20_diffusion.ipynb #b76e70b1
 def ddim_step(out, x, coef, clip:Optional[float]=1.0, prediction_type:str="epsilon"):
     "One deterministic DDIM update of sample `x` given the network's output: the noise ('epsilon') or the clean sample ('sample')."
     b, a, ap, bp = coef
@@ -359,10 +363,12 @@ def encode_levels(actions, levels):
     k = (actions - levels).abs().argmin(-1)
     return F.one_hot(k, len(levels)).to(actions.dtype).mul_(2).sub_(1)
 
+# %% ../../nbs/20_diffusion.ipynb #bd824007
 def decode_levels(x, levels):
     "(..., L) channels → (..., 1) positions: the level of the largest channel."
     return levels[x.argmax(-1)].unsqueeze(-1)
 
+# %% ../../nbs/20_diffusion.ipynb #4fc364fd
 def _common_parts(module, model_cfg, data_cfg, n_features:int, action_dim:int, levels):
     """What both policy models share: checked configs, the `levels` buffer (or None; checkpoints do not store it,
     their metadata does), `net_dim` (channels modelled: L levels, or the actions) and the observation encoder."""
@@ -400,6 +406,7 @@ def _check_model_config(cfg:ModelConfig, data_cfg:DataConfig):
     if data_cfg.n_action_steps < 1 or data_cfg.n_action_steps > data_cfg.horizon:
         raise ConfigError(f"must lie in 1..data.horizon ({data_cfg.horizon}), got {data_cfg.n_action_steps}", "data.n_action_steps")
 
+# %% ../../nbs/20_diffusion.ipynb #d30a82e0
 def _generator(generator=None, seed=None):
     "A CPU torch.Generator from a seed, or the one given (None: torch's global one)."
     if generator is not None: return generator
@@ -552,6 +559,7 @@ class torch_threads:
     def __exit__(self, *exc):
         if torch.get_num_threads() != self.old: torch.set_num_threads(self.old)
 
+# %% ../../nbs/20_diffusion.ipynb #c87ef4b5
 def toy_bimodal_data(n:int=512, horizon:int=16, n_obs_steps:int=2, n_features:int=3, seed=0):
     "Toy (obs, actions): uninformative observations, actions flat for 4 bars then +1 or -1 with equal odds."
     g = torch.Generator().manual_seed(seed)
@@ -560,6 +568,7 @@ def toy_bimodal_data(n:int=512, horizon:int=16, n_obs_steps:int=2, n_features:in
     path = torch.ones(horizon); path[:4] = 0.0
     return obs, (sign[:, None] * path[None]).unsqueeze(-1)
 
+# %% ../../nbs/20_diffusion.ipynb #3042d5fc
 def fit_toy(model, obs, actions, steps:int=300, lr:float=3e-3, batch_size:int=128, seed=0, num_threads:int=1):
     "A few hundred Adam steps on (obs, actions) on `num_threads` CPU threads; returns the loss curve."
     g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)

@@ -24,8 +24,10 @@ def human_targets(trades:pd.DataFrame, bars) -> np.ndarray:
     pp = position_path(trades, bars).values
     return np.vstack([pp[1:], pp[-1:]])
 
+# %% ../../nbs/21b_imitation.ipynb #7dd62d87
 def _bucket(pos:np.ndarray, lot:float) -> np.ndarray: return np.sign(pos) * np.round(np.abs(pos) / lot)
 
+# %% ../../nbs/21b_imitation.ipynb #7625b368
 LOW_CONFIDENCE = 0.5           # decisions below this confidence count as unsure in the imitation report
 
 def imitation_report(result, trades:pd.DataFrame, bars, cfg:Optional[BacktestConfig]=None, out_dir=None, policy=None) -> dict:

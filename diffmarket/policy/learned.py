@@ -93,6 +93,7 @@ def check_bars(self:DiffusionPolicy, panel) -> None:
             raise DataError(f"the policy was trained on prices {lo:,.4g}-{hi:,.4g} but {s} trades around {med:,.4g}: its "
                             "positions are in units of the training instrument and mean nothing here; train on these bars")
 
+# %% ../../nbs/22_learned_policy.ipynb #8baa36bb
 @patch
 def _set_clock(self:DiffusionPolicy, panel) -> None:
     "Remember the bars' timestamps and each symbol's session bar on them (the session clock of bars before the first decision)."
@@ -103,6 +104,7 @@ def _set_clock(self:DiffusionPolicy, panel) -> None:
         if real[:, j].any(): sb[real[:, j], j] = session_bars(idx[real[:, j]], self.data_cfg.session_gap_minutes)
     self.clock = (idx.as_unit("ns").asi8, sb)
 
+# %% ../../nbs/22_learned_policy.ipynb #963c8183
 @patch
 def split_start(self:DiffusionPolicy, which:str="test") -> Optional[pd.Timestamp]:
     "First bar of the 'test' (held-out) or 'val' split of the policy's training data (None for old checkpoints)."
@@ -124,6 +126,7 @@ def _record(self:DiffusionPolicy, obs:Observation):
     for d in (self._pos, self._tip, self._ts, self._entry, self._session):   # keep only what a feature window can need
         for k in [k for k in d if k < t - self.warm - self.data_cfg.n_obs_steps - 2]: del d[k]
 
+# %% ../../nbs/22_learned_policy.ipynb #bb95bb47
 @patch
 def _session_bar(self:DiffusionPolicy, t:int, ts:pd.Timestamp, real:np.ndarray) -> np.ndarray:
     "Each symbol's session bar at this close: from the clock of `check_bars`' bars, else counted from the bars seen."
@@ -136,6 +139,7 @@ def _session_bar(self:DiffusionPolicy, t:int, ts:pd.Timestamp, real:np.ndarray) 
     self._sess_state = (np.where(real, float(ts.value), last), count)
     return count
 
+# %% ../../nbs/22_learned_policy.ipynb #69c0492e
 @patch
 def _symbol_scales(self:DiffusionPolicy, symbols) -> np.ndarray:
     "Each symbol's position scale: by name, else the training symbol's in the same column, else the largest."
@@ -146,6 +150,7 @@ def _symbol_scales(self:DiffusionPolicy, symbols) -> np.ndarray:
         self._scales = (tuple(symbols), np.asarray(out, dtype=float))
     return self._scales[1]
 
+# %% ../../nbs/22_learned_policy.ipynb #56e49f45
 def _real_tail(hist:np.ndarray, n:int) -> np.ndarray:
     "The last `n` rows of `hist` (T, 5) whose prices are all there (fewer when the history holds fewer)."
     m = n
@@ -155,6 +160,7 @@ def _real_tail(hist:np.ndarray, n:int) -> np.ndarray:
         if ok.sum() >= n or m >= len(hist): return tail[ok][-n:]
         m *= 4
 
+# %% ../../nbs/22_learned_policy.ipynb #42594c12
 @patch
 def _obs_features(self:DiffusionPolicy, obs:Observation) -> np.ndarray:
     "Normalised features (n_symbols, n_obs_steps, n_features) at the close of `obs.t`."
@@ -175,8 +181,6 @@ def _obs_features(self:DiffusionPolicy, obs:Observation) -> np.ndarray:
     z = (out - self.mean) / self.std
     return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
-
-
 # %% ../../nbs/22_learned_policy.ipynb #810fc604
 @patch
 @torch.no_grad()
@@ -185,6 +189,7 @@ def _direction(self:DiffusionPolicy, x:np.ndarray) -> np.ndarray:
     if self.levels is not None: x = self.levels[np.abs(x[..., None] - self.levels).argmin(-1)]
     return np.where(np.abs(x) < (1e-9 if self.levels is not None else 0.05), 0, np.sign(x)).astype(int)
 
+# %% ../../nbs/22_learned_policy.ipynb #ec0d40f5
 @patch
 def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
     "One sample per symbol from ex (S, K, Ta): drawn among those whose first bar takes the majority direction."
@@ -201,6 +206,7 @@ def _consensus(self:DiffusionPolicy, ex:np.ndarray, current=None) -> np.ndarray:
         out[j] = ex[j, idx[min(int(u[j] * len(idx)), len(idx) - 1)]] if len(idx) else 0.0     # flat by a tie no sample holds
     return out
 
+# %% ../../nbs/22_learned_policy.ipynb #559ada74
 @patch
 def _by_probability(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
     "Scaled targets (S, n_action_steps) from the level probabilities: the most probable direction, a size drawn within it."
@@ -228,6 +234,7 @@ def _by_probability(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.
     self.last_samples = None
     return out
 
+# %% ../../nbs/22_learned_policy.ipynb #91623da1
 @patch
 def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarray:
     "A plan (n_action_steps, n_symbols) of target positions in units, given positions `current`; sets last_confidence."
@@ -250,11 +257,13 @@ def _plan_from(self:DiffusionPolicy, feats:np.ndarray, current=None) -> np.ndarr
     if self.levels is not None: pick = self.levels[np.abs(pick[..., None] - self.levels).argmin(-1)]
     return (pick * self._plan_scales(len(pick))[:, None]).T
 
+# %% ../../nbs/22_learned_policy.ipynb #88699358
 @patch
 def _plan_scales(self:DiffusionPolicy, S:int) -> np.ndarray:
     "The position scales of the symbols being planned (those of the last observation's symbols)."
     return self._scales[1] if self._scales is not None and len(self._scales[1]) == S else np.full(S, self.scale)
 
+# %% ../../nbs/22_learned_policy.ipynb #f5ffba6c
 @patch
 def act(self:DiffusionPolicy, obs:Observation):
     "Target position at the close of `obs.t` (a float for one symbol, else one per symbol)."
@@ -272,8 +281,6 @@ def act(self:DiffusionPolicy, obs:Observation):
         out = self._plan[obs.t - self._plan_t]
     return float(out[0]) if S == 1 else out.copy()
 
-
-
 # %% ../../nbs/22_learned_policy.ipynb #ce61625f
 OUTSIDE_MARGIN = 0.25          # standard deviations (of the training features) beyond their training range
 
@@ -288,6 +295,7 @@ def _diagnose(self:DiffusionPolicy, obs:Observation, feats:np.ndarray):
         outside = sorted({names[k] for k in np.flatnonzero(far.any(axis=0))})
     self.diagnostics.append(dict(timestamp=obs.timestamp, confidence=self.last_confidence, outside=tuple(outside)))
 
+# %% ../../nbs/22_learned_policy.ipynb #4d3d27ac
 @patch
 def diagnostics_frame(self:DiffusionPolicy) -> pd.DataFrame:
     "The policy's decisions since its last reset: timestamp, confidence, features beyond the training range."
@@ -383,6 +391,7 @@ class FitReport:
         a2.set_ylabel("position"); a2.legend(loc="upper left"); ax.set_title("held-out bars"); fig.tight_layout()
         return fig
 
+# %% ../../nbs/22_learned_policy.ipynb #8dd189bf
 def fit_policy(bars:pd.DataFrame, trades:pd.DataFrame, cfg:Optional[Config]=None, progress:bool=True):
     "Train a policy on `trades` over `bars` and report its imitation in and out of sample: (DiffusionPolicy, FitReport)."
     cfg = cfg or load_config()

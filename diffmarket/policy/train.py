@@ -34,6 +34,7 @@ def _executed(ds:WindowDataset, n_steps:int) -> np.ndarray:
     "The human's targets (N, n_steps) on the first `n_steps` bars after each of `ds`'s decision bars."
     return ds.actions[ds.t[:, None] + np.arange(1, n_steps + 1)[None], 0]
 
+# %% ../../nbs/21_train.ipynb #338021a6
 def action_levels(ds:WindowDataset, encoding:str="auto"):
     "The scaled positions the human holds in the windows `ds` (with flat): the levels to diffuse as channels and to snap to."
     if encoding == "value": return None
@@ -44,6 +45,7 @@ def action_levels(ds:WindowDataset, encoding:str="auto"):
                           "encoding takes; use 'value' (or 'auto')", "model.action_encoding")
     return None
 
+# %% ../../nbs/21_train.ipynb #8672ea8c
 def decision_targets(ds:WindowDataset, n_steps:int=1, max_classes:int=32) -> np.ndarray:
     """What the tree-fitted bin edges must separate: one indicator column per (position held, next `n_steps` executed
     targets) the human shows in `ds`, so an edge falls where its decision *given what it holds* changes; the
@@ -53,6 +55,7 @@ def decision_targets(ds:WindowDataset, n_steps:int=1, max_classes:int=32) -> np.
     if len(pairs) > max_classes: return _executed(ds, n_steps)
     return (code.reshape(-1)[:, None] == np.arange(len(pairs))[None]).astype(np.float32)
 
+# %% ../../nbs/21_train.ipynb #6f39ad2e
 def decision_cuts(rows:np.ndarray, target:np.ndarray, max_leaf_nodes:int=64, min_samples_leaf:int=3) -> list:
     """Per feature of `rows` (N, F), the thresholds where one tree over *all* features splits the human's decisions
     `target` (the indicator columns of `decision_targets`, or continuous targets): where a decision changes given
@@ -66,6 +69,7 @@ def decision_cuts(rows:np.ndarray, target:np.ndarray, max_leaf_nodes:int=64, min
     t = tree.tree_
     return [np.unique(t.threshold[t.feature == f]) for f in range(x.shape[1])]
 
+# %% ../../nbs/21_train.ipynb #8e2432b7
 def data_splits(data:StrategyData) -> dict:
     "Where the training, validation and held-out test bars begin (ISO timestamps), and the last bar."
     iso = lambda t: None if t is None else pd.Timestamp(t).isoformat()
@@ -119,6 +123,7 @@ def _policy_meta(data:StrategyData, cfg:Config, n_features:int, levels=None) -> 
                 price_range={s: [float(np.nanmin(close[:, j])), float(np.nanmax(close[:, j]))] for j, s in enumerate(data.symbols)},
                 feature_range=[np.nanmin(seen, axis=0).tolist(), np.nanmax(seen, axis=0).tolist()])
 
+# %% ../../nbs/21_train.ipynb #63ef701c
 class Trainer:
     "Fit a policy model on StrategyData: AdamW, warm-up + cosine LR, gradient clipping, EMA weights, early stopping."
     def __init__(self, data:StrategyData, cfg:Optional[Config]=None, progress:bool=True):
@@ -184,6 +189,7 @@ def _train_epoch(self:Trainer) -> float:
         total += loss.item()
     return total / self.steps_per_epoch
 
+# %% ../../nbs/21_train.ipynb #30faf747
 @patch
 @torch.no_grad()
 def _val_loss(self:Trainer) -> float:
@@ -197,14 +203,13 @@ def _val_loss(self:Trainer) -> float:
                                              n_steps=self.cfg.data.n_action_steps).item() * len(obs[k:k + bs])
     return total / len(obs)
 
-
-
 # %% ../../nbs/21_train.ipynb #30d4dc84
 @patch
 def fit(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
     "Train; returns the history (epoch, train_loss, val_loss, lr, seconds). Writes checkpoints into `out_dir` if given."
     with torch_threads(self.cfg.training.num_threads): return self._run_epochs(out_dir, resume)
 
+# %% ../../nbs/21_train.ipynb #d2971255
 SNAPSHOT_EVERY = 10            # epochs between the EMA snapshots kept in memory as candidates for select_by_replay
 
 @patch
@@ -233,8 +238,6 @@ def _run_epochs(self:Trainer, out_dir=None, resume=None) -> pd.DataFrame:
         if self.bad_epochs >= tc.patience: break
     return pd.DataFrame(self.history)
 
-
-
 # %% ../../nbs/21_train.ipynb #3e037634
 @patch
 def best_model(self:Trainer):
@@ -254,6 +257,7 @@ def atomic_torch_save(obj, path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
 
+# %% ../../nbs/21_train.ipynb #7d0ea758
 def read_torch_checkpoint(p, fmt:str, readable:str, kind:str, map_location="cpu") -> dict:
     "The plain-data dict of checkpoint file `p` whose 'format' is `fmt`; else one DataError: not a readable `readable` (why), or not a `kind`."
     try: obj = torch.load(p, map_location=map_location, weights_only=True)
@@ -265,6 +269,7 @@ def read_torch_checkpoint(p, fmt:str, readable:str, kind:str, map_location="cpu"
         raise DataError(f"not a {kind} (no '{fmt}' header)", file=p)
     return obj
 
+# %% ../../nbs/21_train.ipynb #886974ac
 def model_from_checkpoint(p, obj:dict, make:Callable) -> tuple:
     "(model in eval mode, meta) of a read checkpoint: `make(meta)` builds the model its weights load into; DataError when they do not fit."
     try:
@@ -276,17 +281,20 @@ def model_from_checkpoint(p, obj:dict, make:Callable) -> tuple:
         raise DataError(f"checkpoint does not match its model config ({msg})", file=p) from None
     return model.eval(), meta
 
+# %% ../../nbs/21_train.ipynb #b88b7ee2
 def save_checkpoint(path, model, meta:dict, extra:Optional[dict]=None):
     "Write a policy checkpoint: `model`'s weights plus `meta` (JSON-able) and `extra` (JSON-able)."
     obj = {"format": CHECKPOINT_FORMAT, "version": 1, "meta": json.dumps(meta),
            "extra": json.dumps(extra or {}), "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     atomic_torch_save(obj, path)
 
+# %% ../../nbs/21_train.ipynb #63b580ec
 def _policy_model(meta:dict):
     "The policy network a checkpoint's meta describes."
     mcfg, dcfg = config_from_dict(ModelConfig, meta["model"], "model"), config_from_dict(DataConfig, meta["data"], "data")
     return make_model(mcfg, dcfg, int(meta["n_features"]), int(meta.get("action_dim", 1)), levels=meta.get("action_levels"))
 
+# %% ../../nbs/21_train.ipynb #1b556185
 def load_checkpoint(path, map_location="cpu"):
     "Read a policy checkpoint → (model in eval mode, meta dict); raises DataError if the file is not a valid one."
     p = Path(path)
@@ -297,12 +305,11 @@ def load_checkpoint(path, map_location="cpu"):
     obj = read_torch_checkpoint(p, CHECKPOINT_FORMAT, "diffmarket checkpoint", "diffmarket policy checkpoint", map_location)
     return model_from_checkpoint(p, obj, _policy_model)
 
+# %% ../../nbs/21_train.ipynb #8b3888c8
 @patch
 def save_policy(self:Trainer, path):
     "Write the best EMA weights as a policy checkpoint."
     save_checkpoint(path, self.best_model(), self.meta, dict(epoch=self.epoch, best_val_loss=self.best_val))
-
-
 
 # %% ../../nbs/21_train.ipynb #1a9093df
 def save_training_state(trainer, path, fmt:str, **ident) -> None:
@@ -313,6 +320,7 @@ def save_training_state(trainer, path, fmt:str, **ident) -> None:
                        "best_state": trainer.best_state, "progress": json.dumps(dict(epoch=trainer.epoch, best_val=trainer.best_val,
                        bad_epochs=trainer.bad_epochs, history=trainer.history))}, path)
 
+# %% ../../nbs/21_train.ipynb #e61b2826
 def load_training_state(trainer, path, fmt:str, kind:str, check:Callable) -> None:
     "Resume `trainer` from a state `save_training_state` wrote with `fmt`; `check(state)` raises when it was written for another model."
     p = Path(path)
@@ -330,17 +338,20 @@ def load_training_state(trainer, path, fmt:str, kind:str, check:Callable) -> Non
     trainer.epoch, trainer.best_val, trainer.bad_epochs, trainer.history = pr["epoch"], pr["best_val"], pr["bad_epochs"], pr["history"]
     trainer.ema.copy_to(trainer.ema_model.parameters())
 
+# %% ../../nbs/21_train.ipynb #d5ed0bea
 @patch
 def save_state(self:Trainer, path):
     "Write everything needed to resume training."
     save_training_state(self, path, "diffmarket-train-state", meta=self.meta)
 
+# %% ../../nbs/21_train.ipynb #862e1cc6
 def _same_policy_model(trainer, st):
     "Raise ValueError when a training state was written for another model config or feature set."
     meta = json.loads(st["meta"])
     if meta["model"] != trainer.meta["model"] or meta["n_features"] != trainer.meta["n_features"]:
         raise ValueError("written for a different model config or feature set")
 
+# %% ../../nbs/21_train.ipynb #53520026
 @patch
 def load_state(self:Trainer, path):
     "Resume from a `last_state.pt` written by a trainer with the same config and data."

@@ -43,6 +43,7 @@ def _utc_index(values) -> pd.DatetimeIndex:
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     return idx.as_unit("ns")
 
+# %% ../../nbs/15_backtest.ipynb #edae0404
 def as_panel(bars) -> Panel:
     "A read-only `Panel` from a Panel, an (index, symbols, ohlcv) tuple, or a long / single-symbol bars DataFrame."
     if isinstance(bars, Panel): index, symbols, ohlcv = bars.index, bars.symbols, bars.ohlcv
@@ -110,6 +111,7 @@ TRADE_FIELDS = ["symbol", "direction", "entry_time", "exit_time", "entry_price",
 
 def _bc(ids, w, n): return np.bincount(ids, w, minlength=n).astype(float)
 
+# %% ../../nbs/15_backtest.ipynb #7d1e2ea0
 def _episodes(sym, bar, q, px, fee, pos, ts, last_bar, mark_close, index, symbols) -> pd.DataFrame:
     """Trades from fills sorted by (symbol, time). `pos` is the position after each fill, `ts` its time; `last_bar` the
     index of the window's last bar in `index` and `mark_close[s]` the close marking symbol s there."""
@@ -255,6 +257,7 @@ def make_result(panel:Panel, t0:int, t1:int, pos, fills_arr, cfg:BacktestConfig,
         m["num_events"] = int(len(ev))
     return BacktestResult(equity, pd.Series(cash, index=index, name="cash"), positions, fills, trades, m, prices, dec, cfg, ev)
 
+# %% ../../nbs/15_backtest.ipynb #a0de6b66
 def ffill_rows(a):
     "Forward-fill NaNs down axis 0 of a 2-D array (a NaN before any value stays NaN)."
     a = np.asarray(a, dtype=float)
@@ -264,6 +267,7 @@ def ffill_rows(a):
     np.maximum.accumulate(i, axis=0, out=i)
     return np.take_along_axis(a, i, axis=0)
 
+# %% ../../nbs/15_backtest.ipynb #0b726b02
 def cum_by_symbol(sym, q):
     "Running position after each fill, restarting at each new symbol (fills sorted by symbol)."
     if len(q) == 0: return q.astype(float)
@@ -299,6 +303,7 @@ def window_bounds(panel:Panel, start=None, end=None) -> tuple:
                         f"of the data ({panel.index[0]} to {panel.index[-1]}); at least 2 are needed")
     return t0, t1
 
+# %% ../../nbs/15_backtest.ipynb #eb9c7996
 def backtest_config(cfg:Optional[BacktestConfig]) -> BacktestConfig:
     "The backtest section (a whole `Config` is accepted too), checked."
     cfg = cfg or BacktestConfig()
@@ -314,6 +319,7 @@ def backtest_config(cfg:Optional[BacktestConfig]) -> BacktestConfig:
         raise ConfigError(f"must be one of {', '.join(REPLAY_FEES)}, got {cfg.replay_fees!r}", "backtest.replay_fees")
     return cfg
 
+# %% ../../nbs/15_backtest.ipynb #4a77338b
 def _positions_from_targets(panel:Panel, targets, t0:int, t1:int, cfg:BacktestConfig) -> np.ndarray:
     "Positions held at each close of [t0, t1] from targets decided at the closes of [t0, t1] (NaN: hold)."
     n = t1 - t0 + 1
@@ -328,6 +334,7 @@ def _positions_from_targets(panel:Panel, targets, t0:int, t1:int, cfg:BacktestCo
     want[1:][np.isnan(panel.open[t0 + 1:t1 + 1])] = np.nan   # no open, no trade: keep the position
     return ffill_rows(want)
 
+# %% ../../nbs/15_backtest.ipynb #63193148
 def _fills_from_positions(panel:Panel, pos, t0:int, cost:CostModel):
     "Fill arrays (sorted by symbol, then time) for the position changes of `pos` at the opens of the window."
     dq = np.diff(pos, axis=0, prepend=0.0)
@@ -336,6 +343,7 @@ def _fills_from_positions(panel:Panel, pos, t0:int, cost:CostModel):
     px = cost.exec_price(ref, q)
     return ss, tt, q, ref, px, cost.fee(px, q), panel.index[t0 + tt], pos[tt, ss]
 
+# %% ../../nbs/15_backtest.ipynb #258cbb3d
 def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, end=None, _decisions=None,
                 _capped:bool=False, events=()) -> BacktestResult:
     "Backtest precomputed target positions: `targets[t]` decided at the close of bar t, filled at the open of t+1."
@@ -355,6 +363,7 @@ def run_targets(bars, targets, cfg:Optional[BacktestConfig]=None, start=None, en
 class BacktestError(DiffmarketError):
     "A policy returned something the backtester cannot use as a target position."
 
+# %% ../../nbs/15_backtest.ipynb #508ef584
 def target_vector(action, symbols:tuple, finite:bool=True) -> np.ndarray:
     "One target per symbol (NaN: keep) from what `act` returned: a number, one per symbol, {symbol: units}, a Decision or None."
     S = len(symbols)
@@ -423,6 +432,7 @@ def price_levels(x, symbols:tuple, what:str="exit price") -> Optional[np.ndarray
     if a.shape != (len(symbols),): raise BacktestError(f"{a.size} {what}(s) for {len(symbols)} symbol(s)")
     return a
 
+# %% ../../nbs/15_backtest.ipynb #4cd12a9d
 def exit_fill(side:float, o:float, h:float, l:float, stop:float, take:float):
     "(reference price, rule) of the exit a bar (o, h, l) triggers for a position of sign `side`, or (None, None): the rules above."
     if side > 0:
@@ -437,6 +447,7 @@ def exit_fill(side:float, o:float, h:float, l:float, stop:float, take:float):
         if take == take and l <= take: return take, "take_profit"
     return None, None
 
+# %% ../../nbs/15_backtest.ipynb #9d4e23ee
 @patch
 def _simulate(self:Backtest, act=None) -> tuple:
     "Run `act` (the policy's by default) over the window: (decisions (n, S), positions (n, S), fill arrays, events)."
@@ -497,6 +508,7 @@ def _simulate(self:Backtest, act=None) -> tuple:
     held[i + 1:] = held[i] if i < n else held[-1]                # after ruin nothing moves (the result is cut there)
     return out, held, self._fill_arrays(fills), events
 
+# %% ../../nbs/15_backtest.ipynb #2f8e9c6b
 @patch
 def _fill_arrays(self:Backtest, fills:list) -> tuple:
     "The fill tuples of `_simulate` as `make_result`'s arrays, sorted by (symbol, time), with the position after each."
@@ -506,8 +518,6 @@ def _fill_arrays(self:Backtest, fills:list) -> tuple:
     sym, bar = f[:, 0].astype(int), f[:, 1].astype(int)
     q = f[:, 2]
     return sym, bar, q, f[:, 3], f[:, 4], f[:, 5], self.panel.index[self.t0 + bar], cum_by_symbol(sym, q)
-
-
 
 # %% ../../nbs/15_backtest.ipynb #17fbea28
 def _sma_pair_py(close, fast, slow):
@@ -523,6 +533,7 @@ def _sma_pair_py(close, fast, slow):
                     out[t, j] = acc / n
     return f, s
 
+# %% ../../nbs/15_backtest.ipynb #59a29b5d
 def _cross_step_py(close, fast, slow, f_prev, s_prev, state, size, down):
     "The averages at the last row of `close` (summed as in `_sma_pair_py`), and the signal after yesterday's averages."
     T, S = close.shape
@@ -537,6 +548,7 @@ def _cross_step_py(close, fast, slow, f_prev, s_prev, state, size, down):
         elif f_prev[j] > s_prev[j] and f[j] < s[j]: new[j] = down
     return f, s, new
 
+# %% ../../nbs/15_backtest.ipynb #c1c13f18
 _sma_pair, _cross_step = compiled(_sma_pair_py), compiled(_cross_step_py)
 
 class SMACrossover:
@@ -572,6 +584,7 @@ class SMACrossover:
         self._t = obs.t
         return self._state.copy()
 
+# %% ../../nbs/15_backtest.ipynb #741917b2
 class TargetSeries:
     "Replays precomputed target positions: row t (one column per symbol) is the target decided at the close of bar t."
     def __init__(self, targets):

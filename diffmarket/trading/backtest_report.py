@@ -34,6 +34,7 @@ def plot_equity(result:BacktestResult, title:str="Equity"):
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/15c_backtest_report.ipynb #943f69bf
 def plot_positions(result:BacktestResult, max_symbols:int=4):
     "Close price of each symbol (first `max_symbols`) with the position held over it."
     import matplotlib.pyplot as plt
@@ -51,6 +52,7 @@ def plot_positions(result:BacktestResult, max_symbols:int=4):
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/15c_backtest_report.ipynb #8aec24d9
 def plot_returns(result:BacktestResult, bins:int=60):
     "Histogram of the equity curve's bar returns."
     import matplotlib.pyplot as plt
@@ -63,6 +65,7 @@ def plot_returns(result:BacktestResult, bins:int=60):
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/15c_backtest_report.ipynb #e4423639
 @patch
 def plot(self:BacktestResult, title:str="Equity") -> dict:
     "The three report figures: {'equity', 'positions', 'returns'}."
@@ -71,6 +74,7 @@ def plot(self:BacktestResult, title:str="Equity") -> dict:
 # %% ../../nbs/15c_backtest_report.ipynb #a8905707
 def _iso(s) -> pd.Index: return pd.DatetimeIndex(s).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+# %% ../../nbs/15c_backtest_report.ipynb #a67d41c9
 def write_tables(result:BacktestResult, d) -> None:
     "Write `metrics.json`, `equity.csv`, `positions.csv` (long), `trades.csv`, `fills.csv` and, if any, `risk_events.csv` into `d`."
     d = Path(d)
@@ -97,6 +101,7 @@ def write_figures(result:BacktestResult, d, title:str) -> list:
         fig.savefig(Path(d) / f"{name}.png", dpi=90); plt.close(fig); names.append(f"{name}.png")
     return names
 
+# %% ../../nbs/15c_backtest_report.ipynb #5baec715
 def report_html(result:BacktestResult, title:str, figures:list, extra_files=()) -> str:
     "The report page: window, symbols, metrics table and `figures` (file names beside the page)."
     period = (f"{result.equity.index[0]:%Y-%m-%d %H:%M} to {result.equity.index[-1]:%Y-%m-%d %H:%M} UTC, "
@@ -118,6 +123,7 @@ def write_report(result:BacktestResult, out_dir, title:str="diffmarket backtest"
         (d / "report.html").write_text(report_html(result, title, shown, list(extra or ())), encoding="utf-8")
     return Path(out_dir)
 
+# %% ../../nbs/15c_backtest_report.ipynb #34c4fe3c
 @patch
 def write_report(self:BacktestResult, out_dir, title:str="diffmarket backtest") -> Path:
     "Write this result's report directory (see the function `write_report`)."

@@ -50,6 +50,7 @@ class MarketDiffusionAgent(SlotAgent):
 
     def __repr__(self): return f"MarketDiffusionAgent(project={self.project}, guidance={self.guidance_scale or self.model.cfg.guidance_scale})"
 
+# %% ../../../nbs/31e_market_diffusion_agent.ipynb #f7b87f63
 @patch
 def generate(self:MarketDiffusionAgent, features:Sequence, rule_states:Sequence[RuleState], num_samples:int=1, generator=None) -> np.ndarray:
     "Strategies (B, K, horizon, 2) in normalised units for B (state, flow, constraints) conditions, projected if the agent projects."
@@ -60,6 +61,7 @@ def generate(self:MarketDiffusionAgent, features:Sequence, rule_states:Sequence[
                                 generator=generator if generator is not None else self.generator)
     return out.numpy().astype(np.float64)
 
+# %% ../../../nbs/31e_market_diffusion_agent.ipynb #be80f1b3
 @patch
 def act(self:MarketDiffusionAgent, obs) -> AgentAction:
     "Observe; every n_action_steps steps generate num_samples strategies and keep the best valued; send the next step."
@@ -78,6 +80,7 @@ def act(self:MarketDiffusionAgent, obs) -> AgentAction:
     if abs(qty) < self.acfg.explore_min_qty: qty = 0
     return self.send(qty, int(round(o * self.rules.offset_scale)))
 
+# %% ../../../nbs/31e_market_diffusion_agent.ipynb #862f0b44
 @patch
 def propose(self:MarketDiffusionAgent, player:int, strategies, market_state, constraints, n:int, rng) -> np.ndarray:
     "n strategies (n, horizon·3) for `player` in the state it faces, the best valued of those generated (games.ProposalModel)."
@@ -116,6 +119,7 @@ def check_agent_config(c:MarketAgentConfig):
     if unknown: raise ConfigError(f"unknown agent kind {unknown[0]!r}; use any of {sorted(AGENT_KINDS)}", "market_agent.population")
     MarketDiffusionModel(cfg=c)                                               # the model's own checks (horizon, schedule, widths)
 
+# %% ../../../nbs/31e_market_diffusion_agent.ipynb #afcce537
 def train_market(cfg:Optional[Config]=None, out="checkpoints", resume=None, progress:bool=True,
                  workers:Optional[int]=None, ray_address:Optional[str]=None) -> dict:
     "Simulate episodes, train a MarketDiffusionModel and write its checkpoint folder `out` (all or nothing); returns a summary."
@@ -156,6 +160,7 @@ def impact_report(model:MarketDiffusionModel, windows:dict) -> pd.DataFrame:
                              coverage_90=(z.abs() < q90).float().mean(0).numpy(),
                              rms_z=((y - mu) / model.self_impact.std(ls)).pow(2).mean(0).sqrt().numpy())).set_index("step")
 
+# %% ../../../nbs/31e_market_diffusion_agent.ipynb #36ecf657
 @torch.no_grad()
 def response_report(model:MarketDiffusionModel, windows:dict) -> pd.Series:
     "R² of the response module per field of RESPONSE_FIELDS on `windows`."
@@ -210,6 +215,7 @@ def impact_curve(model:MarketDiffusionModel, windows:dict, sizes=(50, 100, 200, 
     rows = {q: (path(q) - base).numpy() for q in sizes}
     return pd.DataFrame(rows, index=pd.RangeIndex(1, model.cfg.impact_horizon + 1, name="step")).T.rename_axis("size")
 
+# %% ../../../nbs/31e_market_diffusion_agent.ipynb #bb5faedf
 def fit_power_law(sizes, moves_bps) -> tuple:
     "(λ, γ) of move = λ·q^γ fitted in logs on positive moves (bps → fractions of the price)."
     q, m = np.asarray(sizes, float), np.asarray(moves_bps, float) / 1e4

@@ -93,6 +93,7 @@ def episode_seed(seed:int, i:int) -> int:
     "The seed of episode `i` of a run seeded `seed` (the same whichever worker runs it)."
     return int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1)[0])
 
+# %% ../../../nbs/31b_market_episodes.ipynb #9dca2b00
 def _quote_centre(action) -> float:
     "Centre (ticks) of the best bid and best ask an AgentAction posts, NaN without both."
     if not isinstance(action, AgentAction): return np.nan
@@ -100,6 +101,7 @@ def _quote_centre(action) -> float:
     asks = [o.price_ticks for o in action.orders if o.price_ticks is not None and o.side in (-1, "sell")]
     return (max(bids) + min(asks)) / 2 if bids and asks else np.nan
 
+# %% ../../../nbs/31b_market_episodes.ipynb #9a3b2650
 def market_episode(market:MarketConfig, agent_cfg:MarketAgentConfig, seed:int, slot:Optional[MarketAgent]=None,
                    others:Optional[list]=None, tail:int=0, num_steps:Optional[int]=None) -> dict:
     "One episode with `slot` (default: an ExplorationPolicy) in the last slot; returns the per-step record (arrays)."
@@ -191,20 +193,24 @@ def _init_worker(key, shared):
     torch.set_num_threads(1)
     if shared is not None: _SHARED[key] = shared
 
+# %% ../../../nbs/31b_market_episodes.ipynb #7169796b
 def _call(fn, key, task):
     "fn(task), or fn(shared, task) when an object is shared under `key`."
     return fn(task) if key is None else fn(_SHARED[key], task)
 
+# %% ../../../nbs/31b_market_episodes.ipynb #978cf456
 def _ray_call(fn, shared, task):
     torch.set_num_threads(1)
     return fn(task) if shared is None else fn(shared, task)
 
+# %% ../../../nbs/31b_market_episodes.ipynb #46cb2883
 def _workers(workers:int, n_tasks:int) -> int:
     "How many local processes: `workers`, 0 meaning one per CPU core, never more than tasks."
     w = (os.cpu_count() or 1) if not workers else int(workers)
     if w < 1: raise ConfigError(f"must be >= 0, got {workers}", "market_agent.workers")
     return max(1, min(w, n_tasks))
 
+# %% ../../../nbs/31b_market_episodes.ipynb #edce01d0
 def connect_ray(address:str, num_cpus:Optional[int]=None):
     "Join (or, for 'local', start) a Ray cluster once per process; returns the ray module."
     try: import ray
@@ -216,6 +222,7 @@ def connect_ray(address:str, num_cpus:Optional[int]=None):
             except Exception as e: raise ConfigError(f"cannot connect to Ray at {address!r}: {str(e).splitlines()[0][:160]}", "market_agent.ray_address") from None
     return ray
 
+# %% ../../../nbs/31b_market_episodes.ipynb #0683bf6c
 def parallel_map(fn:Callable, tasks:Sequence, workers:int=0, ray_address:Optional[str]=None, shared=None,
                  progress:bool=False, desc:str="episodes") -> list:
     "fn(task) (or fn(shared, task)) for every task, in task order: in this process, local worker processes or Ray tasks."
@@ -259,6 +266,7 @@ def _episode_task(args) -> dict:
     market, agent_cfg, seed, tail = args
     return market_episode(market, agent_cfg, seed, tail=tail)
 
+# %% ../../../nbs/31b_market_episodes.ipynb #d63f4085
 def generate_episodes(cfg:Optional[Config]=None, num_episodes:Optional[int]=None, seed:Optional[int]=None,
                       workers:Optional[int]=None, ray_address:Optional[str]=None, progress:bool=True) -> list:
     "Simulated episodes with the exploration policy in the learning slot (seeded per episode; local processes or Ray)."

@@ -27,6 +27,7 @@ def _mlp(d_in:int, hidden:int, d_out:int) -> nn.Sequential:
     "Two hidden Mish layers."
     return nn.Sequential(nn.Linear(d_in, hidden), nn.Mish(), nn.Linear(hidden, hidden), nn.Mish(), nn.Linear(hidden, d_out))
 
+# %% ../../../nbs/31c_market_model.ipynb #ea3d9151
 class MarketConditionEncoder(nn.Module):
     "Market state, opponents' recent flow and constraints → one embedding (state and flow standardised with training statistics)."
     def __init__(self, state_dim:int, opponent_dim:int, constraint_dim:int, embed_dim:int=64, hidden_dim:int=128):
@@ -131,6 +132,7 @@ def rule_tensors(states:Sequence[RuleState], repeat:int=1) -> dict:
     t = torch.as_tensor(np.repeat(arr, repeat, axis=0), dtype=torch.float32)
     return dict(mid=t[:, 0], lo=t[:, 1], hi=t[:, 2], position=t[:, 3], halted=t[:, 4] > 0.5, resting_buy=t[:, 5], resting_sell=t[:, 6])
 
+# %% ../../../nbs/31c_market_model.ipynb #8f56b95f
 def project_plan(plan, rs:dict, rules:Rules):
     "A normalised strategy (N, horizon, 2) moved onto the rules: sizes to the order-size limit and the position headroom step by step, offsets into the band."
     qs, os_ = float(rules.qty_scale), float(rules.offset_scale)
@@ -199,11 +201,13 @@ def fit_normalizers(self:MarketDiffusionModel, windows:dict):
     self.ret_target.copy_((torch.quantile(ret, self.cfg.return_quantile) - self.ret_mean) / self.ret_std)
     return self
 
+# %% ../../../nbs/31c_market_model.ipynb #069b5d7e
 @patch
 def condition(self:MarketDiffusionModel, state, flow, cons):
     "The market-condition embedding."
     return self.condition_encoder(state, flow, cons)
 
+# %% ../../../nbs/31c_market_model.ipynb #5c95c4aa
 @patch
 def guide_features(self:MarketDiffusionModel, emb, x):
     "The predicted impact (scaled) and response (standardised) of the sequences `x`, detached: the denoiser's self-awareness."
@@ -241,12 +245,14 @@ def _twin(self:MarketDiffusionModel):
         with torch.no_grad(): self._dense = (key, DenseUnet1D(self.denoiser.unet, self.cfg.horizon))
     return self._dense[1]
 
+# %% ../../../nbs/31c_market_model.ipynb #50815a4d
 @patch
 def __getstate__(self:MarketDiffusionModel):
     "Pickle and deepcopy without the inference twin (rebuilt on demand)."
     state = self.__dict__.copy(); state.pop("_dense", None)
     return state
 
+# %% ../../../nbs/31c_market_model.ipynb #aebe3ccf
 @patch
 @torch.no_grad()
 def sample(self:MarketDiffusionModel, state, flow, cons, num_samples:Optional[int]=None, rule_states=None,

@@ -51,6 +51,7 @@ class Rules:
         return cls(market.price_limit, market.position_limit, int(agent.max_order_qty), market.tick_size, int(agent.qty_scale),
                    int(agent.offset_scale), market.taker_fee_bps, market.maker_fee_bps)
 
+# %% ../../../nbs/31_market_agent.ipynb #a2de29a0
 class RuleState(NamedTuple):
     "What the rules are checked against at one decision: mid and band (ticks), position, halt, resting shares per side."
     mid: int
@@ -61,6 +62,7 @@ class RuleState(NamedTuple):
     resting_buy: int = 0
     resting_sell: int = 0
 
+# %% ../../../nbs/31_market_agent.ipynb #304a8bcb
 @patch
 def state(self:Rules, obs, resting_buy:int=0, resting_sell:int=0) -> RuleState:
     "The rule state of an observation vector (`market.OBS_FIELDS`), with the agent's resting shares per side."
@@ -80,12 +82,14 @@ def headroom(self:Rules, rs:RuleState) -> tuple:
     L = float(self.position_limit)
     return max(0, int(math.floor(L - rs.position - rs.resting_buy + 1e-9))), max(0, int(math.floor(L + rs.position - rs.resting_sell + 1e-9)))
 
+# %% ../../../nbs/31_market_agent.ipynb #03855878
 @patch
 def offset_bounds(self:Rules, rs:RuleState, side:int) -> tuple:
     "Lowest and highest offset (ticks, in the trade's direction) whose price lies inside the band and above zero."
     if side > 0: return max(rs.band_lo - rs.mid, 1 - rs.mid), rs.band_hi - rs.mid
     return rs.mid - rs.band_hi, min(rs.mid - rs.band_lo, rs.mid - 1)
 
+# %% ../../../nbs/31_market_agent.ipynb #7bd428e4
 @patch
 def violations(self:Rules, rs:RuleState, qty:int, offset:int) -> tuple:
     "The rules (names in `RULE_NAMES`) that the order of `qty` shares (signed) at `offset` ticks breaks; () if none."
@@ -100,6 +104,7 @@ def violations(self:Rules, rs:RuleState, qty:int, offset:int) -> tuple:
     if not lo <= offset <= hi: out.append("price_limit")
     return tuple(out)
 
+# %% ../../../nbs/31_market_agent.ipynb #4ec148b6
 @patch
 def project_order(self:Rules, rs:RuleState, qty:int, offset:int) -> tuple:
     "The order (qty, offset) moved onto the rules: size clipped to the limits, offset into the band, none during a halt."

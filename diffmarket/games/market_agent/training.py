@@ -37,6 +37,7 @@ def split_windows(windows:dict, val_frac:float) -> tuple:
     take = lambda m: {k: v[m] for k, v in windows.items()}
     return take(~is_val), (take(is_val) if n_val else None)
 
+# %% ../../../nbs/31d_market_training.ipynb #88ded606
 class MarketTrainer:
     "Fit a MarketDiffusionModel on windows: AdamW, warm-up + cosine LR, clipping, EMA weights, early stopping on held-out episodes."
     def __init__(self, windows:dict, cfg:Optional[Config]=None, progress:bool=True, use_impact:bool=True, meta:Optional[dict]=None):
@@ -81,6 +82,7 @@ def _train_epoch(self:MarketTrainer) -> float:
         total += loss.item()
     return total / self.steps_per_epoch
 
+# %% ../../../nbs/31d_market_training.ipynb #59fef0d8
 @patch
 @torch.no_grad()
 def evaluate_losses(self:MarketTrainer, windows:Optional[dict]=None) -> dict:
@@ -121,6 +123,7 @@ def fit(self:MarketTrainer, out_dir=None, resume=None) -> pd.DataFrame:
             if self.bad_epochs >= c.patience: break
     return pd.DataFrame(self.history)
 
+# %% ../../../nbs/31d_market_training.ipynb #b9c80b25
 @patch
 def best_model(self:MarketTrainer) -> MarketDiffusionModel:
     "A CPU copy of the model with the best EMA weights seen (the current EMA weights before any epoch)."
@@ -139,6 +142,7 @@ def save_market_checkpoint(path, model:MarketDiffusionModel, meta:Optional[dict]
     atomic_torch_save({"format": CHECKPOINT_FORMAT, "version": 1, "meta": json.dumps(meta),
                   "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
 
+# %% ../../../nbs/31d_market_training.ipynb #0d637aa8
 def load_market_checkpoint(path, map_location="cpu") -> tuple:
     "Read a market-agent checkpoint (file, or folder holding best_model.pt) → (model in eval mode, meta); DataError if it is not one."
     p = Path(path)
@@ -148,6 +152,7 @@ def load_market_checkpoint(path, map_location="cpu") -> tuple:
     return model_from_checkpoint(p, obj, lambda meta: MarketDiffusionModel(
         **meta["dims"], cfg=config_from_dict(MarketAgentConfig, meta["market_agent"], "market_agent"), use_impact=bool(meta.get("use_impact", True))))
 
+# %% ../../../nbs/31d_market_training.ipynb #76d34f6a
 @patch
 def save_model(self:MarketTrainer, path):
     "Write the best EMA weights as a market-agent checkpoint."
@@ -160,10 +165,12 @@ def save_state(self:MarketTrainer, path):
     "Write everything needed to resume training."
     save_training_state(self, path, "diffmarket-market-train-state", dims=self.model.dims)
 
+# %% ../../../nbs/31d_market_training.ipynb #477a7aa3
 def _same_dims(trainer, st):
     "Raise ValueError when a training state was written for a model of other dimensions."
     if json.loads(st["dims"]) != trainer.model.dims: raise ValueError("different model dimensions")
 
+# %% ../../../nbs/31d_market_training.ipynb #5451d85a
 @patch
 def load_state(self:MarketTrainer, path):
     "Resume from a last_state.pt written by a trainer on the same windows and config."

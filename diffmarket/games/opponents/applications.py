@@ -33,6 +33,7 @@ def volume_profile(cfg, T:int, num_episodes:int=20, seed:int=5) -> np.ndarray:
         vols.append(np.asarray(run_market(m, agents, seed=s).history["volume"][c.warmup_steps:], float))
     return np.mean(vols, axis=0)
 
+# %% ../../../nbs/33e_applications.ipynb #9dc91a4b
 def vwap_schedule(profile, Q:int, cap:int) -> np.ndarray:
     "Whole-share slices of Q in proportion to the expected volume `profile`, none above `cap`."
     return to_schedule(np.asarray(profile, float) + 1e-9, int(Q), int(cap))
@@ -86,6 +87,7 @@ def maker_loss(cfg, plan, seeds, target:str="market_maker", cleanup:int=5) -> fl
         out.append(float(pnl[c.warmup_steps - 1] - pnl[-1]))
     return float(np.mean(out))
 
+# %% ../../../nbs/33e_applications.ipynb #3e0447de
 def stress_search(cfg, budget:int, T:int, cap:int, seeds, method:str="random", init=None, seed:int=0, rounds:int=4) -> pd.DataFrame:
     "Plans tried (one row each: round, loss, plan) by 'random' search or 'cem' within `budget` simulated plans."
     if method not in ("random", "cem"): raise OpponentError(f"unknown method {method!r}; use 'random' or 'cem'", "stress_search(method)")
@@ -133,6 +135,7 @@ class Spoofer(MarketAgent):
         self.spoofed.append(int(obs[O.t]))
         return AgentAction(orders, cancel_all=True)
 
+# %% ../../../nbs/33e_applications.ipynb #1daee093
 def spoof_scores(tape:Tape, big:float=5.0, tick:float=0.01) -> pd.Series:
     "Per account: the share of its active steps with large orders behind the touch, cancelled next step, and an opposite aggressive order."
     d = tape.orders
@@ -152,6 +155,7 @@ def spoof_scores(tape:Tape, big:float=5.0, tick:float=0.01) -> pd.Series:
         out[i] = hits / active
     return pd.Series(out, name="score")
 
+# %% ../../../nbs/33e_applications.ipynb #b5d61617
 def spoofing_markets(num_markets:int, with_spoofer:bool, num_steps:int=300, seed:int=0, rate:float=0.3) -> list:
     "Tapes of markets of the random-parameter population (`simulated_population`'s agents), one Spoofer (spoofing on `rate` of steps) added if asked."
     out = []
@@ -162,6 +166,7 @@ def spoofing_markets(num_markets:int, with_spoofer:bool, num_steps:int=300, seed
         out.append(record_tape(MarketConfig(num_agents=len(agents), num_steps=int(num_steps)), agents, seed=episode_seed(seed + 7, j)))
     return out
 
+# %% ../../../nbs/33e_applications.ipynb #413fa422
 def detection_report(train:list, test:list, rule:str="midpoint", seed:int=0) -> dict:
     "Flag accounts of `test` by a rule fixed on the labelled `train` tapes ('midpoint' or 'honest_max' threshold on `spoof_scores`, or the 'classifier', `SpoofDetector`); precision, recall and the honest false-positive rate."
     def scored(tapes):
@@ -207,6 +212,7 @@ def spoof_features(tape:Tape, big:float=5.0, tick:float=0.01) -> pd.DataFrame:
                        fill_ratio=float(made.get(i, 0) / rest.qty.sum()) if len(rest) else 0.0)
     return pd.DataFrame.from_dict(rows, orient="index")[list(SPOOF_FEATURES)]
 
+# %% ../../../nbs/33e_applications.ipynb #a08bbdd9
 class SpoofDetector:
     "Which accounts spoof: a random forest on `spoof_features`, fitted on labelled tapes; flags a probability above `threshold`."
     def __init__(self, seed:int=0, n_estimators:int=300, threshold:float=0.5):

@@ -47,6 +47,7 @@ def own_flow(env:MarketEnvironment, agent:int) -> np.ndarray:
         if maker == agent: v[step] -= s * q
     return v
 
+# %% ../../../nbs/33c_footprints.ipynb #661dd383
 def propagator_kernel(flows:Sequence, mids:Sequence, max_lag:int=40) -> pd.DataFrame:
     "G(τ) in bps per share for τ = 0..max_lag-1 (and its standard error) from episodes' own flow and mid after each step."
     X, Y = [], []
@@ -91,6 +92,7 @@ def fit_decay(flows:Sequence, mids:Sequence, multiple:float=4.0, min_lag:int=40,
         L = L_new
     return dict(kern, max_lag=L, kernel=K)
 
+# %% ../../../nbs/33c_footprints.ipynb #4161d564
 def fit_propagator_direct(flows:Sequence, mids:Sequence, free:int=2, bounds=(0.5, 500.0)) -> dict:
     "G(τ) = B + A·exp(−(τ−1)/decay) for τ >= `free` (free below) fitted to the returns themselves through the exponentially filtered own flow."
     from scipy.signal import lfilter
@@ -126,6 +128,7 @@ def footprint_market(lam:float=2e-6, decay:float=10.0, arb_threshold:Optional[fl
     return with_overrides(cfg, dict(market=dict(transient_impact_lambda=float(lam), transient_impact_decay=float(decay), agents=agents),
                                     market_agent=dict(population=pop)))
 
+# %% ../../../nbs/33c_footprints.ipynb #c40f3ea7
 def probe_episodes(cfg, num_episodes:int=10, num_steps:int=2000, seed:int=0) -> tuple:
     "(flows, mids, slippage) of a ProbeTrader in the last slot of `cfg.market_agent.population` over episodes."
     flows, mids, slip = [], [], []
@@ -146,6 +149,7 @@ def probe_episodes(cfg, num_episodes:int=10, num_steps:int=2000, seed:int=0) -> 
             slip.append(pd.DataFrame(dict(qty=g.qty, bps=g.side * (g.val / g.qty / mid[g.index.to_numpy()] - 1) * 1e4)))
     return flows, mids, pd.concat(slip, ignore_index=True) if slip else pd.DataFrame(columns=["qty", "bps"])
 
+# %% ../../../nbs/33c_footprints.ipynb #1ebe80c3
 def temporary_cost(slip:pd.DataFrame) -> float:
     "η: the cost (bps per share) of an order's own fills over the mid before it, a line through the origin in its size (1% tails trimmed)."
     if not len(slip): raise OpponentError("no fills to fit", "temporary_cost(slip)")
@@ -174,12 +178,14 @@ def kernel_function(kern:dict):
     A, d, B = kern["amplitude"], kern["decay"], max(kern.get("permanent", 0.0), 0.0)
     return lambda tau: np.where(np.asarray(tau) >= 1, B + A * np.exp(-(np.asarray(tau, float) - 1) / d), 0.0)
 
+# %% ../../../nbs/33c_footprints.ipynb #f5cc3371
 def schedule_cost(v, kern:dict, eta:float) -> float:
     "The propagator model's cost (bps·shares) of buying slices `v`."
     v = np.asarray(v, float); t = np.arange(len(v))
     M = np.tril(kernel_function(kern)(np.abs(t[:, None] - t[None, :])), -1)
     return float(v @ (M @ v) + eta * (v @ v))
 
+# %% ../../../nbs/33c_footprints.ipynb #f6d7c748
 def footprint_schedule(kern:dict, eta:float, Q:int, T:int, cap:int) -> np.ndarray:
     "Whole-share slices minimising `schedule_cost` for Q shares in T steps, none above `cap`."
     if Q > T * cap: raise OpponentError(f"{Q} shares do not fit in {T} steps of at most {cap}", "footprint_schedule(Q)")

@@ -41,6 +41,7 @@ class PlanTaker(MarketAgent):
         if not 0 <= k < len(self.plan) or self.plan[k] == 0: return AgentAction()
         return AgentAction([self.take(obs, 1 if self.plan[k] > 0 else -1, abs(self.plan[k]))])
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #f1b1551d
 def executor_plans(Q:int, T:int, cap:int, kern:Optional[dict]=None, eta:float=0.0) -> dict:
     "The executor's candidate schedules (buy slices): twap, front, back and, given a kernel, footprint."
     w = np.arange(T, 0, -1, dtype=float) ** 2
@@ -48,6 +49,7 @@ def executor_plans(Q:int, T:int, cap:int, kern:Optional[dict]=None, eta:float=0.
     if kern is not None: plans["footprint"] = footprint_schedule(kern, eta, Q, T, cap)
     return plans
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #286748d0
 def predator_plans(q:int, T:int, legs:int=4) -> dict:
     "The predator's round trips of `q` shares in `legs` slices each: idle, front_run, quick_flip, fade."
     leg = split_evenly(q, legs)
@@ -80,6 +82,7 @@ def duel(cfg, exec_plan, pred_plan, seed:int, cleanup:int=5) -> tuple:
     pred = env.cash[p] - cash0[p] + (env.position[p] - pos0[p]) * mark
     return float(Q * arrival - cost), float(pred)
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #4fc32c41
 def duel_table(cfg, exec_plans:dict, pred_plans:dict, seeds) -> pd.DataFrame:
     "One row per (seed, executor plan, predator plan) with both payoffs."
     return pd.DataFrame([dict(seed=int(s), executor=e, predator=p, **dict(zip(("executor_payoff", "predator_payoff"), duel(cfg, ep, pp, s))))
@@ -94,6 +97,7 @@ def empirical_duel_game(table:pd.DataFrame) -> NormalFormGame:
     g.strategy_names = [list(E.index), list(E.columns)]
     return g
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #9d47940d
 def level_profile(game:NormalFormGame, max_level:int=2, level0=("twap", "idle")) -> pd.DataFrame:
     "Each level's plan for both players (level 0 given; ties broken by the first best)."
     names = game.strategy_names
@@ -106,6 +110,7 @@ def level_profile(game:NormalFormGame, max_level:int=2, level0=("twap", "idle"))
         rows.append(dict(level=k, executor=names[0][int(np.argmax(prof[0]))], predator=names[1][int(np.argmax(prof[1]))]))
     return pd.DataFrame(rows).set_index("level")
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #e869647d
 def level_pnl(table:pd.DataFrame, levels:pd.DataFrame) -> pd.DataFrame:
     "Executor payoff of each executor level against each predator level (mean and 95% CI over seeds), and the gain over one level shallower."
     rows = []
@@ -146,6 +151,7 @@ class Arrival:
     seed: int
     cleanup: int = 5
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #1692442d
 def arrival_snapshot(cfg, seed:int, cleanup:int=5) -> Arrival:
     "The market of `duel` (population, an idle predator, the executor's ScheduleTrader) after `warmup_steps`, at the parent order's arrival."
     c, m0 = cfg.market_agent, cfg.market
@@ -157,6 +163,7 @@ def arrival_snapshot(cfg, seed:int, cleanup:int=5) -> Arrival:
     probe = copy.deepcopy(slot.tracker); feats = probe.update(obs[names[-1]])
     return Arrival(env, agents, obs, feats, probe.rule_state, env.mark_price(), c.warmup_steps, int(seed), int(cleanup))
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #a4a64f95
 def play_arrival(arr:Arrival, schedule, pred_plan) -> dict:
     "On a copy of `arr`: the executor's buy schedule and the predator's plan from arrival; shortfall (bps, as `shortfall_episode`), predator PnL (currency), mid path (bps over arrival, T+1 points)."
     schedule, pred_plan = [int(x) for x in schedule], [int(x) for x in pred_plan]
@@ -212,6 +219,7 @@ def diffusion_arrivals(cfg, agent, seeds, Q:int, T:int, num_candidates:int=16) -
         out.append((arr, cands, np.asarray(own, float)))
     return out
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #0a2b3ec4
 def level_choices(arrivals:list, footprints:dict, max_level:int) -> dict:
     "Each agent level's candidate index per arrival: level 0 by predicted cost, level k adding the level-(k−1) opponent's footprint cost."
     out = {0: [int(np.argmin(own)) for _, _, own in arrivals]}
@@ -231,6 +239,7 @@ class LevelModels:
     pred_plans: dict
     footprint_se: dict = dataclasses.field(default_factory=dict)   # level -> the footprint's standard error over the estimation markets (bps)
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #e348cc0f
 def _plays(arrivals:list, choice:Sequence, pred_plans:dict, cache:dict) -> pd.DataFrame:
     "One row per (arrival, predator plan): the chosen schedule played on a copy of the arrival."
     rows = []
@@ -241,11 +250,13 @@ def _plays(arrivals:list, choice:Sequence, pred_plans:dict, cache:dict) -> pd.Da
             rows.append(dict(seed=arr.seed, predator=p, **cache[key]))
     return pd.DataFrame(rows)
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #5d04f13e
 def _footprints(plays:pd.DataFrame) -> dict:
     "Each predator plan's mid footprint per market (seeds × T+1, bps): its path less the idle predator's on the same market."
     idle = np.stack(plays[plays.predator == "idle"].mid_path_bps.to_numpy())
     return {p: np.stack(g.mid_path_bps.to_numpy()) - idle for p, g in plays.groupby("predator", sort=False)}
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #62719b5c
 def diffusion_level_profile(arrivals:list, pred_plans:dict, max_level:int=2, level0:str="uniform") -> LevelModels:
     "The chain on estimation arrivals: agent level k conditions on opponent level k−1; opponent level k best-responds to agent level k."
     if "idle" not in pred_plans: raise OpponentError(f"needs an 'idle' plan (the footprint is measured against it), got {list(pred_plans)}", "diffusion_level_profile(pred_plans)")
@@ -264,6 +275,7 @@ def diffusion_level_profile(arrivals:list, pred_plans:dict, max_level:int=2, lev
     return LevelModels(opponents, footprints, pd.DataFrame(pnl).T.rename_axis("agent_level"),
                        pd.DataFrame(scheds).T.rename_axis("agent_level"), dict(pred_plans), se)
 
+# %% ../../../nbs/33d_opponent_levelk.ipynb #167fa54b
 def diffusion_level_pnl(arrivals:list, levels:LevelModels) -> pd.DataFrame:
     "Executor shortfall (bps) of each agent level against the idle predator and each opponent level on held-out arrivals, 95% CIs, the paired gains over one level shallower and over level 0, the predator's PnL."
     K = max(levels.opponents)
@@ -291,8 +303,6 @@ def diffusion_level_pnl(arrivals:list, levels:LevelModels) -> pd.DataFrame:
     out.attrs["schedules"] = pd.DataFrame({k: np.mean([c[j] for (_, c, _), j in zip(arrivals, choices[k])], axis=0) for k in choices}).T.rename_axis("agent_level")
     out.attrs["changed"] = {k: float(np.mean([a != b for a, b in zip(choices[k], choices[k - 1])])) for k in range(1, K + 1)}
     return out
-
-
 
 # %% ../../../nbs/33d_opponent_levelk.ipynb #8f6de6cd
 def plot_diffusion_levels(lp:pd.DataFrame):

@@ -34,6 +34,7 @@ def replay_volatility(mid, bid, ask, tick:float, window:int=50):
         refs[t] = ref
     return sig, refs
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #91615811
 def maker_quotes(d:pd.DataFrame, tick:float=0.01, window:int=50) -> pd.DataFrame:
     "Per step of a maker's tape: reference mid (ticks), σ (ticks), inventory q (lots), steps left, best bid and ask posted."
     st = d.groupby("step")[["mid", "bid", "ask", "position", "steps_left"]].first()
@@ -58,6 +59,7 @@ def maker_nll(theta, q:pd.DataFrame) -> float:
     p = np.where(a - b == 2, p + pb(b + 1) * pa(a) + pb(b + 1) * pa(a - 1), p)
     return float(-np.log(np.maximum(p, 1e-300)).sum())
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #5b58f3ed
 def fit_market_maker(q:pd.DataFrame, starts=(-11.0, -9.0, -7.0, -5.0)) -> dict:
     "Maximum-likelihood γ, k (and the quote noise) of an A–S maker from `maker_quotes`."
     if len(q) < 5: raise OpponentError(f"needs at least 5 quoted steps, got {len(q)}", "fit_market_maker(q)")
@@ -81,6 +83,7 @@ def speculator_signal(mid, bid, ask, tick:float, fast:int=10, slow:int=50, windo
         if t + 1 >= slow: out[t] = 1.0 if s > 0.5 else -1.0 if s < -0.5 else 0.0
     return out
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #f838ebf3
 def regime_likelihoods(signal, position, side, lot:float, eps:float=0.01) -> np.ndarray:
     "(T, 2) likelihood of each step's order (`side` 0: none) under trend following and under mean reversion."
     signal, position, side = (np.asarray(x, float) for x in (signal, position, side))
@@ -90,6 +93,7 @@ def regime_likelihoods(signal, position, side, lot:float, eps:float=0.01) -> np.
         like[:, j] = np.where(np.isnan(signal), 1.0, np.where(pred == side, 1 - eps, eps))
     return like
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #bfbafad0
 def regime_forward_backward(like:np.ndarray, switch_prob:float) -> tuple:
     "(P(trend) per step, log-likelihood) of the two-regime chain with step likelihoods `like` (forward–backward)."
     T, p = len(like), float(switch_prob)
@@ -103,6 +107,7 @@ def regime_forward_backward(like:np.ndarray, switch_prob:float) -> tuple:
     post = al * be
     return post[:, 0] / post.sum(1), float(np.log(c).sum())
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #3eba8aa4
 def regime_posterior(signal, position, side, lot:float, switch_prob:float, eps:float=0.01) -> tuple:
     "(P(trend) per step, log-likelihood) of the two-regime chain given the speculator's orders (`side` 0: none)."
     return regime_forward_backward(regime_likelihoods(signal, position, side, lot, eps), switch_prob)
@@ -125,6 +130,7 @@ def switch_loglik(like:np.ndarray, switch_prob) -> np.ndarray:
         a, b = a * x[t], b * y[t]; s = a + b; ll += np.log(s); a, b = a / s, b / s
     return ll
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #ce2a572f
 def expected_switches(like:np.ndarray, switch_prob:float) -> float:
     "E[number of regime switches | tape] under `switch_prob` (forward–backward)."
     p, x, y = float(switch_prob), like[:, 0].tolist(), like[:, 1].tolist()
@@ -140,6 +146,7 @@ def expected_switches(like:np.ndarray, switch_prob:float) -> float:
         ba, bb = q * wa + p * wb, p * wa + q * wb
     return float(n)
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #4d55b466
 def switch_em(like:np.ndarray, p0:float=0.01, tol:float=1e-6, max_iter:int=500) -> dict:
     "Baum–Welch estimate of the switch probability: p ← E[switches | tape, p] / (T − 1) to its fixed point."
     p = float(p0)
@@ -149,6 +156,7 @@ def switch_em(like:np.ndarray, p0:float=0.01, tol:float=1e-6, max_iter:int=500) 
         p = new
     return dict(switch_prob=p, expected_switches=n, iterations=it + 1)
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #2df735f0
 def fit_switch_prob(like:np.ndarray, prior:Optional[tuple]=None, bounds=(1e-4, 0.5)) -> dict:
     "MLE of the switch probability with its relative standard error (observed information); the posterior median under a log-uniform `prior` = (lo, hi)."
     lo, hi = math.log(bounds[0]), math.log(bounds[1])
@@ -175,6 +183,7 @@ def speculator_likelihoods(d:pd.DataFrame, cfg:Optional[MarketAgentsConfig]=None
     lot = float(d[d.side != 0].qty.max()) if (d.side != 0).any() else float(c.spec_order_size)
     return regime_likelihoods(sgn, st.position.to_numpy(), side, lot, eps), sgn
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #4c589e6b
 def fit_speculator(d:pd.DataFrame, cfg:Optional[MarketAgentsConfig]=None, tick:float=0.01, prior:Optional[tuple]=None) -> dict:
     "Trend share and switch probability (exact-likelihood MLE, its relative standard error; posterior median under `prior`) of a speculator from its tape."
     like, sgn = speculator_likelihoods(d, cfg, tick)
@@ -230,6 +239,7 @@ def parameter_recovery(population:list, n_steps:Sequence[int]=(50, 100, 200, 400
                     rows.append(dict(kind=kind, agent=i, parameter=p, n=int(n), true=float(true), estimate=float(e[p]), error=float(err)))
     return pd.DataFrame(rows)
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #cb8d5672
 def recovery_summary(rec:pd.DataFrame, tol:float=0.1) -> pd.DataFrame:
     "Per parameter and n: the median error and the share of agents within `tol`."
     g = rec.groupby(["parameter", "n"]).error
@@ -270,6 +280,7 @@ def switch_recovery(population:list, n_steps:Sequence[int]=(200, 1000, 2000, 500
     for k in ("mle", "posterior_median", "count_rate"): out[f"error_{k}"] = (out[k] / out.true - 1.0).abs()
     return out
 
+# %% ../../../nbs/33b_opponent_parameters.ipynb #d02151b8
 def switch_summary(rec:pd.DataFrame, tol:float=0.1) -> pd.DataFrame:
     "Per n: the median relative error of the MLE, the posterior median and the count estimate, the share of the MLE within `tol`, the median predicted s.e. and switches."
     g = rec.groupby("n")

@@ -43,6 +43,7 @@ class Tape:
         d = self.orders[self.orders.agent == agent]
         return d if n is None else d[d.step < n]
 
+# %% ../../../nbs/33_opponents.ipynb #ce6c25e6
 def record_tape(cfg:MarketConfig, agents:Sequence[MarketAgent], seed:int=0) -> Tape:
     "Run `agents` for `cfg.num_steps` steps and keep every order each sends (the exchange's view)."
     env = MarketEnvironment(cfg, num_agents=len(agents), fundamental_views=fundamental_views(agents))
@@ -137,6 +138,7 @@ def feature_table(population:list, n_steps:Sequence[int]) -> pd.DataFrame:
                 rows.append(dict(market=j, agent=i, kind=kind, n=int(n), **dict(zip(FEATURE_NAMES, tape_features(tape.of(i, n))))))
     return pd.DataFrame(rows)
 
+# %% ../../../nbs/33_opponents.ipynb #b4c18eee
 class TypeClassifier:
     "Which agent type wrote a tape: a random forest on `tape_features`, one per observed length."
     def __init__(self, seed:int=0, n_estimators:int=200):

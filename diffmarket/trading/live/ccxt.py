@@ -38,6 +38,7 @@ class Redactor(logging.Filter):
             record.msg, record.args = self.redact(record.getMessage()), None
         return True
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #6e9d15cd
 REDACTOR = Redactor()
 LOG = logging.getLogger("diffmarket.trading.live")
 
@@ -54,6 +55,7 @@ def guard_logging() -> None:
 def _inside_repository(p:Path) -> bool:
     return any((d / ".git").exists() for d in [p.parent, *p.parent.parents])
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #c3d5503e
 def load_credentials(venue_name:str, venue:dict, environ=None) -> dict:
     "A venue's apiKey/secret/password from `{prefix}API_KEY`, `{prefix}SECRET`, `{prefix}PASSWORD`, or its key file; {} when none."
     env = os.environ if environ is None else environ
@@ -99,6 +101,7 @@ def _redirect_adapter(base:str):
             return super().send(request, **kw)
     return Redirect()
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #ef8ddc19
 def _api_hosts(urls) -> set:
     out = set()
     for v in (urls.values() if isinstance(urls, dict) else [urls]):
@@ -107,6 +110,7 @@ def _api_hosts(urls) -> set:
             u = urllib.parse.urlsplit(v); out.add(f"{u.scheme}://{u.netloc}/")
     return out
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #c3da489d
 class CCXTExchange(Venue):
     "One venue of `live.venues` through ccxt: precision, rate limits, safe retries, clock sync, keys kept out of logs."
     def __init__(self, name:str, venue:dict, cfg:Optional[LiveConfig]=None, endpoint:Optional[str]=None,
@@ -145,6 +149,7 @@ def _rate_limited(e) -> bool:
     import ccxt
     return isinstance(e, (ccxt.DDoSProtection, ccxt.RateLimitExceeded))
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #d103a21b
 @patch
 def _retry_after(self:CCXTExchange) -> Optional[float]:
     "Seconds from the last response's Retry-After header (number or HTTP date), if it had one."
@@ -158,12 +163,14 @@ def _retry_after(self:CCXTExchange) -> Optional[float]:
             return max((parsedate_to_datetime(v).timestamp() - time.time()), 0.0)
         except (TypeError, ValueError): return None
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #f50d4ea3
 @patch
 def _wait_ban(self:CCXTExchange) -> None:
     "Sleep until the venue's ban (Retry-After) is over."
     left = self.banned_until - time.monotonic()
     if left > 0: self.waits.append(left); self._sleep(left)
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #3ffb00a8
 @patch
 def _back_off(self:CCXTExchange, e, attempt:int) -> None:
     "After a failed attempt: honour Retry-After on a rate limit, resync the clock on a nonce refusal, else back off."
@@ -179,6 +186,7 @@ def _back_off(self:CCXTExchange, e, attempt:int) -> None:
         self.banned_until = max(self.banned_until, time.monotonic() + self.cfg.backoff_s * 2 ** attempt)
     self.retries += 1
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #f9a8b7a6
 @patch
 def _call(self:CCXTExchange, what:str, fn, *args, **kw):
     "Call ccxt with safe retries (use only for requests that may be repeated); errors become LiveError, redacted."
@@ -203,11 +211,13 @@ def connect(self:CCXTExchange) -> None:
     missing = [s for s in self.symbols if s not in self.markets]
     if missing: raise ConfigError(f"venue {self.name} lists no market {missing[0]}", f"live.venues.{self.name}.symbols")
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #3794b29f
 @patch
 def now_ms(self:CCXTExchange) -> int:
     "The venue's clock as ccxt estimates it (local clock corrected by the measured difference)."
     return int(self.ex.milliseconds() - (self.ex.options.get("timeDifference") or 0))
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #183d45e2
 @patch
 def round_order(self:CCXTExchange, symbol:str, quantity:float, price:float) -> float:
     "The quantity rounded down to the venue's step, or OrderDenied when it falls below the minimum size or notional."
@@ -239,6 +249,7 @@ def _fill(self:CCXTExchange, t:dict, cid:str, ts_default:int) -> Fill:
     return Fill(str(t["id"]), cid, self.name, t["symbol"], t["side"], float(t["amount"]), float(t["price"]), float(fee.get("cost") or 0.0),
                 fee.get("currency") or "", int(ts) * 1_000_000 if ts else ts_default, float("nan"), str(t.get("order") or ""))
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #95873a2c
 @patch
 def _update(self:CCXTExchange, r:dict) -> OrderUpdate:
     "An OrderUpdate from a ccxt unified order."
@@ -279,6 +290,7 @@ def submit(self:CCXTExchange, order:Order) -> OrderUpdate:
     raise VenueRejected(f"venue {self.name} refused order {order.client_order_id} {self.cfg.max_retries} times "
                         f"({type(last).__name__}); not placed")
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #94baf876
 @patch
 def fetch_order(self:CCXTExchange, order:Order) -> Optional[OrderUpdate]:
     "The venue's view of `order`, looked up by its client order id (None: the venue has no such order)."
@@ -288,6 +300,7 @@ def fetch_order(self:CCXTExchange, order:Order) -> Optional[OrderUpdate]:
     u = self._update(r); u.client_order_id = order.client_order_id
     return u
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #1f6750d6
 @patch
 def cancel(self:CCXTExchange, order:Order) -> Optional[OrderUpdate]:
     "Cancel `order`; whatever the answer, return the venue's view of it afterwards (None: unknown there)."
@@ -296,11 +309,13 @@ def cancel(self:CCXTExchange, order:Order) -> Optional[OrderUpdate]:
         self._call("cancel_order", self.ex.cancel_order, order.exchange_order_id, order.symbol, {"clientOrderId": order.client_order_id})
     return self.fetch_order(order)
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #807330dc
 @patch
 def open_orders(self:CCXTExchange) -> list:
     "Open orders of every configured symbol."
     return [self._update(r) for s in self.symbols for r in self._call("fetch_open_orders", self.ex.fetch_open_orders, s)]
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #e34c9bda
 @patch
 def order_fills(self:CCXTExchange, order:Order) -> list:
     "The fills of `order` from the account's trade history (matched by the venue's order id)."
@@ -310,11 +325,13 @@ def order_fills(self:CCXTExchange, order:Order) -> list:
     return [self._fill(t, order.client_order_id, int(t.get("timestamp") or 0) * 1_000_000) for t in rows
             if str(t.get("order")) == order.exchange_order_id]
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #9a07ab85
 @patch
 def balances(self:CCXTExchange) -> dict:
     "Total balance per currency."
     return {k: float(v) for k, v in (self._call("fetch_balance", self.ex.fetch_balance).get("total") or {}).items() if v is not None}
 
+# %% ../../../nbs/17d_live_ccxt.ipynb #fc3fd638
 @patch
 def fetch_bars(self:CCXTExchange, symbol:str, timeframe:str, since_ms:Optional[int]=None, limit:int=500) -> list:
     "Bars [open_ms, o, h, l, c, v] from fetch_ohlcv (the last one may still be forming)."

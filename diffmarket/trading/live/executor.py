@@ -83,6 +83,7 @@ def _bar_groups(fills, symbols):
     for f in fills: out.setdefault(f.ts_ns, []).append(f)
     return [sorted(g, key=lambda f: key.get(f.symbol, -1)) for _, g in sorted(out.items())]
 
+# %% ../../../nbs/17f_live_executor.ipynb #a8e8cd74
 @patch
 def _book(self:Executor, fills) -> None:
     "Move positions, cash and the monitor by newly journaled fills."
@@ -101,11 +102,13 @@ def _book(self:Executor, fills) -> None:
         self._append_rows("fills.csv", FILL_FIELDS, [dict(timestamp=_iso(f.ts_ns), symbol=f.symbol, side=f.side, quantity=f.quantity,
                                                           price=f.price, fee=f.fee, reference_price=f.reference_price) for f in g])
 
+# %% ../../../nbs/17f_live_executor.ipynb #0fbbb5e7
 @patch
 def _journal_filled(self:Executor, o:Order) -> float:
     "Units of `o` the journal holds fills for."
     return self.journal.db.execute("SELECT COALESCE(SUM(quantity), 0) FROM fills WHERE client_order_id = ?", (o.client_order_id,)).fetchone()[0]
 
+# %% ../../../nbs/17f_live_executor.ipynb #97acbfef
 @patch
 def _rebuild(self:Executor) -> None:
     "Positions and cash from the journal's fills (the same arithmetic as booking them)."
@@ -123,6 +126,7 @@ def _ref(f:Fill, o:Order) -> float:
     "A fill's reference price: the venue's (the paper venue's open) or else the decision close."
     return f.reference_price if f.reference_price == f.reference_price else o.reference_price
 
+# %% ../../../nbs/17f_live_executor.ipynb #c2c4c956
 @patch
 def _apply(self:Executor, order:Order, upd:OrderUpdate, reason:str="") -> list:
     "Bring `order` to what the venue reported; journal it with its new fills and book them; returns the new fills."
@@ -146,6 +150,7 @@ def _apply(self:Executor, order:Order, upd:OrderUpdate, reason:str="") -> list:
     self._book(new)
     return new
 
+# %% ../../../nbs/17f_live_executor.ipynb #126fec5d
 @patch
 def _note(self:Executor, kind:str, message:str, venue=None, symbol=None, ts_ns=None) -> None:
     "An event in the journal, events.csv and the log."
@@ -239,6 +244,7 @@ def _holdings(self:Executor, v) -> dict:
     for s in v.symbols: out.setdefault(key(s), 0.0)
     return out
 
+# %% ../../../nbs/17f_live_executor.ipynb #e3e798ef
 @patch
 def _check_balances(self:Executor) -> None:
     "Compare each venue's balances with the journal (relative to the balances at the first start); ReconcileError on a gap."
@@ -280,6 +286,7 @@ def start(self:Executor) -> dict:
     self.started = True
     return report
 
+# %% ../../../nbs/17f_live_executor.ipynb #b0ee66e9
 @patch
 def _warm(self:Executor, done:Optional[int]) -> None:
     "Replay the closes processed before a restart through the policy (outputs ignored) so a stateful policy resumes as it was."
@@ -303,6 +310,7 @@ def step(self:Executor) -> bool:
         self.halted = f"{e}: nothing was sent; halting"
         raise JournalError(self.halted) from None
 
+# %% ../../../nbs/17f_live_executor.ipynb #66f5966e
 @patch
 def _step(self:Executor) -> bool:
     t = self.feed.next()
@@ -351,6 +359,7 @@ def observation(self:Executor, t:int, ts:int, equity:float) -> Observation:
     pos = self.position.copy(); pos.setflags(write=False)
     return Observation(t, ts, self.symbols, self.feed.ohlcv[:t + 1], pos, self.cash, equity)
 
+# %% ../../../nbs/17f_live_executor.ipynb #7664ee0f
 @patch
 def _decide(self:Executor, t:int, ts:int, equity:float, t_bar:int) -> None:
     for o in [o for o in list(self.open.values()) if o.status.working and o.bar_ts < ts]:      # yesterday's unfilled limit orders
@@ -391,6 +400,7 @@ def _place(self:Executor, j:int, s:str, dq:float, target:float, ts:int, times:tu
         o.limit_price = float(getattr(venue, "round_price", lambda s, p: p)(s, ref * (1 + off if dq > 0 else 1 - off)))
     self._send(o, times)
 
+# %% ../../../nbs/17f_live_executor.ipynb #8dc54a7d
 @patch
 def _send(self:Executor, o:Order, times:Optional[tuple]=None) -> None:
     "Round, journal the intent, then send it: the one path every order takes (`times`: a decision's latency stamps)."
@@ -444,6 +454,7 @@ def run(self:Executor, once:bool=False, max_bars:Optional[int]=None) -> dict:
             with contextlib.suppress(LiveError): self.write_metrics()
     return self.summary()
 
+# %% ../../../nbs/17f_live_executor.ipynb #2a7f4771
 @patch
 def stop(self:Executor) -> None:
     "Ask the loop to stop after the bar it is on."
@@ -452,12 +463,14 @@ def stop(self:Executor) -> None:
 # %% ../../../nbs/17f_live_executor.ipynb #2946ded9
 def _iso(ns:int) -> str: return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ns) // 1_000_000_000))
 
+# %% ../../../nbs/17f_live_executor.ipynb #bcf3f0d9
 def _csv_cell(v) -> str:
     if v is None: return ""
     if isinstance(v, float): return "" if v != v else repr(v)
     s = str(v)
     return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n') else s
 
+# %% ../../../nbs/17f_live_executor.ipynb #51d01782
 @patch
 def _append_rows(self:Executor, name:str, columns:list, rows:list) -> None:
     "Append rows to a CSV view in out_dir (its header first when the file is new)."
@@ -468,6 +481,7 @@ def _append_rows(self:Executor, name:str, columns:list, rows:list) -> None:
         if head: fh.write(",".join(columns) + "\n")
         fh.write("".join(",".join(_csv_cell(r.get(c)) for c in columns) + "\n" for r in rows))
 
+# %% ../../../nbs/17f_live_executor.ipynb #c70bd574
 @patch
 def _rewrite_views(self:Executor) -> None:
     "Write every view afresh from the journal."
@@ -485,12 +499,14 @@ def _rewrite_views(self:Executor) -> None:
     self._append_rows("events.csv", EVENT_FIELDS, [dict(timestamp=_iso(r[0]), kind=r[1], venue=r[2], symbol=r[3], message=r[4])
                                                    for r in j.db.execute("SELECT ts_ns, kind, venue, symbol, message FROM events ORDER BY id")])
 
+# %% ../../../nbs/17f_live_executor.ipynb #749beb59
 @patch
 def monitor_metrics(self:Executor) -> dict:
     "The monitor's metrics, or {} before it has seen two closes."
     try: return self.monitor.metrics()
     except ValueError: return {}
 
+# %% ../../../nbs/17f_live_executor.ipynb #f5abd525
 @patch
 def metrics(self:Executor) -> dict:
     "The live metrics (the monitor's), with the executor's counts and account."
@@ -499,11 +515,13 @@ def metrics(self:Executor) -> dict:
              positions={s: float(p) for s, p in zip(self.symbols, self.position)}, halted=self.halted)
     return m
 
+# %% ../../../nbs/17f_live_executor.ipynb #a9f33a59
 @patch
 def write_metrics(self:Executor) -> None:
     "Rewrite metrics.json in out_dir."
     if self.out is not None: write_json(self.out / "metrics.json", self.metrics())
 
+# %% ../../../nbs/17f_live_executor.ipynb #e8720262
 @patch
 def summary(self:Executor) -> dict:
     "What the run did: mode, run id, counts, positions, cash and the headline metrics."
@@ -519,6 +537,7 @@ def _exits_from_json(text) -> Optional[tuple]:
     d = json.loads(text) if text else None
     return None if not d else tuple(np.array(d[k], dtype=float) for k in ("stop", "take"))
 
+# %% ../../../nbs/17f_live_executor.ipynb #01609729
 @patch
 def _set_exits(self:Executor, a:Decision, ts:int) -> None:
     "Keep a decision's stop-loss and take-profit prices for the next bar, read per symbol as the backtester reads them."

@@ -44,6 +44,7 @@ class ReplayFeed:
 
     def stale(self, now_ms:int, stale_after_bars:float) -> bool: return False      # recorded time never goes stale
 
+# %% ../../../nbs/17e_live_feeds.ipynb #444dc04b
 def _utc(x) -> pd.Timestamp:
     v = pd.Timestamp(x)
     return v.tz_localize("UTC") if v.tzinfo is None else v.tz_convert("UTC")
@@ -85,21 +86,25 @@ def poll(self:CCXTFeed) -> int:
     if last is None: self.start_t, self.t = len(self.index) - 1, len(self.index) - 2    # trade from the newest closed bar on
     return len(new)
 
+# %% ../../../nbs/17e_live_feeds.ipynb #1eee5241
 @patch
 def next(self:CCXTFeed) -> Optional[int]:
     "The next closed bar not yet processed (polling the venues when there is none), or None."
     if self.t + 1 >= len(self.index): self.poll()
     return self.t + 1 if self.t + 1 < len(self.index) else None
 
+# %% ../../../nbs/17e_live_feeds.ipynb #f775b9e0
 @patch
 def done(self:CCXTFeed, t:int) -> None: self.t = max(self.t, t)
 
+# %% ../../../nbs/17e_live_feeds.ipynb #03f123fd
 @patch
 def seek(self:CCXTFeed, ts_ns:int) -> None:
     "Skip bars up to `ts_ns` (already processed before a restart)."
     if not len(self.index): self.poll()
     self.t = max(self.t, int(np.searchsorted(self.index, ts_ns, side="right")) - 1)
 
+# %% ../../../nbs/17e_live_feeds.ipynb #ca363e15
 @patch
 def stale(self:CCXTFeed, now_ms:int, stale_after_bars:float) -> bool:
     "True when the newest closed bar ended more than `stale_after_bars` bar lengths ago."

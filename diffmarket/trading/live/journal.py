@@ -53,6 +53,7 @@ def _take_lock(path:Path):
         f.close(); raise JournalError(f"{path}: another executor is writing this journal; stop it or use another --out") from None
     return f
 
+# %% ../../../nbs/17b_live_journal.ipynb #c12a4894
 class Journal:
     "The write-ahead journal: SQLite in WAL mode with synchronous=FULL, one writer, one database per mode."
     def __init__(self, path, mode:str="paper", lock:bool=True):
@@ -131,6 +132,7 @@ def _order_row(o:Order, now:int) -> tuple:
             int(o.leg), float(o.target), float(o.reference_price), o.status.value, float(o.filled),
             None if math.isnan(o.average_price) else float(o.average_price), o.exchange_order_id, int(o.created_ns or now), now, o.reason)
 
+# %% ../../../nbs/17b_live_journal.ipynb #eaade3ff
 @patch
 def save(self:Journal, order:Order, fills=(), new:bool=False) -> list:
     "Write `order` (insert it when `new`) with its unsaved transitions and `fills`; returns the fills that were new."
@@ -153,6 +155,7 @@ def save(self:Journal, order:Order, fills=(), new:bool=False) -> list:
     order.transitions = []
     return added
 
+# %% ../../../nbs/17b_live_journal.ipynb #e45b7e8b
 @patch
 def record_intent(self:Journal, order:Order) -> None:
     "Commit a new order's intent (status PENDING_NEW, or DENIED with its reason) before anything is sent."
@@ -167,6 +170,7 @@ def _order_from_row(r) -> Order:
                  d["filled"], d["average_price"] if d["average_price"] is not None else float("nan"), d["exchange_order_id"],
                  d["created_ns"], d["reason"] or "")
 
+# %% ../../../nbs/17b_live_journal.ipynb #efd0c1fc
 @patch
 def orders(self:Journal, statuses=None, bar_ts:Optional[int]=None, symbol:Optional[str]=None) -> list:
     "Orders of the journal (optionally only those with a status in `statuses`, or of one bar and symbol), oldest first."
@@ -176,12 +180,14 @@ def orders(self:Journal, statuses=None, bar_ts:Optional[int]=None, symbol:Option
     if bar_ts is not None: q += " AND bar_ts = ? AND symbol = ?"; args += [int(bar_ts), symbol]
     return [_order_from_row(r) for r in self.db.execute(q + " ORDER BY created_ns, rowid", args)]
 
+# %% ../../../nbs/17b_live_journal.ipynb #8b22181c
 @patch
 def order(self:Journal, cid:str) -> Optional[Order]:
     "The order with client id `cid`, or None."
     r = self.db.execute("SELECT * FROM orders WHERE client_order_id = ?", (cid,)).fetchone()
     return None if r is None else _order_from_row(r)
 
+# %% ../../../nbs/17b_live_journal.ipynb #46c570b1
 @patch
 def table(self:Journal, name:str) -> pd.DataFrame:
     "A whole table as a DataFrame (`*_ns` and `bar_ts` columns as UTC timestamps)."
@@ -195,12 +201,14 @@ def table(self:Journal, name:str) -> pd.DataFrame:
 def snap_position(pos:float, target:float) -> float:
     return target if target == target and abs(pos - target) <= 1e-9 * max(1.0, abs(target)) else pos
 
+# %% ../../../nbs/17b_live_journal.ipynb #201f54e7
 @patch
 def fills(self:Journal) -> list:
     "Every fill, in the order it was booked."
     return [Fill(r[1], r[2], r[0], r[3], r[4], r[5], r[6], r[7], r[8] or "", r[9], r[10] if r[10] is not None else float("nan"))
             for r in self.db.execute("SELECT * FROM fills ORDER BY ts_ns, rowid")]
 
+# %% ../../../nbs/17b_live_journal.ipynb #73dd54e8
 @patch
 def positions(self:Journal, symbols) -> np.ndarray:
     "Position per symbol rebuilt from the fills (snapped to an order's target once the order filled)."
@@ -227,6 +235,7 @@ def record_close(self:Journal, ts_ns:int, t:int, cash:float, equity:float, posit
             db.execute("INSERT OR REPLACE INTO meta VALUES ('done_ts', ?)", (str(int(ts_ns)),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('exits', ?)", (json.dumps(json_ready(exits)),))
 
+# %% ../../../nbs/17b_live_journal.ipynb #1e5a9840
 @patch
 def event(self:Journal, kind:str, message:str, venue:Optional[str]=None, symbol:Optional[str]=None, ts_ns:Optional[int]=None) -> dict:
     "Record an event (an alert, a refusal, a reconciliation step); returns it as a row."
@@ -235,6 +244,7 @@ def event(self:Journal, kind:str, message:str, venue:Optional[str]=None, symbol:
         db.execute("INSERT INTO events (ts_ns, kind, venue, symbol, message) VALUES (?, ?, ?, ?, ?)", tuple(row.values()))
     return row
 
+# %% ../../../nbs/17b_live_journal.ipynb #5834b22c
 @patch
 def backup(self:Journal, dest) -> Path:
     "A consistent copy of the journal at `dest` through SQLite's backup API."

@@ -19,21 +19,27 @@ __all__ = ['TRANSITIONS', 'EXIT_LEG', 'LiveError', 'OrderStateError', 'JournalEr
 class LiveError(DiffmarketError):
     "Execution cannot go on; the message says why and what to do."
 
+# %% ../../../nbs/17_live.ipynb #4862899a
 class OrderStateError(LiveError):
     "An order was asked to move between two states the state machine does not connect."
 
+# %% ../../../nbs/17_live.ipynb #a0a34e53
 class JournalError(LiveError):
     "The journal cannot be opened or written: nothing is sent until it can."
 
+# %% ../../../nbs/17_live.ipynb #17d45f5e
 class ReconcileError(LiveError):
     "The journal and the venue could not be matched: the executor does not trade."
 
+# %% ../../../nbs/17_live.ipynb #eb552908
 class OrderDenied(LiveError):
     "Refused before sending (precision, minimum size or notional): the order becomes DENIED."
 
+# %% ../../../nbs/17_live.ipynb #f4279e9f
 class VenueRejected(LiveError):
     "The venue proved it refused the order: REJECTED."
 
+# %% ../../../nbs/17_live.ipynb #af0e8813
 class VenueUncertain(LiveError):
     "The request left but its answer was lost: UNKNOWN until reconciliation finds out."
 
@@ -120,6 +126,7 @@ def transition(self:Order, to:OrderStatus, reason:str="") -> Order:
     if reason: self.reason = reason
     return self
 
+# %% ../../../nbs/17_live.ipynb #d2db6c04
 @patch
 def advance(self:Order, to:OrderStatus, reason:str="") -> Order:
     "Move to `to`, through ACCEPTED when the venue reports a later state at once; nothing when already there."
@@ -137,11 +144,13 @@ def _base36(n:int, width:int) -> str:
     while n: n, r = divmod(n, 36); s = _B36[r] + s
     return s.rjust(width, "0")[-width:]
 
+# %% ../../../nbs/17_live.ipynb #6f414835
 def new_run_id(seed:Optional[bytes]=None) -> str:
     "Six letters and digits naming one run (one journal); random unless `seed` is given."
     h = hashlib.sha256(seed if seed is not None else os.urandom(16)).digest()
     return _base36(int.from_bytes(h[:8], "big"), 6)
 
+# %% ../../../nbs/17_live.ipynb #2130b812
 def client_order_id(run:str, bar_ts:int, symbol:str, leg:int=0, max_len:int=32) -> str:
     "The deterministic client order id of (run, bar timestamp in ns, symbol, leg): `dm` + run + time + symbol + leg."
     sym = _base36(int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:4], "big"), 5)

@@ -36,6 +36,7 @@ class OrderUpdate:
     order_type: str = "market"
     limit_price: Optional[float] = None
 
+# %% ../../../nbs/17c_live_paper.ipynb #a2757884
 class Venue:
     "The interface every venue adapter implements; the executor uses nothing else."
     name: str = "venue"
@@ -81,6 +82,7 @@ def _paper_update(o:dict, trades:list) -> OrderUpdate:
     return OrderUpdate(o["cid"], OrderStatus(o["status"]), o["filled"], o["avg"], o["oid"], fills, o["symbol"], o["side"],
                        o["qty"], o["type"], o["limit"])
 
+# %% ../../../nbs/17c_live_paper.ipynb #d1ac593e
 @patch
 def submit(self:PaperExchange, order:Order) -> OrderUpdate:
     "Take the order; it waits for the next bar (an exit fills at once, inside the last bar, at its reference price)."
@@ -104,6 +106,7 @@ def submit(self:PaperExchange, order:Order) -> OrderUpdate:
     self._persist()
     return _paper_update(o, [t for t in self.trades if t["cid"] == o["cid"]] if o["status"] == "filled" else [])
 
+# %% ../../../nbs/17c_live_paper.ipynb #b94ffd12
 @patch
 def on_bar(self:PaperExchange, ts_ns:int, ohlcv:np.ndarray) -> None:
     "Fill the waiting orders at this bar's open (a limit order when the bar reaches its price); each bar once."
@@ -128,12 +131,14 @@ def on_bar(self:PaperExchange, ts_ns:int, ohlcv:np.ndarray) -> None:
     self.last_bar_ts = int(ts_ns)
     self._persist()
 
+# %% ../../../nbs/17c_live_paper.ipynb #0c98ecad
 @patch
 def fetch_order(self:PaperExchange, order:Order) -> Optional[OrderUpdate]:
     "The paper venue's view of an order (None: it never received it)."
     o = self.orders.get(order.client_order_id)
     return None if o is None else _paper_update(o, [t for t in self.trades if t["cid"] == o["cid"]])
 
+# %% ../../../nbs/17c_live_paper.ipynb #3927e2bd
 @patch
 def cancel(self:PaperExchange, order:Order) -> Optional[OrderUpdate]:
     "Cancel a waiting order."
@@ -142,16 +147,19 @@ def cancel(self:PaperExchange, order:Order) -> Optional[OrderUpdate]:
     if o["status"] == "accepted": o["status"] = "canceled"; self._persist()
     return self.fetch_order(order)
 
+# %% ../../../nbs/17c_live_paper.ipynb #2e88413f
 @patch
 def open_orders(self:PaperExchange) -> list:
     "Orders still waiting for a bar."
     return [_paper_update(o, []) for o in self.orders.values() if o["status"] == "accepted"]
 
+# %% ../../../nbs/17c_live_paper.ipynb #d6d876eb
 @patch
 def order_fills(self:PaperExchange, order:Order) -> list:
     "Every fill of `order`."
     return self.fetch_order(order).fills if order.client_order_id in self.orders else []
 
+# %% ../../../nbs/17c_live_paper.ipynb #1e472aab
 @patch
 def balances(self:PaperExchange) -> dict:
     "Units of each symbol the paper account holds."

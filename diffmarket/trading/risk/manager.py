@@ -54,9 +54,11 @@ def _vol_step(c, last, n, var, acc, ring, mode, window):
                 out[j] = math.sqrt(ss / (window - 1))
     return out
 
+# %% ../../../nbs/16_risk.ipynb #0d999eff
 @numba.njit(cache=True)
 def _vol_one(c, last, n, var, acc, ring, mode, window): return _vol_step(c, last, n, var, acc, ring, mode, window)
 
+# %% ../../../nbs/16_risk.ipynb #324efd58
 @numba.njit(cache=True)
 def _vol_series(close, last, n, var, acc, ring, mode, window):
     T, S = close.shape
@@ -64,6 +66,7 @@ def _vol_series(close, last, n, var, acc, ring, mode, window):
     for t in range(T): out[t] = _vol_step(close[t], last, n, var, acc, ring, mode, window)
     return out
 
+# %% ../../../nbs/16_risk.ipynb #adf80bf8
 @numba.njit(cache=True, inline="always")
 def _band(s, used, width):
     "The multiple in use after this bar: renewed to `s` where it moved more than `width` × the one in use (or to or from 0)."
@@ -72,9 +75,11 @@ def _band(s, used, width):
         if u != u or (s[j] == 0.0) != (u == 0.0) or abs(s[j] - u) > width * u: used[j] = s[j]
     return used.copy()
 
+# %% ../../../nbs/16_risk.ipynb #647587fa
 @numba.njit(cache=True)
 def band_step(s, used, width): return _band(s, used, width)
 
+# %% ../../../nbs/16_risk.ipynb #eb0cb254
 @numba.njit(cache=True)
 def band_series(s, used, width):
     out = np.empty_like(s)
@@ -262,6 +267,7 @@ def _begin(self:ManagedPolicy, obs:Observation) -> None:
     if self.cfg.periods_per_year is None and self.index_ppy is None and len(self._seen) < 64:
         self._seen.append(obs.timestamp); self._cache["ppy"] = None
 
+# %% ../../../nbs/16_risk.ipynb #dd7c26f7
 @patch(as_prop=True)
 def ppy(self:ManagedPolicy) -> float:
     "Periods per year: `risk.periods_per_year`, else the bars' spacing (the backtester's `check_bars`), else the timestamps seen (NaN before two)."
@@ -279,6 +285,7 @@ def returns(self:ManagedPolicy, window:int) -> np.ndarray:
     if key not in self._cache: self._cache[key] = log_returns(self.obs.ohlcv, window)
     return self._cache[key]
 
+# %% ../../../nbs/16_risk.ipynb #bd9c66ee
 @patch
 def covariance(self:ManagedPolicy, window:int):
     "Sample covariance (S, S) of the last `window` log returns, and how many returns it rests on; computed once per close."
@@ -335,6 +342,7 @@ def act(self:ManagedPolicy, obs:Observation):
     if stop is None and take is None and not events: return a
     return Decision(a, stop_loss=stop, take_profit=take, events=events)
 
+# %% ../../../nbs/16_risk.ipynb #aecdb384
 def _tighter(target, mine, theirs, kind:str):
     "The tighter of two exit levels per symbol (a long's stop: the higher; its take-profit: the lower), NaN ignored."
     if theirs is None: return mine

@@ -416,16 +416,19 @@ class LossBudget(Rule):
         return np.zeros_like(a), (f"the {self.period}'s loss reached {self.loss:.2%} of its starting equity {self.start:,.2f} "
                                   f"(budget {limit:.2%}): flat until {until:%Y-%m-%d %H:%M} {self.cfg.timezone}")
 
+# %% ../../../nbs/16b_risk_rules.ipynb #670067f4
 @register
 class DailyLoss(LossBudget):
     "The daily loss budget: `daily_loss_limit` of the day's starting equity."
     name, keys, period, limit_key = "daily_loss", ("daily_loss_limit", "timezone"), "day", "daily_loss_limit"
 
+# %% ../../../nbs/16b_risk_rules.ipynb #ec81a6f5
 @register
 class WeeklyLoss(LossBudget):
     "The weekly loss budget (weeks from Monday): `weekly_loss_limit` of the week's starting equity."
     name, keys, period, limit_key = "weekly_loss", ("weekly_loss_limit", "timezone"), "week", "weekly_loss_limit"
 
+# %% ../../../nbs/16b_risk_rules.ipynb #8173d025
 @register
 class MonthlyLoss(LossBudget):
     "The monthly loss budget: `monthly_loss_limit` of the month's starting equity."
