@@ -20,3 +20,16 @@ def test_every_command_shown_is_installed():
     scripts = {l.split("=")[0].strip() for l in cfg["DEFAULT"]["console_scripts"].split() if "=" in l}
     shown = set(re.findall(r"\bdiffmarket-[a-z-]+\b", (ROOT / "README.md").read_text()))
     assert shown and shown <= scripts, f"README shows commands that do not exist: {sorted(shown - scripts)}"
+
+def test_measured_numbers_come_from_the_bench_results():
+    "Each `<!-- bench: NAME -->` in nbs/index.ipynb is expanded from benchmarks/results/NAME.json: every row is in the README."
+    import json
+    index = (ROOT / "nbs" / "index.ipynb").read_text()
+    names = re.findall(r"<!-- bench: ([\w.-]+) -->", index)
+    assert names, "the index shows no bench results"
+    readme = (ROOT / "README.md").read_text()
+    for name in names:
+        res = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+        for table in res["tables"]:
+            for row in table["rows"]:
+                assert f"| {row['metric']} | {row['value']} |" in readme, (name, row["metric"])

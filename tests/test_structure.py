@@ -159,3 +159,14 @@ def test_the_import_rules_catch_a_bad_import(tmp_path, monkeypatch):
     got = [t for node in bad.body for t in resolve("trading.backtest", node)]
     assert got == [("app.cli", ["main"]), ("core", ["_private"])]
     assert RANK["app.cli"] > RANK["trading.backtest"] and ROLES["app"] > ROLES["trading"]
+
+
+@pytest.mark.parametrize("module", ["app.cli", "trading.live.executor", "trading.live.ccxt", "trading.replay",
+                                    "trading.backtest_report", "market.agents", "policy.imitation", "trading.risk.monitor"])
+def test_commands_without_a_model_import_no_heavy_library(module):
+    "What `diffmarket-backtest --help`, a replay, `diffmarket-simulate` or a paper replay imports loads no torch, diffusers, ray or ccxt."
+    import subprocess, sys
+    heavy = ("torch", "diffusers", "ray", "ccxt")
+    code = f"import sys, diffmarket.{module}; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"importing diffmarket.{module} loads {out}: import it inside the function that needs it"

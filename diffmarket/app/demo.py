@@ -11,16 +11,15 @@ import pandas as pd
 
 from ..core import load_config, seed_everything
 from ..report import output_dir, write_json, html_table, html_page
-from ..data.loaders import bars_to_panel, load_bars, sample_path, position_path
+from ..data.loaders import load_bars, sample_path, position_path
 from ..data.humans import synthetic_trader
 from ..data.features import StrategyData
 from ..market.agents import simulate
-from ..trading.backtest import SUMMARY_METRICS, Backtest, as_panel
-from ..trading.backtest import TargetSeries
+from ..trading.backtest import SUMMARY_METRICS, Backtest, TargetSeries
 from ..trading.replay import replay_trades
 from ..trading.backtest_report import write_report, write_tables
 from ..trading.risk.manager import RiskManager
-from ..trading.risk.monitor import monitor_backtest, plot_managed
+from ..trading.risk.monitor import run_backtest, monitor_backtest, plot_managed
 from ..policy.train import Trainer
 from ..policy.imitation import human_targets, imitation_report
 from ..policy.learned import load_policy
@@ -112,11 +111,9 @@ def section_risk(ctx:dict) -> dict:
     cfg, bars, trades, out, start = ctx["cfg"], ctx["bars"], ctx["trades"], ctx["out"], ctx["test_start"]
     manager, d = RiskManager(cfg.risk), out / "risk"
     d.mkdir()
-    order, symbols = list(bars_to_panel(bars)[1]), as_panel(bars).symbols
-    targets = human_targets(trades, bars)[:, [order.index(s) for s in symbols]]
+    managed, human = run_backtest(bars, TargetSeries(human_targets(trades, bars)), cfg.backtest, start, manager=manager, fast=False)
     policy = load_policy(out / "policy_diffusion" / "best_model.pt")
-    runs = {"human": Backtest(bars, TargetSeries(targets), cfg.backtest, start).run(),
-            "human + risk": Backtest(bars, manager.wrap(TargetSeries(targets)), cfg.backtest, start).run(fast=False),
+    runs = {"human": human, "human + risk": managed,
             "diffusion policy": ctx["policy_results"]["diffusion"],
             "diffusion policy + risk": Backtest(bars, manager.wrap(policy), cfg.backtest, start).run()}
     import matplotlib.pyplot as plt

@@ -14,7 +14,8 @@ from fastcore.basics import patch
 from ...core import BacktestConfig, ConfigError, Decision, LiveConfig, Observation
 from ...metrics import PerformanceMonitor
 from ...report import json_ready, write_json, write_text_atomic
-from ..backtest import EVENT_FIELDS as RISK_EVENT_FIELDS, exit_fill, price_levels, target_vector
+from diffmarket.trading.backtest import (EVENT_FIELDS as RISK_EVENT_FIELDS, exit_fill, price_levels, target_vector,
+    apply_caps)
 from .orders import (EXIT_LEG, JournalError, LiveError, Order, OrderDenied, OrderStatus,
     ReconcileError, VenueRejected, VenueUncertain, client_order_id)
 from .journal import Fill, Journal, snap_position
@@ -372,11 +373,7 @@ def _decide(self:Executor, t:int, ts:int, equity:float, t_bar:int) -> None:
         for e in a.events: self._note("risk", json.dumps(json_ready(e)), symbol=e.get("symbol"), ts_ns=ts)
         self._set_exits(a, ts)
     tgt = target_vector(a, self.symbols).copy()           # our own copy: a policy may reuse the array it returned
-    if self.bt.max_position is not None: tgt = np.clip(tgt, -self.bt.max_position, self.bt.max_position)
-    if self.bt.max_leverage is not None:
-        c = np.nan_to_num(self.last_close); full = np.where(np.isnan(tgt), self.position, tgt)
-        gross = float(np.abs(full) @ c)
-        if gross > self.bt.max_leverage * equity: tgt = full * (self.bt.max_leverage * equity / gross)
+    tgt = apply_caps(tgt, self.bt.max_position, self.bt.max_leverage, self.position, np.nan_to_num(self.last_close), equity)
     for j, s in enumerate(self.symbols):
         if np.isnan(tgt[j]): continue
         mine = [o for o in self.open.values() if o.symbol == s]

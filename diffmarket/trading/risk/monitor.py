@@ -10,9 +10,19 @@ import pandas as pd
 
 from ...metrics import PerformanceMonitor
 from ..backtest import BacktestResult
+from ...core import BacktestConfig
+from ..backtest import Backtest
 
 # %% auto #0
-__all__ = ['plot_managed', 'monitor_backtest']
+__all__ = ['run_backtest', 'plot_managed', 'monitor_backtest']
+
+# %% ../../../nbs/16c_risk_monitor.ipynb #9138e8b8
+def run_backtest(bars, policy, cfg:Optional[BacktestConfig]=None, start=None, end=None, manager=None,
+                 fast:Optional[bool]=None) -> tuple:
+    "`policy` backtested on `bars`: (result, None) without a risk `manager`; with one, (the managed result, its unmanaged twin)."
+    if manager is None: return Backtest(bars, policy, cfg, start, end).run(fast), None
+    unmanaged = Backtest(bars, policy, cfg, start, end).run()
+    return Backtest(bars, manager.wrap(policy), cfg, start, end).run(fast), unmanaged
 
 # %% ../../../nbs/16c_risk_monitor.ipynb #c1aba136
 def plot_managed(managed:BacktestResult, unmanaged:BacktestResult, title:str="Risk-managed against unmanaged", max_symbols:int=2):
