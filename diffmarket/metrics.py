@@ -127,7 +127,7 @@ class RunningMoments:
 
 # %% ../nbs/01_metrics.ipynb #c6d1f346
 class PerformanceMonitor:
-    "The metrics of `core.compute_metrics`, kept up to date in O(1) per bar and per fill; `metrics()` at any moment."
+    "The metrics of `metrics.compute_metrics`, kept up to date in O(1) per bar and per fill; `metrics()` at any moment."
     def __init__(self, ppy:Optional[float]=None, risk_free_rate:float=0.0):
         if ppy is not None and not ppy > 0: raise ConfigError(f"must be > 0, got {ppy}", "ppy")
         if risk_free_rate and ppy is None:
@@ -193,7 +193,7 @@ def update(self:PerformanceMonitor, timestamp, equity:float, positions=None) -> 
 # %% ../nbs/01_metrics.ipynb #582cb648
 @patch
 def metrics(self:PerformanceMonitor) -> dict:
-    "Every metric of `core.METRIC_NAMES` as of the last update (the same definitions as `core.compute_metrics`)."
+    "Every metric of `metrics.METRIC_NAMES` as of the last update (the same definitions as `metrics.compute_metrics`)."
     if self.n_bars < 2: raise ValueError("need at least two equity values")
     ppy = self.ppy if self.ppy is not None else periods_per_year(pd.DatetimeIndex(self.stamps))
     n, mo = self.n_bars - 1, self.returns

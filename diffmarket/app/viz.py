@@ -88,7 +88,7 @@ IMITATION_ROWS = ("position_agreement", "pnl_correlation", "cum_pnl_correlation"
                   "sharpe_ratio_ratio", "sharpe_difference", "num_bars")
 
 def imitation_frame(report:dict) -> pd.DataFrame:
-    "The headline numbers of `train.imitation_report` (agreement, PnL correlations, the two Sharpe ratios) as a table."
+    "The headline numbers of `policy.imitation.imitation_report` (agreement, PnL correlations, the two Sharpe ratios) as a table."
     return pd.DataFrame({"value": {k: report[k] for k in IMITATION_ROWS if k in report}}).rename_axis("measure")
 
 # %% ../../nbs/50_viz.ipynb #8d241bb4

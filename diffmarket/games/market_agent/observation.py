@@ -65,7 +65,7 @@ class RuleState(NamedTuple):
 # %% ../../../nbs/31_market_agent.ipynb #304a8bcb
 @patch
 def state(self:Rules, obs, resting_buy:int=0, resting_sell:int=0) -> RuleState:
-    "The rule state of an observation vector (`market.OBS_FIELDS`), with the agent's resting shares per side."
+    "The rule state of an observation vector (`market.environment.OBS_FIELDS`), with the agent's resting shares per side."
     tick = self.tick_size
     mid = int(math.floor(obs[O.mid] / tick + 1e-6))
     if self.price_limit is None: lo, hi = 1, 10 ** 12

@@ -359,7 +359,7 @@ def events(self:ManagedPolicy) -> pd.DataFrame:
 
 # %% ../../../nbs/16_risk.ipynb #1795735d
 def _ffill_rows(a, fill=np.nan) -> np.ndarray:
-    "`backtest.ffill_rows`, with what is still NaN (before any value) set to `fill`."
+    "`trading.backtest.ffill_rows`, with what is still NaN (before any value) set to `fill`."
     a = ffill_rows(a)
     return a if (fill != fill) else np.where(np.isnan(a), fill, a)
 
