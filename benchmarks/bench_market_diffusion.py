@@ -94,13 +94,13 @@ def twin_curve(cfg, sizes, n_states=30, h=8):
     for s in range(n_states):
         pop = np.random.SeedSequence(9000 + s).spawn(len(c.population))
         agents = [AgentFactory.create(k, cfg.market.agents, np.random.default_rng(x)) for k, x in zip(c.population, pop)] + [Once()]
-        m = dataclasses.replace(cfg.market, num_agents=len(agents), num_steps=c.warmup_steps + h + 5)
+        m = dataclasses.replace(cfg.market, num_agents=len(agents), num_steps=c.market_warmup_steps + h + 5)
         env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
         obs, _ = env.reset(seed=9000 + s)
         for a in agents: a.reset()
         names = env.possible_agents
         step = lambda e, ags, o: e.step({n: a.act(o[n]) for n, a in zip(names, ags)})[0]
-        for _ in range(c.warmup_steps): obs = step(env, agents, obs)
+        for _ in range(c.market_warmup_steps): obs = step(env, agents, obs)
         m0 = env.mark_price()
         def run(q):
             e, ags, o = copy.deepcopy((env, agents, obs)); ags[-1].q = q

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #6ec7245b
 from __future__ import annotations
-import dataclasses, enum, random
+import dataclasses, enum, math, numbers, random, re, zoneinfo
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol, runtime_checkable, Union, get_type_hints, get_origin, get_args
@@ -13,8 +13,9 @@ import pandas as pd
 import yaml
 
 # %% auto #0
-__all__ = ['OHLCV', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy', 'DataConfig',
-           'ModelConfig', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig', 'MarketConfig',
+__all__ = ['OHLCV', 'RENAMED', 'DiffmarketError', 'DataError', 'ConfigError', 'Side', 'Observation', 'Decision', 'Policy',
+           'ConfigSection', 'check', 'check_range', 'check_choice', 'DataConfig', 'check_denoiser', 'ModelConfig',
+           'check_optimiser', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig', 'MarketConfig',
            'GamesConfig', 'LiveConfig', 'MarketAgentConfig', 'Config', 'config_from_dict', 'load_config',
            'config_to_dict', 'make_rng', 'seed_everything', 'get_device', 'compiled']
 
@@ -110,32 +111,81 @@ class Policy(Protocol):
     "Anything with `act(observation) -> target position` is a policy."
     def act(self, observation) -> Any: ...
 
+# %% ../nbs/00_core.ipynb #fde089d8
+class ConfigSection:
+    "Base of the config dataclasses: `section` names where a config file holds it; it checks its own values whenever it is built (`validate`)."
+    def __init_subclass__(cls, section:str="", **kw): super().__init_subclass__(**kw); cls._section = section
+    def __post_init__(self): self.validate()
+    def validate(self) -> None:
+        "Raise ConfigError, naming the dotted key, at the first bad value; this base checks the subsections."
+        for f in fields(self):
+            if isinstance(v := getattr(self, f.name), ConfigSection): v.validate()
+
+# %% ../nbs/00_core.ipynb #0a260f93
+def check(cfg, key:str, ok:bool, what:str) -> None:
+    "Unless `ok`, refuse `key` of section `cfg` with a ConfigError that names its dotted path and says what it must be."
+    if not ok: raise ConfigError(f"must be {what}, got {getattr(cfg, key)!r}", ".".join(filter(None, (getattr(cfg, "_section", ""), key))))
+
+# %% ../nbs/00_core.ipynb #fd27e25f
+def check_range(cfg, keys, low:Optional[float]=0.0, high:Optional[float]=None, strict:bool=False, below:bool=False, optional:bool=False, integer:bool=False):
+    "Refuse each of `keys` (a name or tuple) unless a finite number >= `low` (> if `strict`; None: no bound), <= `high` (< if `below`); None passes if `optional`."
+    for k in ((keys,) if isinstance(keys, str) else keys):
+        if (v := getattr(cfg, k)) is None and optional: continue
+        ok = isinstance(v, numbers.Integral if integer else numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok or (low is not None and (v <= low if strict else v < low)) or (high is not None and (v >= high if below else v > high)):
+            bounds = ([f"{'>' if strict else '>='} {low:g}"] if low is not None else []) + ([f"{'<' if below else '<='} {high:g}"] if high is not None else [])
+            kind = "" if integer and ok else "an integer" if integer else "a number"    # an integer out of range: just the bounds
+            check(cfg, k, False, " ".join(([kind] if kind else []) + bounds[:1] + [f"and {b}" for b in bounds[1:]]))
+    return v
+
+# %% ../nbs/00_core.ipynb #2061b1e1
+def check_choice(cfg, key:str, choices:tuple) -> None:
+    "Refuse `key` unless it is one of the strings `choices`."
+    check(cfg, key, isinstance(v := getattr(cfg, key), str) and v in choices, f"one of {', '.join(choices)}")
+
 # %% ../nbs/00_core.ipynb #9c5508df
 @dataclass
-class DataConfig:
+class DataConfig(ConfigSection, section="data"):
     "Feature and dataset settings (units: bars)."
     return_window: int = 10          # log returns over 1..this many past bars feed the model (longer moves: feature_windows)
-    vol_window: int = 20             # realised volatility window
-    volume_window: int = 20          # volume z-score window
+    vol_window: int = 20             # realised volatility window (bars; >= 2)
+    volume_window: int = 20          # volume z-score window (bars; >= 2)
     train_frac: float = 0.6          # chronological split: first 60% train
     val_frac: float = 0.2            # next 20% validation, rest test
     n_obs_steps: int = 1             # observation horizon (bars of features per decision; the features already span past bars; 21_train)
     horizon: int = 4                 # prediction horizon (bars of target positions); 16 spent the model on far bars it cannot know (20_diffusion)
     n_action_steps: int = 1          # bars executed before re-planning (1: decide at every close; the horizon still plans ahead)
-    feature_windows: list = field(default_factory=lambda: [10, 20, 50])  # windows of the breakout, z-score and return/vol features
+    feature_windows: list = field(default_factory=lambda: [10, 20, 50])  # windows of the breakout, z-score and return/vol features (bars; each >= 2)
     max_price_deviation: float = 0.05  # a fill may lie at most 5% outside its bar's [low, high]
     session_gap_minutes: float = 60.0  # a pause between bars longer than this starts a new session (feature session_bar; daily bars: one bar each)
 
+    def validate(self):
+        check_range(self, ("return_window", "n_obs_steps", "horizon"), 1, integer=True); check_range(self, ("vol_window", "volume_window"), 2, integer=True)
+        check_range(self, "n_action_steps", 1, self.horizon, integer=True); check_range(self, "train_frac", 0, 1, strict=True, below=True)
+        check(self, "val_frac", check_range(self, "val_frac", 0, 1, below=True) + self.train_frac <= 1, "at most 1 - train_frac")
+        check(self, "feature_windows", isinstance(fw := self.feature_windows, list) and all(isinstance(n, numbers.Integral) and n >= 2 for n in fw),
+              "a list of windows >= 2 bars"); check_range(self, "max_price_deviation"); check_range(self, "session_gap_minutes", strict=True)
+
+# %% ../nbs/00_core.ipynb #86614a03
+def check_denoiser(c) -> None:
+    "The checks of a conditional 1D UNet and its noise schedule, shared by sections `model` and `market_agent`."
+    check_range(c, ("n_groups", "num_train_timesteps", "num_samples"), 1, integer=True); check_range(c, "num_inference_steps", 1, c.num_train_timesteps, integer=True)
+    check(c, "down_dims", isinstance(dd := c.down_dims, list) and len(dd) > 0 and all(isinstance(d, numbers.Integral) and d > 0 and d % c.n_groups == 0 for d in dd),
+          f"a non-empty list of positive multiples of n_groups ({c.n_groups})")
+    check(c, "kernel_size", check_range(c, "kernel_size", 1, integer=True) % 2 == 1, "odd")
+    check(c, "diffusion_step_embed_dim", check_range(c, "diffusion_step_embed_dim", 4, integer=True) % 2 == 0, "even")
+    check_choice(c, "prediction_type", ("epsilon", "sample")); check_choice(c, "beta_schedule", ("linear", "scaled_linear", "squaredcos_cap_v2"))
+
 # %% ../nbs/00_core.ipynb #18d0e510
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigSection, section="model"):
     "Conditional 1D UNet and diffusion settings."
     kind: str = "diffusion"          # 'diffusion' or 'mse' (behaviour-cloning baseline)
-    down_dims: list = field(default_factory=lambda: [32, 64])   # UNet channels per level (small: CPU latency)
-    kernel_size: int = 3
-    n_groups: int = 8
-    diffusion_step_embed_dim: int = 32
-    obs_embed_dim: int = 64
+    down_dims: list = field(default_factory=lambda: [32, 64])   # UNet channels per level (small: CPU latency; each a multiple of n_groups)
+    kernel_size: int = 3             # width of the UNet's temporal convolutions (steps of the action path; odd)
+    n_groups: int = 8                # GroupNorm groups in each convolution block
+    diffusion_step_embed_dim: int = 32   # width of the sinusoidal diffusion-step embedding (even, >= 4)
+    obs_embed_dim: int = 64          # width of the observation encoder's output, the UNet's condition
     obs_encoding: str = "ple"        # 'ple': piecewise-linear bins per feature (sharp thresholds); 'linear': raw features
     n_bins: int = 16                 # PLE bins per feature
     bin_edges: str = "tree"          # 'tree': edges at trees' splits of the human's decisions (held → next position) on each feature and over all features; 'quantile': training quantiles
@@ -143,53 +193,72 @@ class ModelConfig:
     feature_selection: str = "importance"   # 'importance': the network sees only the features whose shuffling hurts a held-out prediction of the human's next position; 'none': all
     min_importance: float = 0.002    # with 'importance': the share of held-out decisions a feature must decide to be kept
     action_encoding: str = "auto"    # 'levels': one ±1 channel per position level the human held; 'value': the scaled position; 'auto': levels up to 16 of them
-    num_train_timesteps: int = 100
-    beta_schedule: str = "squaredcos_cap_v2"
+    num_train_timesteps: int = 100   # noise levels of the diffusion schedule in training
+    beta_schedule: str = "squaredcos_cap_v2"   # noise schedule: 'squaredcos_cap_v2' (cosine), 'linear' or 'scaled_linear'
     prediction_type: str = "sample"  # what the network predicts: 'sample' (the clean action path) or 'epsilon' (the noise)
     sampler: str = "ddim"            # 'ddim', 'dpmsolver' or 'ddpm'
     num_inference_steps: int = 3     # DDIM steps per decision (3 vs 10 under sample prediction: benchmarks/bench_policy.py)
     num_samples: int = 8             # samples per decision; their dispersion gives the confidence
 
+    def validate(self):
+        check_choice(self, "kind", ("diffusion", "mse")); check_choice(self, "obs_encoding", ("ple", "linear")); check_denoiser(self)
+        check_choice(self, "bin_edges", ("tree", "quantile")); check_choice(self, "feature_selection", ("importance", "none"))
+        check_choice(self, "action_encoding", ("auto", "levels", "value")); check_choice(self, "sampler", ("ddim", "dpmsolver", "ddpm"))
+        check_range(self, ("obs_embed_dim", "n_bins"), 1, integer=True); check_range(self, "min_importance", 0, 1, below=True)
+
+# %% ../nbs/00_core.ipynb #2fb56809
+def check_optimiser(c) -> None:
+    "The checks of an AdamW run with LR warm-up, EMA weights and early stopping, shared by sections `training` and `market_agent`."
+    check_range(c, ("epochs", "batch_size", "patience"), 1, integer=True); check_range(c, ("lr_warmup_steps", "seed", "num_threads"), 0, integer=True)
+    check_range(c, ("lr", "ema_power"), strict=True); check_range(c, ("weight_decay", "grad_clip"))
+
 # %% ../nbs/00_core.ipynb #43d07104
 @dataclass
-class TrainingConfig:
+class TrainingConfig(ConfigSection, section="training"):
     "Optimisation settings."
-    epochs: int = 200
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    ema_power: float = 0.75
+    epochs: int = 200                # most passes over the training windows (early stopping may end sooner)
+    batch_size: int = 256            # windows per optimiser step
+    lr: float = 1e-3                 # AdamW learning rate at the end of the warm-up (then cosine decay)
+    weight_decay: float = 1e-6       # AdamW weight decay
+    lr_warmup_steps: int = 100       # optimiser steps of linear warm-up before the cosine decay
+    grad_clip: float = 1.0           # largest L2 norm of the gradient (0: no clipping)
+    ema_power: float = 0.75          # power of the EMA weights' decay warm-up (decay 1 - (1 + step)^-power)
     switch_weight: float = 10.0      # sampling weight of windows where the human changes position in the executed steps (1: uniform)
     patience: int = 40               # epochs without validation improvement before stopping
-    seed: int = 0
+    seed: int = 0                    # seed of the weights, the batches and the noise
     device: str = "auto"             # 'auto' picks CUDA when present
     num_threads: int = 1             # torch CPU threads while training (1: fastest for the small default model on shared cores; 0: torch's default)
 
+    def validate(self): check_optimiser(self); check_range(self, "switch_weight", strict=True)
+
 # %% ../nbs/00_core.ipynb #a6236f8c
 @dataclass
-class BacktestConfig:
+class BacktestConfig(ConfigSection, section="backtest"):
     "Costs, limits and accounting for bar backtests."
-    initial_cash: float = 100_000.0
+    initial_cash: float = 100_000.0  # the account's cash at the start, account currency
     fee_bps: float = 1.0             # fee on traded notional, basis points
     half_spread_bps: float = 1.0     # half the bid-ask spread paid on every fill, bps of price
     slippage_bps: float = 0.0        # extra adverse price move per fill, bps of price
     impact_lambda: float = 0.0       # impact Δp/p = λ·sign(q)·|q|^γ, q in units traded
-    impact_gamma: float = 0.5
+    impact_gamma: float = 0.5        # γ of the impact power law (0.5: square-root impact)
     max_position: Optional[float] = None  # |position| cap in units per symbol (None: no cap)
     max_leverage: Optional[float] = None  # cap on gross position value / equity at each decision, × (None: no cap; 1: no borrowing)
     replay_fees: str = "recorded"    # a replayed log pays its own `fee` column ('recorded'; fee_bps where it has none) or fee_bps ('model')
     risk_free_rate: float = 0.0      # annual, for Sharpe and Sortino
     periods_per_year: Optional[float] = None  # None: the bars a year of the data holds (the annualisation rule under Metrics)
 
+    def validate(self):
+        check_range(self, "initial_cash", strict=True); check_range(self, ("fee_bps", "half_spread_bps", "slippage_bps", "impact_lambda", "impact_gamma"))
+        check_range(self, "max_position", optional=True); check_range(self, ("max_leverage", "periods_per_year"), strict=True, optional=True)
+        check_range(self, "risk_free_rate", None); check_choice(self, "replay_fees", ("recorded", "model"))
+
 # %% ../nbs/00_core.ipynb #735d1f21
 @dataclass
-class RiskConfig:
+class RiskConfig(ConfigSection, section="risk"):
     "The risk layer (16_risk): which rules apply and their limits (exposures × equity, losses and volatilities as fractions, windows in bars)."
     enabled: bool = False            # diffmarket-backtest applies this section when true (or with --risk)
     rules: list = field(default_factory=lambda: ["confidence", "vol_target", "correlation", "stops", "daily_loss",
-                                                 "weekly_loss", "monthly_loss", "drawdown_halt", "exposure_cap"])  # [] : none
+                                                 "weekly_loss", "monthly_loss", "drawdown_halt", "exposure_cap"])  # the rules applied, always in RULE_ORDER ([]: none)
     periods_per_year: Optional[float] = None  # annualises volatilities; None: from the bars' timestamps (core.periods_per_year)
     min_confidence: float = 0.5      # confidence: flat while the policy's last_confidence is below this (0-1); above it, target × confidence
     target_vol: float = 0.15         # vol_target: annual volatility a position worth 1× equity may carry (fraction); target × target_vol / vol
@@ -223,14 +292,30 @@ class RiskConfig:
     max_drawdown: float = 0.20       # drawdown_halt: drawdown from the equity peak that halts trading, fraction
     cooldown_bars: int = 20          # drawdown_halt: bars flat after a halt; the peak restarts when trading resumes
 
+    def validate(self):
+        check(self, "rules", isinstance(r := self.rules, list) and all(isinstance(x, str) for x in r) and len(set(r)) == len(r), "a list of rule names, none twice")
+        check_choice(self, "vol_estimator", ("ewma", "realised")); check_choice(self, "risk_allocation", ("erc", "inverse_vol"))
+        check_choice(self, "stop_mode", ("fraction", "atr")); check_range(self, "min_confidence", 0, 1); check_range(self, "max_correlation", -1, 1)
+        check_range(self, ("target_vol", "max_vol_scale", "kelly_fraction", "portfolio_target_vol"), strict=True); check_range(self, ("vol_band", "max_group_exposure"))
+        check_range(self, ("daily_loss_limit", "weekly_loss_limit", "monthly_loss_limit", "max_drawdown"), 0, 1, strict=True)
+        check_range(self, ("vol_window", "kelly_min_bars", "corr_window"), 2, integer=True); check_range(self, ("atr_window", "cooldown_bars"), 1, integer=True)
+        check_range(self, ("max_units", "max_notional", "max_gross_exposure", "max_net_exposure"), optional=True)
+        check_range(self, ("periods_per_year", "max_order_units", "take_profit"), strict=True, optional=True)
+        check_range(self, "stop_cooldown_bars", 0, optional=True, integer=True)
+        check_range(self, ("stop_loss", "trailing_stop"), 0, 1 if self.stop_mode == "fraction" else None, strict=True, optional=True)  # 'fraction': <= the price
+        check(self, "risk_budgets", (rb := self.risk_budgets) is None or isinstance(rb, dict) and all(
+              isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in rb.values()), "a mapping of symbols to shares > 0, or null")
+        try: zoneinfo.ZoneInfo(self.timezone)
+        except (KeyError, ValueError, TypeError, OSError): check(self, "timezone", False, "an IANA timezone such as 'America/New_York'")
+
 # %% ../nbs/00_core.ipynb #46ba7ca4
 @dataclass
-class MarketAgentsConfig:
+class MarketAgentsConfig(ConfigSection, section="market.agents"):
     "Parameters of the simulated market's agents (sizes in shares, prices in ticks, times in steps)."
-    population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])
+    population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])  # agent kinds the slots cycle through, in order
     mm_gamma: float = 2e-5           # Avellaneda–Stoikov risk aversion, per lot·tick (q in lots, σ² in ticks² per step, T−t in steps: 13_agents)
     mm_k: float = 1.5                # A–S decay of the fill rate with distance from the mid, per tick
-    mm_order_size: int = 100
+    mm_order_size: int = 100         # shares per quote: the Avellaneda–Stoikov lot
     mm_max_inventory: int = 2_000    # stop quoting the side that would grow |inventory| past this
     mm_levels: int = 3               # price levels quoted on each side, one tick apart
     vol_window: int = 50             # steps of mid-price changes for volatility estimates
@@ -240,57 +325,79 @@ class MarketAgentsConfig:
     noise_max_offset: int = 10       # limit orders lie up to this many ticks behind the touch
     noise_excitation: float = 1.0    # arrivals scale with recent |mid change| / its long-run level (0: constant)
     taker_slippage_ticks: int = 10   # an agent's aggressive order is an IOC limit this far through the mid
-    spec_fast_window: int = 10
-    spec_slow_window: int = 50
-    spec_order_size: int = 100
+    spec_fast_window: int = 10       # steps of the speculator's fast moving average of the mid (an EWMA)
+    spec_slow_window: int = 50       # steps of its slow moving average; no orders before this many steps
+    spec_order_size: int = 100       # shares per speculator order
     spec_switch_prob: float = 0.01   # chance per step of switching trend-following <-> mean-reverting
     arb_threshold: float = 0.0005    # quote fair value ± this fraction; trade harder beyond it
-    arb_order_size: int = 100
+    arb_order_size: int = 100        # shares per arbitrageur order (before the vol-stress scaling)
     arb_vol_stress: float = 1.0      # band × and size ÷ (recent vol / long-run vol)^this when vol is high (0: off)
     informed_horizon: int = 20       # steps ahead the informed trader sees the fundamental
     informed_threshold: float = 0.003    # trade when the future fundamental differs from mid by this fraction
     informed_order_size: int = 300   # parent order size, split over informed_slices steps
-    informed_slices: int = 5
+    informed_slices: int = 5         # steps (slices) the informed trader's parent order is split over
+
+    def validate(self):
+        check(self, "population", isinstance(p := self.population, list) and len(p) > 0 and all(isinstance(k, str) for k in p), "a non-empty list of agent kinds")
+        check_range(self, ("mm_order_size", "mm_max_inventory", "mm_levels", "vol_window", "noise_order_size", "noise_max_offset", "spec_fast_window",
+                           "spec_slow_window", "spec_order_size", "arb_order_size", "informed_horizon", "informed_order_size", "informed_slices"), 1, integer=True)
+        check_range(self, ("mm_gamma", "mm_k"), strict=True); check_range(self, ("noise_arrival", "noise_market_fraction", "spec_switch_prob"), 0, 1)
+        check_range(self, ("noise_excitation", "arb_threshold", "arb_vol_stress", "informed_threshold")); check_range(self, "taker_slippage_ticks", 0, integer=True)
 
 # %% ../nbs/00_core.ipynb #87a4c708
 @dataclass
-class MarketConfig:
+class MarketConfig(ConfigSection, section="market"):
     "Limit-order-book market simulation."
-    num_agents: int = 12
+    num_agents: int = 12             # agents trading, in slots filled from agents.population in turn
     num_steps: int = 5000            # about thirteen trading days of one-minute steps
-    tick_size: float = 0.01
-    initial_price: float = 100.0
+    tick_size: float = 0.01          # price increment, currency units
+    initial_price: float = 100.0     # the fundamental's and the book's first price, currency units
     initial_cash: float = 1_000_000.0   # per agent
     steps_per_day: int = 390         # steps in a trading day: one-minute steps of a 390-minute session (csi300_2016: 240 min)
     price_limit: Optional[float] = 0.10  # daily limit, fraction of previous close (None: off)
     circuit_breaker: str = "none"    # 'none', 'csi300_2016' or 'us_mwcb'
-    position_limit: float = 10_000.0
-    maker_fee_bps: float = 0.0
-    taker_fee_bps: float = 1.0
+    position_limit: float = 10_000.0   # most |position| an agent may hold, shares (its resting orders count; beyond: rejected)
+    maker_fee_bps: float = 0.0       # fee on a resting order's fills, bps of notional (negative: a rebate)
+    taker_fee_bps: float = 1.0       # fee on an aggressive order's fills, bps of notional
     self_trade_prevention: str = "cancel_newest"  # or 'cancel_oldest', 'none'
     fundamental: str = "garch_news"  # or 'random_walk_jumps', 'mean_reverting'
     fundamental_vol: float = 0.001   # per step, fraction of price
     jump_intensity: float = 0.0      # jumps per step (0: none; the default's heavy tails come from clustered news)
     jump_size: float = 0.005         # standard deviation of a jump, fraction of price
-    mean_reversion: float = 0.05
+    mean_reversion: float = 0.05     # mean_reverting: share of the log fundamental's distance from initial_price undone per step
     news_alpha: float = 0.02         # garch_news: weight of the last shock² in the next step's news variance
     news_asymmetry: float = 0.12     # garch_news: extra weight when the last shock was bad news (GJR; 0: symmetric)
     news_beta: float = 0.90          # garch_news: persistence of the news variance
-    impact_lambda: float = 0.0
-    impact_gamma: float = 0.5
+    impact_lambda: float = 0.0       # permanent impact of a step's net taker flow q (shares) on the fundamental: Δf/f = λ·sign(q)·|q|^γ (0: off)
+    impact_gamma: float = 0.5        # γ of that power law
     transient_impact_lambda: float = 0.0   # each step's net taker flow displaces the fundamental by this fraction of price per share, decaying (0: off)
     transient_impact_decay: float = 10.0   # e-folding time of that displacement (steps): after τ steps 1/e of it is left
-    seed: int = 0
-    agents: MarketAgentsConfig = field(default_factory=MarketAgentsConfig)
+    seed: int = 0                    # seed of the fundamental and the order arrivals (reset(seed) overrides it)
+    agents: MarketAgentsConfig = field(default_factory=MarketAgentsConfig)   # the agents' parameters (section market.agents)
+
+    def validate(self):
+        check_range(self, ("num_agents", "num_steps", "steps_per_day"), 1, integer=True); check_range(self, ("tick_size", "initial_price"), strict=True)
+        check_range(self, ("initial_cash", "fundamental_vol", "jump_size", "impact_lambda", "impact_gamma", "transient_impact_lambda", "news_alpha",
+                           "news_asymmetry", "news_beta")); check_range(self, ("jump_intensity", "mean_reversion"), 0, 1)
+        check_range(self, ("maker_fee_bps", "taker_fee_bps"), None); check_range(self, "seed", 0, integer=True)
+        check_range(self, "position_limit", strict=True, optional=True); check_range(self, "price_limit", 0, 1, strict=True, below=True, optional=True)
+        check_range(self, "transient_impact_decay", strict=bool(self.transient_impact_lambda))    # > 0 steps when that impact is on
+        check_choice(self, "fundamental", ("random_walk_jumps", "mean_reverting", "garch_news"))
+        check_choice(self, "self_trade_prevention", ("cancel_newest", "cancel_oldest", "none"))
+        check(self, "news_beta", self.fundamental != "garch_news" or self.news_alpha + self.news_asymmetry / 2 + self.news_beta < 1,
+              "< 1 - news_alpha - news_asymmetry/2 (garch_news: a stationary news variance)"); super().validate()   # and the agents' section
 
 # %% ../nbs/00_core.ipynb #bc95bc51
 @dataclass
-class GamesConfig:
+class GamesConfig(ConfigSection, section="games"):
     "Equilibrium solvers."
-    max_iter: int = 50
-    tol: float = 1e-6
+    max_iter: int = 50               # rounds of best responses before a solver gives up
+    tol: float = 1e-6                # stop once NashConv (the most a player gains by deviating) is at most this × the payoffs' scale
     n_candidates: int = 16           # strategies proposed per best-response step
-    level_k: int = 2
+    level_k: int = 2                 # depth of level-k reasoning (level 0 plays uniformly)
+
+    def validate(self):
+        check_range(self, ("max_iter", "n_candidates"), 1, integer=True); check_range(self, "tol"); check_range(self, "level_k", 0, integer=True)
 
 # %% ../nbs/00_core.ipynb #9cd9954b
 def _default_venues() -> dict:
@@ -299,7 +406,7 @@ def _default_venues() -> dict:
 
 # %% ../nbs/00_core.ipynb #c3750006
 @dataclass
-class LiveConfig:
+class LiveConfig(ConfigSection, section="live"):
     "Paper and live execution: venues, the bar clock and the safety switches."
     venues: dict = field(default_factory=_default_venues)   # name -> {ccxt_id, market_type, sandbox, credentials_env_prefix, symbols}
     timeframe: str = "1d"            # bar length of the live feed, a ccxt timeframe ('1m', '1h', '1d')
@@ -318,13 +425,21 @@ class LiveConfig:
     balance_tolerance: float = 1e-6  # |venue balance - journal| above this fraction of the balance is a mismatch that stops trading
     confirm_live: bool = False       # live mode sends real orders only when this (or --confirm_live) says so
 
+    def validate(self):
+        check(self, "venues", isinstance(v := self.venues, dict) and all(isinstance(x, dict) for x in v.values()), "a mapping of venue names to their settings")
+        check(self, "timeframe", isinstance(tf := self.timeframe, str) and re.fullmatch(r"[1-9][0-9]*[smhdwMy]", tf) is not None, "a ccxt timeframe ('1m', '1h', '1d')")
+        check_choice(self, "order_type", ("market", "limit")); check_choice(self, "orphans", ("cancel", "adopt"))
+        check_range(self, ("poll_seconds", "stale_after_bars", "request_timeout_s"), strict=True)
+        check_range(self, ("limit_offset_bps", "unknown_grace_s", "backoff_s", "balance_tolerance"))
+        check_range(self, ("history_bars", "max_retries", "recv_window_ms"), 1, integer=True); check_range(self, "reconcile_every_bars", 0, integer=True)
+
 # %% ../nbs/00_core.ipynb #b27764a6
 @dataclass
-class MarketAgentConfig:
+class MarketAgentConfig(ConfigSection, section="market_agent"):
     "The diffusion market agent: simulated data, actions and rules, model, training, parallel runs (sizes in shares, prices in ticks, times in steps)."
     num_episodes: int = 500          # simulated episodes to learn from (the seed's --num_episodes)
     episode_length: int = 100        # steps the agent trades (and the data records) per episode (--episode_length)
-    warmup_steps: int = 20           # market steps before the agent's first order in an episode (books fill, estimates settle)
+    market_warmup_steps: int = 20    # market steps before the agent's first order in an episode (books fill, estimates settle)
     population: list = field(default_factory=lambda: ["market_maker", "noise", "speculator", "arbitrageur", "informed"])  # the other agents, in slot order; the agent takes the last slot
     explore_trade_prob: float = 0.4  # chance per step that the exploration policy sends an order (timing)
     explore_min_qty: int = 10        # exploration sizes are log-uniform between this and qty_scale
@@ -339,12 +454,12 @@ class MarketAgentConfig:
     impact_horizon: int = 8          # steps of mid-price path the self-impact module predicts
     embed_dim: int = 64              # width of the market-condition embedding
     hidden_dim: int = 128            # width of the impact, response and encoder MLPs
-    down_dims: list = field(default_factory=lambda: [32, 64])   # the strategy UNet's channels per level
-    kernel_size: int = 3
-    n_groups: int = 8
-    diffusion_step_embed_dim: int = 32
-    num_train_timesteps: int = 100
-    beta_schedule: str = "squaredcos_cap_v2"
+    down_dims: list = field(default_factory=lambda: [32, 64])   # the strategy UNet's channels per level (each a multiple of n_groups)
+    kernel_size: int = 3             # width of the strategy UNet's temporal convolutions (steps; odd)
+    n_groups: int = 8                # GroupNorm groups in each convolution block
+    diffusion_step_embed_dim: int = 32   # width of the sinusoidal diffusion-step embedding (even, >= 4)
+    num_train_timesteps: int = 100   # noise levels of the diffusion schedule in training
+    beta_schedule: str = "squaredcos_cap_v2"   # noise schedule: 'squaredcos_cap_v2' (cosine), 'linear' or 'scaled_linear'
     prediction_type: str = "epsilon" # what the denoiser predicts ('epsilon' or 'sample')
     num_inference_steps: int = 5     # DDIM steps per generated strategy
     num_samples: int = 8             # strategies generated per decision; the agent trades the one its self-impact module values highest
@@ -353,23 +468,35 @@ class MarketAgentConfig:
     return_quantile: float = 0.9     # the return asked for at generation: this quantile of the training windows' returns
     epochs: int = 50                 # (--num_epochs)
     batch_size: int = 64             # (--batch_size)
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
+    lr: float = 1e-3                 # AdamW learning rate at the end of the warm-up (then cosine decay)
+    weight_decay: float = 1e-6       # AdamW weight decay
     lr_warmup_steps: int = 100       # optimiser steps of linear warm-up before the cosine decay
-    grad_clip: float = 1.0
-    ema_power: float = 0.75
+    grad_clip: float = 1.0           # largest L2 norm of the gradient (0: no clipping)
+    ema_power: float = 0.75          # power of the EMA weights' decay warm-up (decay 1 - (1 + step)^-power)
     patience: int = 10               # epochs without validation improvement before stopping
     val_frac: float = 0.2            # share of episodes held out for validation (whole episodes)
-    seed: int = 0
+    seed: int = 0                    # seed of the episodes, the weights, the batches and the noise
     device: str = "auto"             # 'auto' picks CUDA when present
     num_threads: int = 1             # torch CPU threads while training and generating (0: torch's default)
     workers: int = 0                 # local worker processes for episodes (0: one per CPU core; 1: in this process)
     ray_address: Optional[str] = None  # run episodes on a Ray cluster: 'auto', 'ray://host:10001', or 'local' to start one here; None: local processes
 
+    def validate(self):
+        check_range(self, ("num_episodes", "episode_length", "explore_min_qty", "qty_scale", "offset_scale", "max_order_qty", "impact_horizon", "embed_dim",
+                           "hidden_dim"), 1, integer=True); check_range(self, ("market_warmup_steps", "workers"), 0, integer=True)
+        check_range(self, ("explore_trade_prob", "explore_aggressive_prob", "explore_persistence", "cond_drop_prob"), 0, 1); check_range(self, "guidance_scale")
+        check_range(self, "return_quantile", 0, 1, strict=True, below=True); check_range(self, "val_frac", 0, 1, below=True)
+        check_denoiser(self); check_optimiser(self)
+        check(self, "population", isinstance(p := self.population, list) and len(p) > 0 and all(isinstance(k, str) for k in p), "a non-empty list of agent kinds")
+        h = 2 ** (len(self.down_dims) - 1)     # the strategy UNet halves the horizon once per level
+        check(self, "horizon", check_range(self, "horizon", 1, integer=True) % h == 0, f"a multiple of 2^(len(down_dims)-1) = {h}")
+        check_range(self, "n_action_steps", 1, self.horizon, integer=True)
+        check(self, "ray_address", (a := self.ray_address) is None or isinstance(a, str) and a != "", "'auto', 'ray://host:port', 'local' or null")
+
 # %% ../nbs/00_core.ipynb #7b5de09f
 @dataclass
-class Config:
-    "The whole configuration; `load_config()` fills it from YAML over these defaults."
+class Config(ConfigSection):
+    "The whole configuration; `load_config()` fills it from YAML over these defaults (`validate`: every section)."
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -386,33 +513,23 @@ def _check_value(value, tp, path):
     origin, args = get_origin(tp), get_args(tp)
     if origin is Union:
         if value is None and type(None) in args: return None
-        inner = [a for a in args if a is not type(None)]
-        return _check_value(value, inner[0], path)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"expected a number, got {type(value).__name__} {value!r}", path)
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"expected an integer, got {type(value).__name__} {value!r}", path)
-        return value
-    if tp is bool:
-        if not isinstance(value, bool): raise ConfigError(f"expected true/false, got {value!r}", path)
-        return value
-    if tp is str:
-        if not isinstance(value, str): raise ConfigError(f"expected a string, got {type(value).__name__} {value!r}", path)
-        return value
-    if tp is list or origin is list:
-        if not isinstance(value, list): raise ConfigError(f"expected a list, got {type(value).__name__} {value!r}", path)
-        return value
-    return value
+        return _check_value(value, [a for a in args if a is not type(None)][0], path)
+    ok, what = {float: ((int, float), "a number"), int: (int, "an integer"), bool: (bool, "true/false"), str: (str, "a string"),
+                list: (list, "a list")}.get(origin or tp, (object, ""))
+    if not isinstance(value, ok) or (isinstance(value, bool) and tp in (int, float)):      # bool is an int to Python, never to a config
+        raise ConfigError(f"expected {what}, got {type(value).__name__} {value!r}", path)
+    return float(value) if tp is float else value
 
 # %% ../nbs/00_core.ipynb #672a6b64
+RENAMED = {"training.warmup_steps": "training.lr_warmup_steps",             # a learning-rate warm-up, in optimiser steps
+           "market_agent.warmup_steps": "market_agent.market_warmup_steps"}  # market steps before the agent's first order
+
 def config_from_dict(cls, data, path:str=""):
-    "Build dataclass `cls` from `data`, reporting unknown keys and wrong types by dotted path."
+    "Build dataclass `cls` from `data`, reporting unknown or renamed keys, wrong types and bad values by dotted path."
     if data is None: data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping of keys, got {type(data).__name__}", path or "<root>")
+    if old := [p for p in (f"{path}.{k}" if path else str(k) for k in data) if p in RENAMED]: raise ConfigError(f"{old[0]} was renamed {RENAMED[old[0]]}", old[0])
     hints, names = get_type_hints(cls), {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:

@@ -221,7 +221,7 @@ def shortfall_episode(cfg:Config, seed:int, schedules:dict, Q:int, T:int, cleanu
     pop = np.random.SeedSequence(int(ss[0].generate_state(1)[0])).spawn(len(c.population))
     agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(s)) for k, s in zip(c.population, pop)]
     agents.append(ScheduleTrader(rules, c, [], cleanup_steps))
-    env, obs = warm_market(m0, agents, c.warmup_steps + T + cleanup_steps + 2, seed, c.warmup_steps)
+    env, obs = warm_market(m0, agents, c.market_warmup_steps + T + cleanup_steps + 2, seed, c.market_warmup_steps)
     names, slot = env.possible_agents, agents[-1]
     arrival = env.mark_price()
     probe = copy.deepcopy(slot.tracker); feats = probe.update(obs[names[-1]]); rs = probe.rule_state
@@ -356,12 +356,12 @@ class MarketGame(ContinuousGame):
             pop = np.random.SeedSequence(int(sd)).spawn(len(c.population))
             agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(s)) for k, s in zip(c.population, pop)]
             agents += [PlanTrader(self.rules, c) for _ in range(n_players)]
-            m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.warmup_steps + self.H + self.settle + 1)
+            m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.market_warmup_steps + self.H + self.settle + 1)
             env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
             obs, _ = env.reset(seed=sd)
             for a in agents: a.reset()
             names = env.possible_agents
-            for _ in range(c.warmup_steps):
+            for _ in range(c.market_warmup_steps):
                 for n, a in zip(names, agents):
                     if isinstance(a, PlanTrader): a.observe(obs[n])
                 obs = env.step({n: (AgentAction() if isinstance(a, PlanTrader) else a.act(obs[n])) for n, a in zip(names, agents)})[0]

@@ -111,7 +111,7 @@ def check_agent_config(c:MarketAgentConfig):
     "Refuse, before any work, market_agent settings that data generation or training cannot use (ConfigError naming the key)."
     for k in ("num_episodes", "episode_length", "epochs", "batch_size", "qty_scale", "offset_scale", "max_order_qty", "n_action_steps", "explore_min_qty"):
         if getattr(c, k) < 1: raise ConfigError(f"must be >= 1, got {getattr(c, k)}", f"market_agent.{k}")
-    if c.warmup_steps < 0: raise ConfigError(f"must be >= 0, got {c.warmup_steps}", "market_agent.warmup_steps")
+    if c.market_warmup_steps < 0: raise ConfigError(f"must be >= 0, got {c.market_warmup_steps}", "market_agent.market_warmup_steps")
     if not 0 <= c.val_frac < 1: raise ConfigError(f"must lie in [0, 1), got {c.val_frac}", "market_agent.val_frac")
     if not 0 <= c.explore_trade_prob <= 1: raise ConfigError(f"must lie in [0, 1], got {c.explore_trade_prob}", "market_agent.explore_trade_prob")
     if not 0 < c.return_quantile < 1: raise ConfigError(f"must lie in (0, 1), got {c.return_quantile}", "market_agent.return_quantile")

@@ -114,7 +114,7 @@ def market_episode(market:MarketConfig, agent_cfg:MarketAgentConfig, seed:int, s
     if slot is None: slot = ExplorationPolicy(rules, c)
     agents = list(others) + [slot]
     trade_steps = (c.episode_length if num_steps is None else num_steps) + tail
-    m = dataclasses.replace(market, num_agents=len(agents), num_steps=c.warmup_steps + trade_steps)
+    m = dataclasses.replace(market, num_agents=len(agents), num_steps=c.market_warmup_steps + trade_steps)
     env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
     obs, _ = env.reset(seed=int(seed))
     for a in agents: a.reset()
@@ -126,7 +126,7 @@ def market_episode(market:MarketConfig, agent_cfg:MarketAgentConfig, seed:int, s
     mm = [i for i, k in enumerate(kinds) if k == "market_maker"]
     rec = {k: [] for k in ("state", "flow", "cons", "action", "generated", "mid", "pnl", "dpos", "mm_quote", "rejected")}
     for t in range(m.num_steps):
-        trading = t >= c.warmup_steps
+        trading = t >= c.market_warmup_steps
         acts = {}
         for n, a in zip(names, agents):
             if a is slot and not trading:                                     # the slot watches the warm-up
@@ -151,8 +151,8 @@ def market_episode(market:MarketConfig, agent_cfg:MarketAgentConfig, seed:int, s
     rec["mid"].append(env.mark_price()); rec["pnl"].append(env.cash[-1] + env.position[-1] * env.mark_price() - m.initial_cash)
     out = {k: np.asarray(v, dtype=np.float32 if k in ("state", "flow", "cons") else np.float64) for k, v in rec.items() if v or k not in ("state", "flow", "cons", "action", "generated")}
     hist = np.asarray(env.pnl_history, dtype=np.float64)
-    start = hist[c.warmup_steps - 1:c.warmup_steps] if c.warmup_steps else np.zeros((1, len(agents)))
-    out.update(seed=int(seed), kinds=kinds, pnl_all=np.concatenate([start, hist[c.warmup_steps:]]),   # PnL of every agent before and after each trading step
+    start = hist[c.market_warmup_steps - 1:c.market_warmup_steps] if c.market_warmup_steps else np.zeros((1, len(agents)))
+    out.update(seed=int(seed), kinds=kinds, pnl_all=np.concatenate([start, hist[c.market_warmup_steps:]]),   # PnL of every agent before and after each trading step
                trade_steps=trade_steps, tail=tail, counts=dict(slot.counts) if hasattr(slot, "counts") else {})
     return out
 

@@ -23,14 +23,14 @@ __all__ = ['SPOOF_FEATURES', 'volume_profile', 'vwap_schedule', 'maker_report', 
 
 # %% ../../../nbs/33e_applications.ipynb #e5e849a3
 def volume_profile(cfg, T:int, num_episodes:int=20, seed:int=5) -> np.ndarray:
-    "Mean traded volume (shares) in each of the T steps after `market_agent.warmup_steps`, over markets of the population."
+    "Mean traded volume (shares) in each of the T steps after `market_agent.market_warmup_steps`, over markets of the population."
     c = cfg.market_agent
-    m = dataclasses.replace(cfg.market, num_agents=len(c.population), num_steps=c.warmup_steps + int(T))
+    m = dataclasses.replace(cfg.market, num_agents=len(c.population), num_steps=c.market_warmup_steps + int(T))
     vols = []
     for e in range(int(num_episodes)):
         s = episode_seed(seed, e); pop = np.random.SeedSequence(s).spawn(len(c.population))
         agents = [AgentFactory.create(k, m.agents, np.random.default_rng(q)) for k, q in zip(c.population, pop)]
-        vols.append(np.asarray(run_market(m, agents, seed=s).history["volume"][c.warmup_steps:], float))
+        vols.append(np.asarray(run_market(m, agents, seed=s).history["volume"][c.market_warmup_steps:], float))
     return np.mean(vols, axis=0)
 
 # %% ../../../nbs/33e_applications.ipynb #9dc91a4b
@@ -80,11 +80,11 @@ def maker_loss(cfg, plan, seeds, target:str="market_maker", cleanup:int=5) -> fl
     for s in seeds:
         pop = np.random.SeedSequence(int(s)).spawn(len(c.population))
         agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(q)) for k, q in zip(c.population, pop)]
-        agents.append(PlanTaker(plan, c.warmup_steps, m0.agents))
-        m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.warmup_steps + len(plan) + cleanup)
+        agents.append(PlanTaker(plan, c.market_warmup_steps, m0.agents))
+        m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.market_warmup_steps + len(plan) + cleanup)
         env = run_market(m, agents, seed=int(s))
         pnl = np.asarray(env.pnl_history)[:, ti]
-        out.append(float(pnl[c.warmup_steps - 1] - pnl[-1]))
+        out.append(float(pnl[c.market_warmup_steps - 1] - pnl[-1]))
     return float(np.mean(out))
 
 # %% ../../../nbs/33e_applications.ipynb #3e0447de

@@ -65,14 +65,14 @@ def duel(cfg, exec_plan, pred_plan, seed:int, cleanup:int=5) -> tuple:
     pop = np.random.SeedSequence(int(seed)).spawn(len(c.population))
     agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(s)) for k, s in zip(c.population, pop)]
     T = max(len(exec_plan), len(pred_plan))
-    agents += [PlanTaker(pred_plan, c.warmup_steps, m0.agents), PlanTaker(exec_plan, c.warmup_steps, m0.agents)]
-    m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.warmup_steps + T + cleanup)
+    agents += [PlanTaker(pred_plan, c.market_warmup_steps, m0.agents), PlanTaker(exec_plan, c.market_warmup_steps, m0.agents)]
+    m = dataclasses.replace(m0, num_agents=len(agents), num_steps=c.market_warmup_steps + T + cleanup)
     env = MarketEnvironment(m, num_agents=len(agents), fundamental_views=fundamental_views(agents))
     obs, _ = env.reset(seed=int(seed))
     for a in agents: a.reset()
     names = env.possible_agents
     for t in range(m.num_steps):
-        if t == c.warmup_steps:
+        if t == c.market_warmup_steps:
             arrival = env.mark_price(); cash0 = list(env.cash); pos0 = list(env.position)
         obs = env.step({n: a.act(obs[n]) for n, a in zip(names, agents)})[0]
         if not env.agents: break
@@ -153,15 +153,15 @@ class Arrival:
 
 # %% ../../../nbs/33d_opponent_levelk.ipynb #1692442d
 def arrival_snapshot(cfg, seed:int, cleanup:int=5) -> Arrival:
-    "The market of `duel` (population, an idle predator, the executor's ScheduleTrader) after `warmup_steps`, at the parent order's arrival."
+    "The market of `duel` (population, an idle predator, the executor's ScheduleTrader) after `market_warmup_steps`, at the parent order's arrival."
     c, m0 = cfg.market_agent, cfg.market
     pop = np.random.SeedSequence(int(seed)).spawn(len(c.population))
     agents = [AgentFactory.create(k, m0.agents, np.random.default_rng(s)) for k, s in zip(c.population, pop)]
     agents += [PlanTaker((), 0, m0.agents), ScheduleTrader(Rules.from_config(m0, c), c, [], cleanup)]
-    env, obs = warm_market(m0, agents, c.warmup_steps + c.horizon + cleanup + 2, seed, c.warmup_steps)
+    env, obs = warm_market(m0, agents, c.market_warmup_steps + c.horizon + cleanup + 2, seed, c.market_warmup_steps)
     names, slot = env.possible_agents, agents[-1]
     probe = copy.deepcopy(slot.tracker); feats = probe.update(obs[names[-1]])
-    return Arrival(env, agents, obs, feats, probe.rule_state, env.mark_price(), c.warmup_steps, int(seed), int(cleanup))
+    return Arrival(env, agents, obs, feats, probe.rule_state, env.mark_price(), c.market_warmup_steps, int(seed), int(cleanup))
 
 # %% ../../../nbs/33d_opponent_levelk.ipynb #a4a64f95
 def play_arrival(arr:Arrival, schedule, pred_plan) -> dict:
