@@ -13,7 +13,7 @@ from diffmarket.app.cli import train_cmd as train_main
 from diffmarket.trading.backtest import Backtest
 
 TINY = {"model": {"down_dims": [16, 32], "diffusion_step_embed_dim": 16, "obs_embed_dim": 16},
-        "training": {"epochs": 2, "batch_size": 128, "warmup_steps": 5}}
+        "training": {"epochs": 2, "batch_size": 128, "lr_warmup_steps": 5}}
 
 @pytest.fixture(scope="module")
 def market():

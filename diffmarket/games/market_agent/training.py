@@ -4,22 +4,16 @@
 
 # %% ../../../nbs/31d_market_training.ipynb #12244c78
 from __future__ import annotations
-import copy, json, math, time
+import copy, json
 from pathlib import Path
 from typing import Optional
-import pandas as pd
 import torch
-import torch.nn as nn
 from fastcore.basics import patch
-from tqdm.auto import tqdm
-from diffusers.optimization import get_scheduler
-from diffusers.training_utils import EMAModel
 from ... import __version__
 
 from ...core import (Config, ConfigError, DataError, MarketAgentConfig, config_from_dict, config_to_dict,
     get_device, load_config)
-from ...policy.diffusion import torch_threads
-from ...policy.train import (atomic_torch_save, load_training_state, model_from_checkpoint,
+from ...policy.train import (EpochTrainer, atomic_torch_save, load_training_state, model_from_checkpoint,
     read_torch_checkpoint, save_training_state)
 from .model import MarketDiffusionModel
 
@@ -38,13 +32,13 @@ def split_windows(windows:dict, val_frac:float) -> tuple:
     return take(~is_val), (take(is_val) if n_val else None)
 
 # %% ../../../nbs/31d_market_training.ipynb #88ded606
-class MarketTrainer:
-    "Fit a MarketDiffusionModel on windows: AdamW, warm-up + cosine LR, clipping, EMA weights, early stopping on held-out episodes."
+class MarketTrainer(EpochTrainer):
+    "An `EpochTrainer` of a MarketDiffusionModel on windows, early-stopping on held-out episodes."
+    section, desc = "market_agent", "train market agent"
     def __init__(self, windows:dict, cfg:Optional[Config]=None, progress:bool=True, use_impact:bool=True, meta:Optional[dict]=None):
         self.cfg = copy.deepcopy(cfg if cfg is not None else load_config())
         c = self.cfg.market_agent
-        for k in ("epochs", "batch_size"):
-            if getattr(c, k) < 1: raise ConfigError(f"must be >= 1, got {getattr(c, k)}", f"market_agent.{k}")
+        self._check_sizes()
         self.progress, self.device = progress, get_device(c.device)
         train, val = split_windows(windows, c.val_frac)
         if len(train["ret"]) == 0: raise DataError("no training windows")
@@ -54,33 +48,15 @@ class MarketTrainer:
         self.model.to(self.device)
         self.train = {k: v.to(self.device) for k, v in train.items()}
         self.val = {k: v.to(self.device) for k, v in val.items()} if val is not None else None
-        self.ema = EMAModel(self.model.parameters(), power=c.ema_power, use_ema_warmup=True, inv_gamma=1.0, min_decay=0.0, decay=0.9999, foreach=True)
-        self.ema_model = copy.deepcopy(self.model).eval()
-        self.steps_per_epoch = math.ceil(len(self.train["ret"]) / c.batch_size)
-        try: self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay, fused=True)   # one fused kernel per step
-        except (RuntimeError, TypeError): self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        self.lr_scheduler = get_scheduler("cosine", self.optimizer, num_warmup_steps=c.lr_warmup_steps,
-                                          num_training_steps=c.epochs * self.steps_per_epoch)
-        self.generator = torch.Generator().manual_seed(c.seed)
+        self._setup_training(len(self.train["ret"]), fused=True, ema_foreach=True)
         self.meta = dict(meta or {}, dims=self.model.dims, use_impact=use_impact, train_windows=len(self.train["ret"]),
                          val_windows=0 if self.val is None else len(self.val["ret"]))
-        self.history, self.epoch, self.best_val, self.bad_epochs, self.best_state = [], 0, math.inf, 0, None
 
 # %% ../../../nbs/31d_market_training.ipynb #898ed566
 @patch
-def _train_epoch(self:MarketTrainer) -> float:
-    "One pass over the training windows; the mean batch loss."
-    c, m = self.cfg.market_agent, self.model.train()
-    perm = torch.randperm(len(self.train["ret"]), generator=self.generator).to(self.device)
-    total = 0.0
-    for k in range(self.steps_per_epoch):
-        i = perm[k * c.batch_size:(k + 1) * c.batch_size]
-        loss = m.compute_loss({key: v[i] for key, v in self.train.items()}, generator=self.generator)["total"]
-        self.optimizer.zero_grad(set_to_none=True); loss.backward()
-        if c.grad_clip and c.grad_clip > 0: torch.nn.utils.clip_grad_norm_(m.parameters(), c.grad_clip)
-        self.optimizer.step(); self.lr_scheduler.step(); self.ema.step(m.parameters())
-        total += loss.item()
-    return total / self.steps_per_epoch
+def _batch_loss(self:MarketTrainer, idx) -> torch.Tensor:
+    "The model's total loss on training windows `idx`."
+    return self.model.compute_loss({key: v[idx] for key, v in self.train.items()}, generator=self.generator)["total"]
 
 # %% ../../../nbs/31d_market_training.ipynb #59fef0d8
 @patch
@@ -98,39 +74,10 @@ def evaluate_losses(self:MarketTrainer, windows:Optional[dict]=None) -> dict:
 
 # %% ../../../nbs/31d_market_training.ipynb #93a3703f
 @patch
-def fit(self:MarketTrainer, out_dir=None, resume=None) -> pd.DataFrame:
-    "Train; returns the history (epoch, losses, lr, seconds). Writes best_model.pt and last_state.pt into `out_dir` if given."
-    c = self.cfg.market_agent
-    if resume is not None: self.load_state(resume)
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None: out.mkdir(parents=True, exist_ok=True)
-    with torch_threads(c.num_threads):
-        bar = tqdm(range(self.epoch, c.epochs), desc="train market agent", disable=not self.progress, leave=False)
-        for ep in bar:
-            t0 = time.perf_counter()
-            tl = self._train_epoch(); vl = self.evaluate_losses()
-            self.epoch = ep + 1
-            self.history.append(dict(epoch=self.epoch, train_loss=tl, val_loss=vl["total"], val_denoise=vl["denoise"],
-                                     val_impact=vl["impact"], val_response=vl["response"],
-                                     lr=self.lr_scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0))
-            if vl["total"] < self.best_val:
-                self.best_val, self.bad_epochs = vl["total"], 0
-                self.best_state = {k: v.detach().cpu().clone() for k, v in self.ema_model.state_dict().items()}
-                if out is not None: self.save_model(out / "best_model.pt")
-            else: self.bad_epochs += 1
-            if out is not None: self.save_state(out / "last_state.pt")
-            bar.set_postfix(train=f"{tl:.3f}", val=f"{vl['total']:.3f}")
-            if self.bad_epochs >= c.patience: break
-    return pd.DataFrame(self.history)
-
-# %% ../../../nbs/31d_market_training.ipynb #b9c80b25
-@patch
-def best_model(self:MarketTrainer) -> MarketDiffusionModel:
-    "A CPU copy of the model with the best EMA weights seen (the current EMA weights before any epoch)."
-    self.ema.copy_to(self.ema_model.parameters())
-    m = copy.deepcopy(self.ema_model).cpu().eval()
-    if self.best_state is not None: m.load_state_dict(self.best_state)
-    return m
+def _validate(self:MarketTrainer) -> dict:
+    "`val_loss` (the total) and its parts on the validation windows: the loop's columns."
+    vl = self.evaluate_losses()
+    return dict(val_loss=vl["total"], val_denoise=vl["denoise"], val_impact=vl["impact"], val_response=vl["response"])
 
 # %% ../../../nbs/31d_market_training.ipynb #b458285a
 CHECKPOINT_FORMAT = "diffmarket-market-agent"
@@ -158,6 +105,12 @@ def save_model(self:MarketTrainer, path):
     "Write the best EMA weights as a market-agent checkpoint."
     save_market_checkpoint(path, self.best_model(), dict(self.meta, epoch=self.epoch, best_val_loss=self.best_val,
                                                          market=config_to_dict(self.cfg.market)))
+
+# %% ../../../nbs/31d_market_training.ipynb #37e5a2e1
+@patch
+def save_best(self:MarketTrainer, path):
+    "The loop's checkpoint: the market-agent checkpoint (`save_model`)."
+    self.save_model(path)
 
 # %% ../../../nbs/31d_market_training.ipynb #57225e98
 @patch
