@@ -15,7 +15,7 @@ import numpy as np, pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import BacktestConfig
+from diffmarket.config import BacktestConfig
 from diffmarket.data.loaders import load_bars, sample_path
 from diffmarket.trading.backtest import Backtest, Panel, run_targets
 from diffmarket.trading.backtest import SMACrossover

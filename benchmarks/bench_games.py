@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import MarketConfig
+from diffmarket.config import MarketConfig
 from diffmarket.games.forms import NormalFormGame, CooperativeGame
 from diffmarket.games.equilibria import nash_equilibria, same_equilibria, cournot_game, iterated_best_response
 from diffmarket.games.cooperative import shapley_values, shapley_sample

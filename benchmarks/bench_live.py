@@ -15,7 +15,7 @@ sys.path.insert(0, str(HERE)); sys.path.insert(0, str(HERE.parent / "tests"))
 from _table import print_table                                                  # noqa: E402
 from fake_exchange import FakeBinance, TEST_API_KEY, TEST_SECRET                 # noqa: E402
 
-from diffmarket.core import load_config
+from diffmarket.config import load_config
 from diffmarket.data.loaders import load_bars, sample_path
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.data.features import StrategyData

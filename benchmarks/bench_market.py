@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import MarketConfig
+from diffmarket.config import MarketConfig
 from diffmarket.market.agents import AgentFactory, FACT_NAMES, facts_by_seed, run_market
 
 

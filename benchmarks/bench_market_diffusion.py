@@ -33,7 +33,7 @@ import torch
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import load_config
+from diffmarket.config import load_config
 from diffmarket.market.environment import AgentAction, MarketEnvironment, O, OrderRequest
 from diffmarket.market.agents import AgentFactory, MarketAgent, fundamental_views
 from diffmarket.games.market_agent.observation import RESPONSE_FIELDS, Rules

@@ -48,7 +48,7 @@ def diffusion_agent(quick):
     "A small diffusion market agent (trained once per run): (cfg, model, rules, agent, trainer)."
     if "a" not in _AGENT:
         import dataclasses, tempfile
-        from diffmarket.core import load_config
+        from diffmarket.config import load_config
         from diffmarket.games.market_agent.agent import MarketDiffusionAgent
         from diffmarket.games.market_agent.training import MarketTrainer, load_market_checkpoint
         from diffmarket.games.market_agent.observation import Rules

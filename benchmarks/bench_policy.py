@@ -42,7 +42,7 @@ import torch
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import load_config
+from diffmarket.config import load_config
 from diffmarket.data.loaders import load_bars, sample_path, position_path
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.data.features import StrategyData

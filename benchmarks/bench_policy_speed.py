@@ -18,7 +18,7 @@ import torch
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import load_config, DataConfig, ModelConfig
+from diffmarket.config import load_config, DataConfig, ModelConfig
 from diffmarket.policy.diffusion import make_model, torch_threads
 
 

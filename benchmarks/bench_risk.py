@@ -21,7 +21,7 @@ import numpy as np, pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_table
-from diffmarket.core import BacktestConfig, RiskConfig
+from diffmarket.config import BacktestConfig, RiskConfig
 from diffmarket.data.loaders import load_bars, sample_path, bars_to_panel
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.trading.backtest import Backtest, Panel, as_panel

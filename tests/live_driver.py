@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from diffmarket.core import Decision, LiveConfig
+from diffmarket.core import Decision
+from diffmarket.config import LiveConfig
 from diffmarket.trading.backtest import TargetSeries
 from diffmarket.trading.live.ccxt import CCXTExchange
 from diffmarket.trading.live.executor import Executor

@@ -2,7 +2,7 @@
 a config of short episodes and one epoch, and the model trained once per test session on six episodes."""
 import dataclasses
 
-from diffmarket.core import load_config
+from diffmarket.config import load_config
 from diffmarket.games.market_agent.training import MarketTrainer
 from diffmarket.games.market_agent.episodes import generate_episodes, make_windows
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from diffmarket.core import BacktestConfig, ConfigError, DataError
+from diffmarket.config import BacktestConfig
+from diffmarket.core import ConfigError, DataError
 from diffmarket.data.loaders import load_bars, sample_path
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.trading.backtest import Backtest, BacktestError, CostModel, Panel, as_panel, run_targets

@@ -5,7 +5,8 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 import pytest
 import yaml
-from diffmarket.core import Config, MarketConfig, load_config, ConfigError
+from diffmarket.config import Config, MarketConfig, load_config
+from diffmarket.core import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("write_config", ROOT / "tools" / "write_config.py")
@@ -21,7 +22,7 @@ def test_root_config_equals_defaults():
     assert load_config(ROOT / "config.yaml") == Config()
 
 def test_root_config_is_what_write_config_writes():
-    "Regenerate with `python tools/write_config.py` after changing a default or a field's comment in nbs/00_core.ipynb."
+    "Regenerate with `python tools/write_config.py` after changing a default or a field's comment in nbs/00b_config.ipynb."
     assert (ROOT / "config.yaml").read_text(encoding="utf-8") == write_config.config_yaml()
 
 def test_every_field_has_its_comment_in_config_yaml():
@@ -30,7 +31,7 @@ def test_every_field_has_its_comment_in_config_yaml():
     for path, section in sections():
         notes = write_config.field_comments(type(section))
         for f in fields(section):
-            assert notes.get(f.name), f"{path}.{f.name} has no comment beside its field in nbs/00_core.ipynb (say its unit and meaning)"
+            assert notes.get(f.name), f"{path}.{f.name} has no comment beside its field in nbs/00b_config.ipynb (say its unit and meaning)"
             indent = "  " * (path.count(".") + 1)
             assert any(l.startswith(f"{indent}{f.name}:") and l.endswith(f"  # {notes[f.name]}") for l in lines), f"{path}.{f.name}"
 

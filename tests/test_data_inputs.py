@@ -2,7 +2,8 @@
 spelt differently, gaps in one symbol) give the right numbers or one DataError that says what to do."""
 import warnings
 import numpy as np, pandas as pd, pytest
-from diffmarket.core import DataError, DataConfig
+from diffmarket.core import DataError
+from diffmarket.config import DataConfig
 from diffmarket.data.loaders import (load_bars, load_trades, validate_bars, validate_trades, parse_timestamps,
     normalize_bars, parse_sides, bars_to_panel, position_path, sample_path)
 from diffmarket.data.features import make_features, StrategyData, feature_warmup

@@ -1,6 +1,7 @@
 """Network shapes and conditioning, sampler swap, seeded sampling and config errors of diffmarket.diffusion."""
 import numpy as np, pytest, torch
-from diffmarket.core import ModelConfig, DataConfig, ConfigError
+from diffmarket.config import ModelConfig, DataConfig
+from diffmarket.core import ConfigError
 from diffmarket.policy.diffusion import (ConditionalUnet1D, DiffusionPolicyModel, MSEPolicyModel, make_model,
     SAMPLERS, toy_bimodal_data, fit_toy)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from diffmarket.core import load_config
+from diffmarket.config import load_config
 from diffmarket.games.nash_solver import ProposalModel
 from diffmarket.games.market_agent.agent import load_market_agent
 from diffmarket.games.evaluate import (TIGHT_RULES, MarketGame, UniformProposal, agent_metrics, episode_table,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from diffmarket.core import DiffmarketError, MarketConfig
+from diffmarket.core import DiffmarketError
+from diffmarket.config import MarketConfig
 from diffmarket.games.forms import CooperativeGame, ContinuousGame, GameError, NormalFormGame
 from diffmarket.games.nash_solver import GaussianProposal, NashEquilibriumSolver, almgren_chriss_game
 from diffmarket.games.market_games import (Role, empirical_game, market_payoffs, kyle_game, liquidity_game,

@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_exchange import FakeBinance, TEST_API_KEY, TEST_SECRET                 # noqa: E402
 from live_driver import StopSeries, make_executor, venue_config                  # noqa: E402
 
-from diffmarket.core import BacktestConfig, Decision, LiveConfig, load_config, Observation
+from diffmarket.config import BacktestConfig, LiveConfig, load_config
+from diffmarket.core import Decision, Observation
 from diffmarket.trading.backtest import Backtest, CostModel
 from diffmarket.trading.backtest import TargetSeries, SMACrossover
 from diffmarket.trading.risk.manager import RiskManager

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from diffmarket.core import ConfigError, MarketConfig
+from diffmarket.core import ConfigError
+from diffmarket.config import MarketConfig
 from diffmarket.market.environment import (AgentAction, MarketEnvironment, O, OrderRequest, ImpactModel, halt_steps,
     session_minute, clock)
 
@@ -428,7 +429,7 @@ def test_default_market_meets_at_least_five_stylized_facts(seed):
 # --- the Avellaneda–Stoikov market maker: T - t in steps, q in lots, the closed forms exactly -----------------------------
 
 import math
-from diffmarket.core import MarketAgentsConfig
+from diffmarket.config import MarketAgentsConfig
 from diffmarket.market.agents import MarketMaker
 from diffmarket.market.environment import OBS_FIELDS
 

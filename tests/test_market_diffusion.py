@@ -8,7 +8,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from diffmarket.market import environment as market
-from diffmarket.core import DataError, load_config
+from diffmarket.core import DataError
+from diffmarket.config import load_config
 from diffmarket.market.environment import O, BreakerLevel
 from diffmarket.games.market_agent.observation import (ACTION_NAMES, CONSTRAINT_FIELDS, FLOW_FIELDS, RESPONSE_FIELDS,
     RULE_NAMES, STATE_FIELDS, Rules, RuleState)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffmarket.core import MarketConfig, load_config
+from diffmarket.config import MarketConfig, load_config
 from diffmarket.market.agents import AgentFactory
 from diffmarket.games.forms import NormalFormGame
 from diffmarket.games.opponents.applications import detection_report, spoof_features, spoofing_markets

@@ -8,7 +8,8 @@ import numpy as np, pandas as pd, pytest, yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from diffmarket.metrics import METRIC_NAMES, compute_metrics
-from diffmarket.core import BacktestConfig, ConfigError, RiskConfig
+from diffmarket.config import BacktestConfig, RiskConfig
+from diffmarket.core import ConfigError
 from diffmarket.data.loaders import load_bars, sample_path
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.trading.backtest import Backtest, Panel, as_panel

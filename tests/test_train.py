@@ -2,7 +2,8 @@
 import json, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
-from diffmarket.core import load_config, DataError, Observation
+from diffmarket.config import load_config
+from diffmarket.core import DataError, Observation
 from diffmarket.data.loaders import load_bars, sample_path
 from diffmarket.data.humans import synthetic_trader
 from diffmarket.data.features import StrategyData

@@ -1,7 +1,7 @@
-"""Write config.yaml from the defaults in diffmarket.core, each key with the comment beside its field there.
+"""Write config.yaml from the defaults in diffmarket.config, each key with the comment beside its field there.
 
-The comments (units and meaning) are read from the source of the config dataclasses (nbs/00_core.ipynb, exported to
-diffmarket/core.py), so they are written in one place. tests/test_config.py checks that config.yaml is exactly what
+The comments (units and meaning) are read from the source of the config dataclasses (nbs/00b_config.ipynb, exported to
+diffmarket/config.py), so they are written in one place. tests/test_config.py checks that config.yaml is exactly what
 this writes, and that every field has a comment. Run it after changing a default or a comment:
 
     python tools/write_config.py
@@ -11,12 +11,12 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import yaml
-from diffmarket.core import Config
+from diffmarket.config import Config
 
 PATH = Path(__file__).resolve().parent.parent / "config.yaml"
-HEADER = ("# diffmarket configuration: the packaged defaults (diffmarket.core.Config), written out by tools/write_config.py.\n"
+HEADER = ("# diffmarket configuration: the packaged defaults (diffmarket.config.Config), written out by tools/write_config.py.\n"
           "# Any command takes --config FILE; a file needs only the keys it changes. Each comment is the one beside the\n"
-          "# field in diffmarket.core (nbs/00_core.ipynb): its unit and meaning.\n")
+          "# field in diffmarket.config (nbs/00b_config.ipynb): its unit and meaning.\n")
 
 
 def field_comments(cls) -> dict:

@@ -8,7 +8,8 @@ import argparse, json, sys
 from pathlib import Path
 from typing import Callable
 
-from ..core import DiffmarketError, DataError, load_config
+from ..core import DiffmarketError, DataError
+from ..config import load_config
 from ..report import json_ready
 from ..data.loaders import load_bars, load_trades
 from ..data.humans import STYLES

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import load_config, seed_everything
+from ..config import load_config
+from ..core import seed_everything
 from ..report import output_dir, write_json, html_table, html_page
 from ..data.loaders import load_bars, sample_path, position_path
 from ..data.humans import synthetic_trader

@@ -11,7 +11,7 @@ import pandas as pd
 import ipywidgets as W
 from fastcore.basics import patch
 
-from ..core import MarketConfig
+from ..config import MarketConfig
 from ..report import html_table
 from ..games.forms import CooperativeGame, GameError, NormalFormGame
 from ..games.equilibria import cournot_game, iterated_best_response, nash_equilibria, stackelberg

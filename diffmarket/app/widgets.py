@@ -11,7 +11,8 @@ import pandas as pd
 import ipywidgets as W
 from fastcore.basics import patch
 
-from ..core import BacktestConfig, DiffmarketError, MarketConfig, load_config
+from ..config import BacktestConfig, MarketConfig, load_config
+from ..core import DiffmarketError
 from ..report import html_table
 from ..market.environment import CIRCUIT_BREAKERS, FUNDAMENTALS, MarketEnvironment
 from ..market.stylized import stylized_facts

@@ -9,7 +9,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..core import DataError, ConfigError, DataConfig, make_rng
+from ..core import DataError, ConfigError, make_rng
+from ..config import DataConfig
 from .loaders import bars_to_panel, entry_prices, position_path, session_bars
 
 # %% auto #0

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..core import GamesConfig, make_rng
+from ..config import GamesConfig
+from ..core import make_rng
 from ..report import html_table
 from .forms import ContinuousGame, GameError, NormalFormGame
 

@@ -13,7 +13,8 @@ import torch
 from scipy import stats
 from fastcore.basics import patch
 
-from ..core import Config, ConfigError, MarketAgentConfig, MarketConfig, load_config, make_rng
+from ..config import Config, MarketAgentConfig, MarketConfig, load_config
+from ..core import ConfigError, make_rng
 from ..metrics import compute_metrics
 from ..report import output_dir, write_json, html_table, html_page
 from ..market.environment import AgentAction, MarketEnvironment

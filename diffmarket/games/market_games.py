@@ -22,7 +22,7 @@ __all__ = ['Role', 'market_payoffs', 'EmpiricalGame', 'empirical_game', 'nash_co
 
 # %% ../../nbs/30f_market_games.ipynb #a934851b
 import dataclasses
-from ..core import MarketConfig
+from ..config import MarketConfig
 from ..market.agents import AgentFactory, run_market
 
 # %% ../../nbs/30f_market_games.ipynb #52031878

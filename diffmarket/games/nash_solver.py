@@ -9,7 +9,8 @@ from typing import Optional, Protocol, runtime_checkable
 import numpy as np
 from fastcore.basics import patch
 
-from ..core import GamesConfig, make_rng
+from ..config import GamesConfig
+from ..core import make_rng
 from .forms import ContinuousGame, GameError
 from .equilibria import iterated_best_response
 

@@ -10,7 +10,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..core import Config, ConfigError, MarketAgentsConfig, MarketConfig, load_config, make_rng
+from ..config import Config, MarketAgentsConfig, MarketConfig, load_config
+from ..core import ConfigError, make_rng
 from ..report import output_dir, write_json
 from .environment import AgentAction, MarketEnvironment, O, OrderRequest
 from .stylized import stylized_facts

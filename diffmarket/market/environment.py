@@ -13,7 +13,8 @@ import gymnasium
 from pettingzoo import ParallelEnv
 from fastcore.basics import patch
 
-from ..core import ConfigError, MarketConfig, Side, load_config, make_rng
+from ..core import ConfigError, Side, make_rng
+from ..config import MarketConfig, load_config
 from .orderbook import LimitOrderBook, OrderError
 
 # %% auto #0

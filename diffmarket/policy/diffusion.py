@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, DDIMScheduler, DPMSolverMultistepScheduler
 
-from ..core import ModelConfig, DataConfig, ConfigError
+from ..config import ModelConfig, DataConfig
+from ..core import ConfigError
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'ACTION_ENCODINGS', 'SinusoidalPosEmb', 'Conv1dBlock', 'ConditionalResidualBlock1D', 'ConditionalUnet1D',

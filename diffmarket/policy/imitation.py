@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..core import BacktestConfig
+from ..config import BacktestConfig
 from ..report import write_json
 from ..data.loaders import position_path
 from ..trading.backtest import Backtest, TargetSeries

@@ -16,8 +16,8 @@ from fastcore.basics import patch
 import warnings
 import yaml
 
-from ..core import (Config, DataConfig, BacktestConfig, DataError, ConfigError, Observation, load_config,
-    config_to_dict, config_from_dict)
+from ..config import Config, DataConfig, BacktestConfig, load_config, config_to_dict, config_from_dict
+from ..core import DataError, ConfigError, Observation
 from ..report import output_dir, html_table
 from ..data.loaders import entry_step, session_bars, SESSION_CAP
 from ..data.features import StrategyData, feature_warmup, feature_window, last_features, feature_names

@@ -16,8 +16,8 @@ from diffusers.training_utils import EMAModel
 from fastcore.basics import patch
 from .. import __version__
 
-from ..core import (Config, DataConfig, ModelConfig, DiffmarketError, DataError, ConfigError,
-    config_to_dict, config_from_dict, seed_everything, get_device)
+from ..config import Config, DataConfig, ModelConfig, config_to_dict, config_from_dict
+from ..core import DiffmarketError, DataError, ConfigError, seed_everything, get_device
 from ..data.features import StrategyData, WindowDataset
 from .diffusion import make_model, torch_threads
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from diffmarket.core import (OHLCV, BacktestConfig, ConfigError, DataError, Decision, DiffmarketError, Observation,
-    Side, compiled)
+from ..core import OHLCV, ConfigError, DataError, Decision, DiffmarketError, Observation, compiled
+from ..config import BacktestConfig
 from ..metrics import compute_metrics
 from ..report import html_table
 from ..data.loaders import bars_to_panel, normalize_bars, parse_timestamps

@@ -11,8 +11,6 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from diffmarket.core import (OHLCV, BacktestConfig, ConfigError, DataError, Decision, DiffmarketError, Observation,
-    Side, compiled)
 from ..metrics import drawdown
 from ..report import output_dir, write_json, html_table, html_page
 from .backtest import BacktestResult

@@ -8,8 +8,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from diffmarket.core import (OHLCV, BacktestConfig, ConfigError, DataError, Decision, DiffmarketError, Observation,
-    Side, compiled)
+from ..core import DataError
+from ..config import BacktestConfig
 from ..data.loaders import parse_timestamps, parse_sides
 from .backtest import (BacktestResult, CostModel, Panel, as_panel, backtest_config, cum_by_symbol,
     ffill_rows, make_result, window_bounds)

@@ -14,8 +14,8 @@ import torch.nn as nn
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from ...core import (Config, ConfigError, DiffmarketError, MarketAgentConfig, MarketConfig, config_from_dict,
-    config_to_dict, load_config, make_rng)
+from ...core import ConfigError, DiffmarketError, make_rng
+from ...config import Config, MarketAgentConfig, MarketConfig, config_from_dict, config_to_dict, load_config
 from ...market.environment import AgentAction
 from ...market.agents import AGENT_KINDS, CHECKPOINT_LOADERS
 from ...policy.diffusion import torch_threads

@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from ...core import Config, ConfigError, DataError, MarketAgentConfig, MarketConfig, load_config, make_rng
+from ...core import ConfigError, DataError, make_rng
+from ...config import Config, MarketAgentConfig, MarketConfig, load_config
 from ...market.environment import AgentAction, MarketEnvironment, O
 from ...market.agents import AGENT_KINDS, AgentFactory, MarketAgent, fundamental_views
 from ...policy.diffusion import torch_threads

@@ -12,7 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ...core import ConfigError, MarketAgentConfig
+from ...core import ConfigError
+from ...config import MarketAgentConfig
 from diffmarket.policy.diffusion import (ConditionalUnet1D, DenseUnet1D, ddim_coefficients, ddim_step,
     make_noise_scheduler)
 from diffmarket.games.market_agent.observation import (ACTION_NAMES, CONSTRAINT_FIELDS, FLOW_FIELDS, RESPONSE_FIELDS,

@@ -10,7 +10,8 @@ import numpy as np
 import torch.nn as nn
 from fastcore.basics import patch
 
-from ...core import ConfigError, MarketAgentConfig, MarketConfig
+from ...core import ConfigError
+from ...config import MarketAgentConfig, MarketConfig
 from ...market.environment import AgentAction, O, OrderRequest
 from ...market.agents import AgentFactory, MarketAgent
 

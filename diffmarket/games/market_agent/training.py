@@ -11,8 +11,8 @@ import torch
 from fastcore.basics import patch
 from ... import __version__
 
-from ...core import (Config, ConfigError, DataError, MarketAgentConfig, config_from_dict, config_to_dict,
-    get_device, load_config)
+from ...config import Config, MarketAgentConfig, config_from_dict, config_to_dict, load_config
+from ...core import ConfigError, DataError, get_device
 from ...policy.train import (EpochTrainer, atomic_torch_save, load_training_state, model_from_checkpoint,
     read_torch_checkpoint, save_training_state)
 from .model import MarketDiffusionModel

@@ -9,7 +9,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ...core import MarketAgentsConfig, MarketConfig, make_rng
+from ...config import MarketAgentsConfig, MarketConfig
+from ...core import make_rng
 from ...market.environment import AgentAction, MarketEnvironment, O, OrderRequest
 from ...market.agents import AgentFactory, MarketAgent, fundamental_views, run_market
 from ..market_agent.episodes import episode_seed

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ...core import load_config
+from ...config import load_config
 from ...market.environment import AgentAction, MarketEnvironment, O
 from ...market.agents import AgentFactory, MarketAgent, run_market
 from ..market_agent.episodes import episode_seed

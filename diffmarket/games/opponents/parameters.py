@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from ...core import MarketAgentsConfig
+from ...config import MarketAgentsConfig
 from .types import OpponentError, PARAMETER_RANGES
 
 # %% auto #0

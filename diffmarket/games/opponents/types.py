@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ...core import DiffmarketError, MarketAgentsConfig, MarketConfig, make_rng
+from ...core import DiffmarketError, make_rng
+from ...config import MarketAgentsConfig, MarketConfig
 from ...market.environment import MarketEnvironment, O
 from ...market.agents import AgentFactory, MarketAgent, fundamental_views
 from ..market_agent.episodes import episode_seed

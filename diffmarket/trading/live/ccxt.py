@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Optional
 from fastcore.basics import patch
 
-from ...core import ConfigError, LiveConfig
+from ...core import ConfigError
+from ...config import LiveConfig
 from .orders import LiveError, Order, OrderDenied, OrderStatus, VenueRejected, VenueUncertain
 from .journal import Fill
 from .paper import OrderUpdate, Venue

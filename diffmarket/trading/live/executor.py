@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from ...core import BacktestConfig, ConfigError, Decision, LiveConfig, Observation
+from ...config import BacktestConfig, LiveConfig
+from ...core import ConfigError, Decision, Observation
 from ...metrics import PerformanceMonitor
 from ...report import json_ready, write_json, write_text_atomic
 from diffmarket.trading.backtest import (EVENT_FIELDS as RISK_EVENT_FIELDS, exit_fill, price_levels, target_vector,

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 from fastcore.basics import patch
 
-from ...core import BacktestConfig
+from ...config import BacktestConfig
 from ...report import write_text_atomic
 from ..backtest import CostModel
 from .orders import Order, OrderStatus, VenueRejected, VenueUncertain

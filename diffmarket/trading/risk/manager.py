@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from ...core import ConfigError, Decision, DiffmarketError, Observation, RiskConfig
+from ...core import ConfigError, Decision, DiffmarketError, Observation
+from ...config import RiskConfig
 from ...metrics import periods_per_year
 from ..backtest import EVENT_FIELDS, DeferredEvents, ffill_rows, price_levels, target_vector
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ...metrics import PerformanceMonitor
 from ..backtest import BacktestResult
-from ...core import BacktestConfig
+from ...config import BacktestConfig
 from ..backtest import Backtest
 
 # %% auto #0
