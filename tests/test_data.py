@@ -114,3 +114,12 @@ def test_loading_data_does_not_import_torch():
     import subprocess, sys
     code = "import sys, diffmarket.data, diffmarket.trading.backtest; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_sample_data_is_found_from_any_working_directory(tmp_path):
+    "The shipped samples are found beside the package, not only above the working directory (a notebook copied elsewhere)."
+    import subprocess, sys
+    from pathlib import Path
+    code = "from diffmarket.data.loaders import sample_path; print(sample_path('sp500_daily.csv'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    assert out.endswith("sp500_daily.csv") and Path(out).exists(), out

@@ -20,7 +20,7 @@ __all__ = ['DATA_DIR', 'BAR_COLUMNS', 'TRADE_COLUMNS', 'SESSION_CAP', 'sample_pa
 # %% ../../nbs/05_data.ipynb #b72d60c6
 def _find_data_dir() -> Path:
     "The project's data/ folder: beside the installed package, or above the working directory (notebooks)."
-    here = [Path(__file__).resolve().parent.parent] if "__file__" in globals() else []
+    here = [Path(__file__).resolve().parents[2]] if "__file__" in globals() else []   # diffmarket/data/loaders.py -> the project
     for d in here + [Path.cwd(), *Path.cwd().parents]:
         if (d / "data" / "sp500_daily.csv").exists(): return d / "data"
     return (here[0] if here else Path.cwd()) / "data"
