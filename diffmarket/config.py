@@ -15,8 +15,8 @@ from .core import ConfigError
 # %% auto #0
 __all__ = ['RENAMED', 'ConfigSection', 'check', 'check_range', 'check_choice', 'DataConfig', 'check_denoiser', 'ModelConfig',
            'check_optimiser', 'TrainingConfig', 'BacktestConfig', 'RiskConfig', 'MarketAgentsConfig', 'MarketConfig',
-           'GamesConfig', 'LiveConfig', 'MarketAgentConfig', 'Config', 'config_from_dict', 'load_config',
-           'config_to_dict']
+           'GamesConfig', 'LiveConfig', 'RuleRangesConfig', 'MarketAgentConfig', 'Config', 'config_from_dict',
+           'load_config', 'config_to_dict']
 
 # %% ../nbs/00b_config.ipynb #fde089d8
 class ConfigSection:
@@ -282,6 +282,7 @@ class MarketConfig(ConfigSection, section="market"):
     steps_per_day: int = 390         # steps in a trading day: one-minute steps of a 390-minute session (csi300_2016: 240 min)
     price_limit: Optional[float] = 0.10  # daily limit, fraction of previous close (None: off)
     circuit_breaker: str = "none"    # 'none', 'csi300_2016' or 'us_mwcb'
+    volatility_pause: Optional[float] = None   # single-stock pause (US Limit Up-Limit Down; NMS tier 1: 0.05): a trade this fraction or more from the mean price of the last 5 minutes pauses trading 5 minutes (None: off)
     position_limit: float = 10_000.0   # most |position| an agent may hold, shares (its resting orders count; beyond: rejected)
     maker_fee_bps: float = 0.0       # fee on a resting order's fills, bps of notional (negative: a rebate)
     taker_fee_bps: float = 1.0       # fee on an aggressive order's fills, bps of notional
@@ -308,7 +309,7 @@ class MarketConfig(ConfigSection, section="market"):
                            "news_asymmetry", "news_beta")); check_range(self, ("jump_intensity", "mean_reversion"), 0, 1)
         check_range(self, ("maker_fee_bps", "taker_fee_bps"), None); check_range(self, "seed", 0, integer=True)
         check_range(self, "position_limit", strict=True, optional=True)
-        check_range(self, "price_limit", 0, 1, strict=True, below=True, optional=True)
+        check_range(self, ("price_limit", "volatility_pause"), 0, 1, strict=True, below=True, optional=True)
         check_range(self, "transient_impact_decay", strict=bool(self.transient_impact_lambda))    # > 0 steps when that impact is on
         check_choice(self, "fundamental", ("random_walk_jumps", "mean_reverting", "garch_news"))
         check_choice(self, "self_trade_prevention", ("cancel_newest", "cancel_oldest", "none"))
@@ -364,6 +365,35 @@ class LiveConfig(ConfigSection, section="live"):
         check_range(self, ("history_bars", "max_retries", "recv_window_ms"), 1, integer=True)
         check_range(self, "reconcile_every_bars", 0, integer=True)
 
+# %% ../nbs/00b_config.ipynb #9ce1973a
+@dataclass
+class RuleRangesConfig(ConfigSection, section="market_agent.rule_ranges"):
+    "The rules each exploration episode draws (seeded by the episode), so that every rule the agent sees varies in what it learns from."
+    randomize: bool = True           # draw each exploration episode's rules from these ranges (False: every episode under market and market_agent as set)
+    price_limit: list = field(default_factory=lambda: [0.002, 0.05])    # daily price band, fraction of the previous close: log-uniform between these
+    price_limit_off: float = 0.1     # share of episodes without a price band
+    volatility_pause: list = field(default_factory=lambda: [0.0015, 0.008])   # market.volatility_pause, fraction of the 5-minute mean price: log-uniform (tighter than any real band, so that pauses happen)
+    volatility_pause_off: float = 0.3    # share of episodes without volatility pauses
+    circuit_breaker: list = field(default_factory=lambda: ["none", "us_mwcb", "csi300_2016"])   # market-wide breakers, one drawn uniformly
+    position_limit: list = field(default_factory=lambda: [500.0, 10_000.0])   # market.position_limit, shares: log-uniform
+    max_order_qty: list = field(default_factory=lambda: [50, 1000])   # the agent's order-size limit, shares: log-uniform, whole shares
+    taker_fee_bps: list = field(default_factory=lambda: [-0.5, 3.0])  # market.taker_fee_bps, bps of notional: uniform
+    maker_fee_bps: list = field(default_factory=lambda: [-0.5, 1.0])  # market.maker_fee_bps, bps of notional (negative: a rebate): uniform
+
+    def validate(self):
+        check(self, "randomize", isinstance(self.randomize, bool), "true or false")
+        def pair(k, low, strict, high=None):
+            v = getattr(self, k)
+            ok = (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+                  and v[0] <= v[1] and (v[0] > low if strict else v[0] >= low) and (high is None or v[1] < high))
+            check(self, k, ok, f"[low, high] with {'' if strict else '0 <= '}low <= high" + (f", low > {low:g}" if strict else "") + (f", high < {high:g}" if high is not None else ""))
+        pair("price_limit", 0, True, 1); pair("volatility_pause", 0, True, 1); pair("position_limit", 0, True); pair("max_order_qty", 1, False)
+        pair("taker_fee_bps", -1e4, False); pair("maker_fee_bps", -1e4, False)
+        check_range(self, ("price_limit_off", "volatility_pause_off"), 0, 1)
+        check(self, "circuit_breaker", isinstance(self.circuit_breaker, list) and len(self.circuit_breaker) > 0
+              and all(b in ("none", "us_mwcb", "csi300_2016") for b in self.circuit_breaker), "a non-empty list of 'none', 'us_mwcb', 'csi300_2016'")
+
+
 # %% ../nbs/00b_config.ipynb #b27764a6
 @dataclass
 class MarketAgentConfig(ConfigSection, section="market_agent"):
@@ -391,10 +421,11 @@ class MarketAgentConfig(ConfigSection, section="market_agent"):
     diffusion_step_embed_dim: int = 32   # width of the sinusoidal diffusion-step embedding (even, >= 4)
     num_train_timesteps: int = 100   # noise levels of the diffusion schedule in training
     beta_schedule: str = "squaredcos_cap_v2"   # noise schedule: 'squaredcos_cap_v2' (cosine), 'linear' or 'scaled_linear'
-    prediction_type: str = "epsilon" # what the denoiser predicts ('epsilon' or 'sample')
+    prediction_type: str = "sample"  # what the denoiser predicts ('sample': the clean strategy, which reads the rules far better here than 'epsilon' does: bench_market_diffusion)
     num_inference_steps: int = 5     # DDIM steps per generated strategy
     num_samples: int = 8             # strategies generated per decision; the agent trades the one its self-impact module values highest
     cond_drop_prob: float = 0.1      # classifier-free guidance: share of training windows whose return target is dropped
+    rule_loss_weight: float = 1.0    # weight of the penalty on rule-breaking clean-strategy estimates in training (0: the rules only through projection)
     guidance_scale: float = 1.5      # eps_uncond + w (eps_cond - eps_uncond) at generation (1: the conditional model alone)
     return_quantile: float = 0.9     # the return asked for at generation: this quantile of the training windows' returns
     epochs: int = 50                 # (--num_epochs)
@@ -411,12 +442,13 @@ class MarketAgentConfig(ConfigSection, section="market_agent"):
     num_threads: int = 1             # torch CPU threads while training and generating (0: torch's default)
     workers: int = 0                 # local worker processes for episodes (0: one per CPU core; 1: in this process)
     ray_address: Optional[str] = None  # run episodes on a Ray cluster: 'auto', 'ray://host:10001', or 'local' to start one here; None: local processes
+    rule_ranges: RuleRangesConfig = field(default_factory=RuleRangesConfig)   # the rules exploration episodes draw (section market_agent.rule_ranges)
 
     def validate(self):
         check_range(self, ("num_episodes", "episode_length", "explore_min_qty", "qty_scale", "offset_scale", "max_order_qty", "impact_horizon", "embed_dim",
                            "hidden_dim"), 1, integer=True); check_range(self, ("market_warmup_steps", "workers"), 0, integer=True)
         check_range(self, ("explore_trade_prob", "explore_aggressive_prob", "explore_persistence", "cond_drop_prob"), 0, 1)
-        check_range(self, "guidance_scale")
+        check_range(self, ("guidance_scale", "rule_loss_weight"))
         check_range(self, "return_quantile", 0, 1, strict=True, below=True)
         check_range(self, "val_frac", 0, 1, below=True)
         check_denoiser(self); check_optimiser(self)

@@ -142,3 +142,10 @@ def small_market_agent(tmp_path_factory):
     "The market-agent tests' model, trained once a session: (config, windows, best model, checkpoint folder)."
     from market_agent_setup import train_small
     return train_small(tmp_path_factory.mktemp("market_agent"))
+
+
+@pytest.fixture(scope="session")
+def rules_market_agent():
+    "A market-agent model trained under drawn rules long enough to have learned them: (config, windows, best model)."
+    from market_agent_setup import train_rules
+    return train_rules()

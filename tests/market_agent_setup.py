@@ -22,3 +22,12 @@ def train_small(out):
     tr = MarketTrainer(windows, cfg, progress=False)
     tr.fit(out_dir=out)
     return cfg, windows, tr.best_model(), out
+
+
+def train_rules():
+    "(config, windows, model) trained long enough to learn the rules: 40 episodes of 100 steps under drawn rules, 16 epochs."
+    cfg = small_cfg(episode_length=100, epochs=16, workers=2)
+    windows = make_windows(generate_episodes(cfg, 40, progress=False), cfg.market_agent)
+    tr = MarketTrainer(windows, cfg, progress=False)
+    tr.fit()
+    return cfg, windows, tr.best_model()

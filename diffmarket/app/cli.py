@@ -183,7 +183,7 @@ def simulate_main(argv=None) -> dict:
     ap.add_argument("--no_figures", action="store_true")
     a = ap.parse_args(argv)
     if a.checkpoint is not None:
-        from diffmarket.games.evaluate import simulate_with_agent     # the diffusion agent: torch
+        from diffmarket.games.market_commands import simulate_with_agent     # the diffusion agent: torch
         s = simulate_with_agent(load_config(a.config), a.checkpoint, a.out, seed=a.seed, num_agents=a.num_agents,
                                 num_steps=a.num_steps, figures=not a.no_figures)
         print(f"simulated {s['num_steps']} steps of {s['num_agents']} agents, the diffusion agent in the last slot: "
@@ -341,7 +341,7 @@ def evaluate_main(argv=None) -> dict:
     ap.add_argument("--ray_address", default=None, help="run the episodes on a Ray cluster: 'auto', 'ray://host:10001' or 'local'")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
-    from diffmarket.games.evaluate import evaluate_checkpoint
+    from diffmarket.games.market_commands import evaluate_checkpoint
     res = evaluate_checkpoint(load_config(a.config), a.checkpoint, a.num_episodes, a.out, slot_baselines=a.slot_baselines,
                               seed=a.seed, workers=a.workers, ray_address=a.ray_address, progress=not a.quiet)
     cols = ["pnl", "pnl_lo", "pnl_hi", "total_return", "sharpe", "max_drawdown", "win_rate", "market_impact_bps"]

@@ -162,7 +162,7 @@ def section_market(ctx:dict) -> dict:
 def section_market_agent(ctx:dict) -> dict:
     "Train the diffusion market agent small, let it trade in the population, evaluate it over a few episodes."
     from diffmarket.games.market_agent.agent import train_market
-    from diffmarket.games.evaluate import simulate_with_agent, evaluate_checkpoint
+    from diffmarket.games.market_commands import simulate_with_agent, evaluate_checkpoint
     cfg, out, quick = ctx["cfg"], ctx["out"] / "market_agent", ctx["quick"]
     ma = dataclasses.replace(cfg.market_agent, num_episodes=12 if quick else 40, episode_length=40 if quick else 100,
                              epochs=1 if quick else 4, n_action_steps=4, workers=1, seed=ctx["seed"])
@@ -181,7 +181,7 @@ def section_market_agent(ctx:dict) -> dict:
             + html_table(s[["pnl", "pnl_lo", "pnl_hi", "sharpe", "win_rate", "market_impact_bps"]])
             + "<p><img src='market_agent/simulate/wealth.png' style='max-width:100%'></p>"
             + "<p><img src='market_agent/evaluate/pnl_by_type.png' style='max-width:100%'></p>")
-    m = dict(total_return=float(d["total_return"]), sharpe=float(d["sharpe"]), win_rate=float(d["win_rate"]), pnl=float(d["pnl"]),
+    m = dict(total_return=float(d["total_return"]), episode_sharpe=float(d["sharpe"]), win_rate=float(d["win_rate"]), pnl=float(d["pnl"]),
              num_trades=int(sim["num_trades"]), orders=int(r["orders"]), infeasible_generated=int(r["infeasible"]),
              infeasible_sent=int(r["sent_infeasible"]), epochs=int(tr["epochs"]))
     return dict(key="market_agent", title="4. The diffusion market agent", metrics=m, html=text)

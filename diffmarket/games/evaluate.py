@@ -5,7 +5,6 @@
 # %% ../../nbs/32_evaluate.ipynb #fa25f4e8
 from __future__ import annotations
 import copy, dataclasses, math, time
-from pathlib import Path
 from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
@@ -13,39 +12,38 @@ import torch
 from scipy import stats
 from fastcore.basics import patch
 
-from ..config import Config, MarketAgentConfig, MarketConfig, load_config
+from ..config import Config, MarketAgentConfig, MarketConfig
 from ..core import ConfigError, make_rng
 from ..metrics import compute_metrics
-from ..report import output_dir, write_json, html_table, html_page
 from ..market.environment import AgentAction, MarketEnvironment
-from ..market.agents import AGENT_KINDS, AgentFactory, MarketAgent, fundamental_views, run_market
+from ..market.agents import AGENT_KINDS, AgentFactory, MarketAgent, fundamental_views
 from .forms import ContinuousGame
 from .nash_solver import NashEquilibriumSolver, almgren_chriss_trajectory
 from .market_agent.observation import Rules, RULE_NAMES
 from ..policy.diffusion import torch_threads
 from .market_agent.episodes import SlotAgent, episode_seed, market_episode, parallel_map
 from .market_agent.model import MarketDiffusionModel
-from .market_agent.agent import impact_curve, MarketDiffusionAgent, load_market_agent
+from .market_agent.agent import impact_curve, MarketDiffusionAgent
 
 # %% auto #0
-__all__ = ['SUMMARY_FIELDS', 'TIGHT_RULES', 'agent_metrics', 'run_episodes', 'episode_table', 'mean_ci', 'wilson', 'summarize',
-           'slot_comparison', 'with_overrides', 'rule_counts', 'ScheduleTrader', 'split_evenly', 'to_schedule',
-           'warm_market', 'shortfall_episode', 'candidate_schedules', 'predicted_cost', 'ac_parameters', 'ac_schedule',
-           'execution_shortfall', 'PlanTrader', 'MarketGame', 'UniformProposal', 'nash_conv_lower_bound',
-           'market_equilibrium', 'simulate_with_agent', 'evaluate_checkpoint']
+__all__ = ['SUMMARY_FIELDS', 'TIGHT_RULES', 'agent_metrics', 'run_episodes', 'episode_table', 'mean_ci', 'wilson',
+           'episode_sharpe', 'summarize', 'slot_comparison', 'with_overrides', 'rule_counts', 'return_target_curve',
+           'ScheduleTrader', 'split_evenly', 'to_schedule', 'warm_market', 'shortfall_episode', 'candidate_schedules',
+           'predicted_cost', 'ac_parameters', 'ac_schedule', 'execution_shortfall', 'PlanTrader', 'MarketGame',
+           'UniformProposal', 'nash_conv_lower_bound', 'market_equilibrium']
 
 # %% ../../nbs/32_evaluate.ipynb #55852552
 def agent_metrics(ep:dict, i:int, market:MarketConfig, impact_horizon:int=8) -> dict:
-    "PnL, total return, Sharpe, max drawdown, traded shares and market impact (bps) of agent `i` over an episode's trading steps."
+    "PnL, total return, max drawdown, traded shares and market impact (bps) of agent `i` over an episode's trading steps."
     pnl = ep["pnl_all"][:, i] - ep["pnl_all"][0, i]
     equity = market.initial_cash + pnl
-    m = compute_metrics(equity, ppy=market.steps_per_day * 252.0)
+    m = compute_metrics(equity, ppy=1.0)                 # only the return and drawdown are read: per-episode Sharpe is episode_sharpe's
     dpos, mid = ep["dpos"][:, i], ep["mid"]
     T = len(dpos)
     t = np.flatnonzero(dpos != 0)
     end = np.minimum(t + impact_horizon, T)
     moves = np.sign(dpos[t]) * (mid[end] / mid[t] - 1.0) * 1e4
-    return dict(pnl=float(pnl[-1]), total_return=float(m["total_return"]), sharpe=float(m["sharpe"]) if np.isfinite(m["sharpe"]) else 0.0,
+    return dict(pnl=float(pnl[-1]), total_return=float(m["total_return"]),
                 max_drawdown=float(m["max_drawdown"]), traded=float(np.abs(dpos).sum()),
                 market_impact_bps=float(moves.mean()) if len(moves) else float("nan"))
 
@@ -103,17 +101,30 @@ def wilson(k:int, n:int, level:float=0.95) -> tuple:
     c = (p + z * z / (2 * n)) / (1 + z * z / n); h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return float(c - h), float(c + h)
 
+# %% ../../nbs/32_evaluate.ipynb #6e00095b
+def episode_sharpe(pnl, level:float=0.95, n_boot:int=2000, seed:int=0) -> dict:
+    "Sharpe ratio of per-episode PnL — mean over standard deviation across episodes, not annualised — with a seeded percentile-bootstrap interval."
+    x = np.asarray(pnl, dtype=float); x = x[np.isfinite(x)]
+    if len(x) < 2 or x.std(ddof=1) == 0: return dict(sharpe=float("nan"), lo=float("nan"), hi=float("nan"), n=len(x))
+    b = make_rng(seed).choice(x, size=(n_boot, len(x)))
+    sd = b.std(axis=1, ddof=1)
+    boot = np.where(sd > 0, b.mean(axis=1) / np.where(sd > 0, sd, 1.0), np.nan)
+    lo, hi = np.nanquantile(boot, [0.5 - level / 2, 0.5 + level / 2])
+    return dict(sharpe=float(x.mean() / x.std(ddof=1)), lo=float(lo), hi=float(hi), n=len(x))
+
+
 # %% ../../nbs/32_evaluate.ipynb #52dd308c
-SUMMARY_FIELDS = ("pnl", "total_return", "sharpe", "max_drawdown", "market_impact_bps", "traded")
+SUMMARY_FIELDS = ("pnl", "total_return", "max_drawdown", "market_impact_bps", "traded")
 
 def summarize(table:pd.DataFrame, by:str="kind") -> pd.DataFrame:
-    "Per agent type (or `by`): mean and 95% CI over episodes of each metric, and the win rate with its Wilson interval."
+    "Per agent type (or `by`): mean and 95% CI over episodes of each metric, the Sharpe ratio of episode PnL and the win rate (Wilson interval)."
     rows = {}
     for key, g in table.groupby(by, sort=False):
         per_ep = g.groupby("episode")[list(SUMMARY_FIELDS)].mean()
         row = {}
         for f in SUMMARY_FIELDS:
             ci = mean_ci(per_ep[f]); row.update({f: ci["mean"], f"{f}_lo": ci["lo"], f"{f}_hi": ci["hi"]})
+        sh = episode_sharpe(per_ep["pnl"]); row.update(sharpe=sh["sharpe"], sharpe_lo=sh["lo"], sharpe_hi=sh["hi"])
         wins, n = int((per_ep["pnl"] > 0).sum()), len(per_ep)
         row["win_rate"] = wins / n if n else float("nan"); row["win_rate_lo"], row["win_rate_hi"] = wilson(wins, n)
         row["episodes"] = n
@@ -123,20 +134,20 @@ def summarize(table:pd.DataFrame, by:str="kind") -> pd.DataFrame:
 # %% ../../nbs/32_evaluate.ipynb #1013e84a
 def slot_comparison(cfg:Config, agent:MarketAgent, num_episodes:int=100, kinds=("market_maker", "noise", "speculator", "arbitrageur", "informed"),
                     seed:Optional[int]=None, workers:Optional[int]=None, ray_address:Optional[str]=None, progress:bool=False) -> tuple:
-    "(table, episodes): per slot occupant PnL, Sharpe (means, 95% CIs) and the paired PnL difference from the diffusion agent."
+    "(table, episodes): per slot occupant PnL (mean, 95% CI), the Sharpe ratio of episode PnL (bootstrap CI) and the paired PnL difference from the diffusion agent."
     runs = {"diffusion": run_episodes(cfg, "diffusion", agent, num_episodes, seed, workers, ray_address, progress)}
     for k in kinds: runs[k] = run_episodes(cfg, k, None, num_episodes, seed, workers, ray_address, progress)
     slot = {k: pd.DataFrame([agent_metrics(ep, len(ep["kinds"]) - 1, cfg.market, cfg.market_agent.impact_horizon) for ep in eps]) for k, eps in runs.items()}
     rows = {}
     for k, t in slot.items():
-        p, s, d = mean_ci(t.pnl), mean_ci(t.sharpe), mean_ci(t.pnl.to_numpy() - slot["diffusion"].pnl.to_numpy())
-        rows[k] = dict(pnl=p["mean"], pnl_lo=p["lo"], pnl_hi=p["hi"], sharpe=s["mean"], sharpe_lo=s["lo"], sharpe_hi=s["hi"],
+        p, s, d = mean_ci(t.pnl), episode_sharpe(t.pnl), mean_ci(t.pnl.to_numpy() - slot["diffusion"].pnl.to_numpy())
+        rows[k] = dict(pnl=p["mean"], pnl_lo=p["lo"], pnl_hi=p["hi"], sharpe=s["sharpe"], sharpe_lo=s["lo"], sharpe_hi=s["hi"],
                        pnl_minus_diffusion=d["mean"], diff_lo=d["lo"], diff_hi=d["hi"], win_rate=float((t.pnl > 0).mean()),
                        market_impact_bps=float(t.market_impact_bps.mean()), episodes=len(t))
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("slot"), runs
 
 # %% ../../nbs/32_evaluate.ipynb #5f039e34
-TIGHT_RULES = dict(market=dict(position_limit=2_000.0, price_limit=0.005), market_agent=dict(max_order_qty=300))
+TIGHT_RULES = dict(market=dict(position_limit=2_000.0, price_limit=0.005, volatility_pause=0.003), market_agent=dict(max_order_qty=300))
 
 def with_overrides(cfg:Config, overrides:dict) -> Config:
     "A copy of `cfg` with {section: {key: value}} overrides."
@@ -150,6 +161,23 @@ def rule_counts(episodes:Sequence[dict]) -> dict:
     out["rejected_by_market"] = int(sum(ep["rejected"].sum() for ep in episodes))
     out["episodes"] = len(episodes)
     return out
+
+# %% ../../nbs/32_evaluate.ipynb #0fd70ad8
+def return_target_curve(cfg:Config, model:MarketDiffusionModel, targets_sd=(-2.0, 0.0, 2.0), num_episodes:int=100,
+                        seed:Optional[int]=None, workers:Optional[int]=None, ray_address:Optional[str]=None) -> pd.DataFrame:
+    "Slot PnL per episode (mean, 95% CI) with the return asked for at each of `targets_sd` training standard deviations from the mean, on the same markets; the paired difference from the lowest."
+    rules = Rules.from_config(cfg.market, cfg.market_agent)
+    pnl = {}
+    for z in targets_sd:
+        agent = MarketDiffusionAgent(model, rules, cfg.market_agent, return_target=float(model.ret_mean + z * model.ret_std))
+        eps = run_episodes(cfg, "diffusion", agent, num_episodes, seed, workers, ray_address)
+        pnl[z] = np.array([agent_metrics(ep, len(ep["kinds"]) - 1, cfg.market)["pnl"] for ep in eps])
+    low, rows = min(targets_sd), []
+    for z in targets_sd:
+        a, d = mean_ci(pnl[z]), mean_ci(pnl[z] - pnl[low])
+        rows.append(dict(target_sd=z, pnl=a["mean"], lo=a["lo"], hi=a["hi"], minus_lowest=d["mean"], diff_lo=d["lo"], diff_hi=d["hi"], episodes=a["n"]))
+    return pd.DataFrame(rows).set_index("target_sd")
+
 
 # %% ../../nbs/32_evaluate.ipynb #c2540c8c
 class ScheduleTrader(SlotAgent):
@@ -292,9 +320,15 @@ def _shortfall_task(agent, task):
             memo["c"] = candidate_schedules(agent, f, rs, Q, T, K, seed)
             memo["cost"] = predicted_cost(agent.model, f, memo["c"], agent.rules.qty_scale)
         return memo["c"], memo["cost"]
+    def random_ranked(f, rs):
+        "K Dirichlet(1) schedules, seeded by the market, ranked by the same self-impact module: the generator's ablation."
+        w = np.random.default_rng([seed, 29]).dirichlet(np.ones(T), size=K)
+        c = [to_schedule(x, Q, agent.rules.max_order_qty) for x in w]
+        return c[int(np.argmin(predicted_cost(agent.model, f, c, agent.rules.qty_scale)))]
     schedules = {"twap": lambda f, rs: split_evenly(Q, T),
                  "diffusion": lambda f, rs: candidates(f, rs)[0][int(np.argmin(candidates(f, rs)[1]))],
-                 "diffusion_without_self_impact": lambda f, rs: candidates(f, rs)[0][0]}
+                 "diffusion_without_self_impact": lambda f, rs: candidates(f, rs)[0][0],
+                 "random_ranked": random_ranked}
     if ac is not None: schedules["almgren_chriss"] = lambda f, rs: ac_schedule(ac)
     with torch_threads(1): return shortfall_episode(cfg, seed, schedules, Q, T)
 
@@ -302,7 +336,7 @@ def _shortfall_task(agent, task):
 def execution_shortfall(cfg:Config, agent:MarketDiffusionAgent, Q:int=2000, T:Optional[int]=None, num_episodes:int=40,
                         num_candidates:int=16, ac:Optional[dict]=None, seed:Optional[int]=None, workers:Optional[int]=None,
                         ray_address:Optional[str]=None) -> tuple:
-    "(summary, per-episode table) of the implementation shortfall of TWAP, the diffusion agent, its ablation and Almgren–Chriss."
+    "(summary, per-episode table) of the implementation shortfall of TWAP, the diffusion agent, its two ablations (one sample unranked; random candidates ranked) and Almgren–Chriss."
     c = cfg.market_agent
     T = c.horizon if T is None else int(T)
     if T > c.horizon: raise ConfigError(f"the parent order's steps ({T}) must fit in a strategy's horizon ({c.horizon})", "T")
@@ -317,7 +351,7 @@ def execution_shortfall(cfg:Config, agent:MarketDiffusionAgent, Q:int=2000, T:Op
         a, d = mean_ci(wide[k]), mean_ci(wide[k] - wide["twap"])
         rows[k] = dict(shortfall_bps=a["mean"], lo=a["lo"], hi=a["hi"], minus_twap=d["mean"], diff_lo=d["lo"], diff_hi=d["hi"],
                        filled=float(table[table.strategy == k].filled.mean()), episodes=a["n"])
-    order = [k for k in ("twap", "almgren_chriss", "diffusion", "diffusion_without_self_impact") if k in rows]
+    order = [k for k in ("twap", "almgren_chriss", "diffusion", "diffusion_without_self_impact", "random_ranked") if k in rows]
     return pd.DataFrame.from_dict(rows, orient="index").loc[order].rename_axis("strategy"), table
 
 # %% ../../nbs/32_evaluate.ipynb #0ea19f95
@@ -472,102 +506,3 @@ def market_equilibrium(cfg:Config, agent:MarketDiffusionAgent, n_players:int=2, 
                              found_lo=found["per_player"][0]["lo"], found_hi=found["per_player"][0]["hi"],
                              share_found=found["per_player"][0]["gain"] / k["mean"] if k["mean"] > 0 else float("nan"))
     return out
-
-# %% ../../nbs/32_evaluate.ipynb #714d9285
-def _plot_run(env, kinds, out:Path):
-    "price.png, wealth.png and depth.png of a finished market run."
-    import matplotlib.pyplot as plt
-    from diffmarket.market.agents import plot_depth
-    book = env.book_frame()
-    fig, ax = plt.subplots(figsize=(9, 3.4))
-    ax.plot(book.step, book.price, lw=0.8, label="last price"); ax.plot(book.step, book.fundamental, lw=0.8, alpha=0.7, label="fundamental")
-    ax.set(xlabel="step", ylabel="price", title="price trajectory"); ax.legend(); fig.tight_layout(); fig.savefig(out / "price.png", dpi=100); plt.close(fig)
-    pnl = np.asarray(env.pnl_history)
-    fig, ax = plt.subplots(figsize=(9, 3.4))
-    for i, k in enumerate(kinds): ax.plot(pnl[:, i], lw=1.6 if k == "diffusion" else 0.8, label=f"agent_{i} ({k})")
-    ax.set(xlabel="step", ylabel="mark-to-market PnL", title="wealth per agent"); ax.legend(fontsize=7); fig.tight_layout()
-    fig.savefig(out / "wealth.png", dpi=100); plt.close(fig)
-    if env.depth_history:
-        fig = plot_depth(env); fig.savefig(out / "depth.png", dpi=100); plt.close(fig)
-
-# %% ../../nbs/32_evaluate.ipynb #045324e0
-def simulate_with_agent(cfg:Optional[Config], checkpoint, out_dir=None, seed:Optional[int]=None, num_agents:Optional[int]=None,
-                        num_steps:Optional[int]=None, figures:bool=True) -> dict:
-    "Run the configured population with the checkpoint's diffusion agent in the last slot; write the run to `out_dir`."
-    cfg = cfg if cfg is not None else load_config()
-    kw = {k: v for k, v in dict(seed=seed, num_agents=num_agents, num_steps=num_steps).items() if v is not None}
-    m = dataclasses.replace(cfg.market, **kw)
-    if m.num_agents < 2: raise ConfigError(f"needs at least two agents (the diffusion agent and one other), got {m.num_agents}", "market.num_agents")
-    if m.num_steps < 2: raise ConfigError(f"need at least two steps, got {m.num_steps}", "market.num_steps")
-    agent = load_market_agent(checkpoint, seed=m.seed, market=m)
-    agents = AgentFactory.create_mixed_population(m.num_agents, seed=m.seed, cfg=m.agents, diffusion_checkpoint=agent)
-    t0 = time.perf_counter()
-    env = run_market(m, agents, seed=m.seed, record_depth=10 if figures else 0)
-    kinds = [a.kind for a in agents]
-    acc = env.accounts(); acc.insert(1, "kind", kinds)
-    book = env.book_frame()
-    rejected = sum(1 for r in env.rejections if r[1] == len(agents) - 1)
-    summary = dict(num_agents=m.num_agents, num_steps=m.num_steps, seed=m.seed, num_trades=len(env.trades), volume=int(book.volume.sum()),
-                   final_price=float(book.price.iloc[-1]), rejections=len(env.rejections), diffusion_pnl=float(acc.pnl.iloc[-1]),
-                   diffusion_position=int(acc.position.iloc[-1]), diffusion_traded=int(acc.traded_qty.iloc[-1]),
-                   diffusion_orders=agent.counts["orders"], diffusion_infeasible_generated=agent.counts["infeasible"],
-                   diffusion_infeasible_sent=agent.counts["sent_infeasible"], diffusion_rejected_by_market=rejected,
-                   checkpoint=str(checkpoint), seconds=time.perf_counter() - t0)
-    if out_dir is not None:
-        with output_dir(out_dir, exists="replace", marker="summary.json", what="--out") as tmp:
-            env.trades_frame().to_csv(tmp / "trades.csv", index=False)
-            book.to_csv(tmp / "book.csv", index=False); acc.to_csv(tmp / "agents.csv", index=False)
-            write_json(tmp / "summary.json", summary)
-            if figures: _plot_run(env, kinds, tmp)
-        summary["out_dir"] = str(out_dir)
-    summary["env"] = env
-    return summary
-
-# %% ../../nbs/32_evaluate.ipynb #c1b06a1e
-def _plot_summary(summary:pd.DataFrame, table:pd.DataFrame, out:Path):
-    "pnl_by_type.png (means with 95% CIs) and pnl_distribution.png (per-episode PnL per type)."
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    y = np.arange(len(summary))
-    for ax, f, label in ((axes[0], "pnl", "PnL per episode (currency)"), (axes[1], "sharpe", "Sharpe (annualised)")):
-        ax.errorbar(summary[f], y, xerr=[summary[f] - summary[f"{f}_lo"], summary[f"{f}_hi"] - summary[f]], fmt="o", capsize=3)
-        ax.set_yticks(y, summary.index); ax.axvline(0, color="0.6", lw=0.6); ax.set(xlabel=label)
-    fig.suptitle(f"per agent type over {int(summary.episodes.max())} episodes (95% CIs)", fontsize=10); fig.tight_layout()
-    fig.savefig(out / "pnl_by_type.png", dpi=100); plt.close(fig)
-    fig, ax = plt.subplots(figsize=(8, 3.4))
-    per = table.groupby(["kind", "episode"]).pnl.mean().unstack(0)
-    ax.boxplot([per[k].dropna() for k in summary.index], orientation="horizontal"); ax.set_yticks(np.arange(1, len(summary) + 1), summary.index)
-    ax.axvline(0, color="0.6", lw=0.6); ax.set(xlabel="PnL per episode", title="distribution over episodes"); fig.tight_layout()
-    fig.savefig(out / "pnl_distribution.png", dpi=100); plt.close(fig)
-
-# %% ../../nbs/32_evaluate.ipynb #ada1bb99
-def evaluate_checkpoint(cfg:Optional[Config], checkpoint, num_episodes:int=100, out=None, slot_baselines:bool=False,
-                        seed:Optional[int]=None, workers:Optional[int]=None, ray_address:Optional[str]=None, progress:bool=True) -> dict:
-    "Evaluate the checkpoint's agent over episodes: per agent type metrics with CIs, rule counts (and the same slot held by each heuristic)."
-    cfg = cfg if cfg is not None else load_config()
-    if num_episodes < 2: raise ConfigError(f"needs at least two episodes for confidence intervals, got {num_episodes}", "--num_episodes")
-    agent = load_market_agent(checkpoint, market=cfg.market)
-    t0 = time.perf_counter()
-    eps = run_episodes(cfg, "diffusion", agent, num_episodes, seed, workers, ray_address, progress)
-    table = episode_table(eps, cfg.market, cfg.market_agent.impact_horizon)
-    summary = summarize(table)
-    res = dict(checkpoint=str(checkpoint), num_episodes=int(num_episodes), seeds_from=int((cfg.market_agent.seed + 1) if seed is None else seed),
-               per_type=summary.to_dict(orient="index"), rules=rule_counts(eps))
-    if slot_baselines:
-        comp, _ = slot_comparison(cfg, agent, num_episodes, seed=seed, workers=workers, ray_address=ray_address, progress=progress)
-        res["same_slot"] = comp.to_dict(orient="index")
-    res["seconds"] = round(time.perf_counter() - t0, 1)
-    if out is not None:
-        with output_dir(out, exists="replace", marker="evaluation.json", what="--out") as tmp:
-            write_json(tmp / "evaluation.json", res)
-            summary.to_csv(tmp / "evaluation.csv"); table.to_csv(tmp / "episodes.csv", index=False)
-            _plot_summary(summary, table, tmp)
-            shown = summary[["pnl", "pnl_lo", "pnl_hi", "total_return", "sharpe", "sharpe_lo", "sharpe_hi", "max_drawdown", "win_rate", "market_impact_bps"]]
-            body = (f"<p>{num_episodes} episodes, checkpoint <code>{checkpoint}</code>; the diffusion agent holds the last slot.</p>"
-                    + html_table(shown) + "<h3>Rules</h3>" + html_table(res["rules"])
-                    + "".join(f"<p><img src='{n}' style='max-width:100%'></p>" for n in ("pnl_by_type.png", "pnl_distribution.png")))
-            if slot_baselines: body += "<h3>The same slot, other occupants</h3>" + html_table(comp[["pnl", "pnl_lo", "pnl_hi", "sharpe", "pnl_minus_diffusion", "diff_lo", "diff_hi"]])
-            (tmp / "report.html").write_text(html_page("diffusion market agent: evaluation", body), encoding="utf-8")
-        res["out"] = str(out)
-    res["summary"] = summary
-    return res

@@ -284,6 +284,7 @@ def _book_fills(self:MarketEnvironment, fills):
     if fills:
         self.last_price = round(self.last_ticks * tick, 10)
         if self.breaker_levels: self._check_breaker()
+        if cfg.volatility_pause is not None: self._check_pause()
 
 # %% ../../nbs/11_market.ipynb #5b096501
 @patch
@@ -302,6 +303,18 @@ def _check_breaker(self:MarketEnvironment):
             self.breakers_hit.add(k)
             until = end_of_day if minutes is None else min(end_of_day, self.t + 1 + halt_steps(minutes, spd, session))
             self.halted_until = max(self.halted_until, until)
+
+# %% ../../nbs/11_market.ipynb #bd07f452
+@patch
+def _check_pause(self:MarketEnvironment):
+    "Pause trading 5 minutes when the last trade lies `volatility_pause` or more from the mean last price of the past 5 minutes (LULD)."
+    spd = self.cfg.steps_per_day
+    n = halt_steps(5, spd, SESSION_MINUTES[self.cfg.circuit_breaker])
+    past = self.history["price"][-n:]
+    ref = sum(past) / len(past) if past else self.prev_close
+    if abs(self.last_price / ref - 1.0) >= self.cfg.volatility_pause - 1e-12:
+        self.halted_until = max(self.halted_until, min((self.t // spd + 1) * spd, self.t + 1 + n))
+
 
 # %% ../../nbs/11_market.ipynb #4be91fcd
 @patch

@@ -20,8 +20,8 @@ from diffmarket.games.market_agent.observation import (FeatureTracker, OPPONENT_
     action_to_orders)
 
 # %% auto #0
-__all__ = ['SlotAgent', 'ExplorationPolicy', 'episode_seed', 'market_episode', 'make_windows', 'connect_ray', 'parallel_map',
-           'generate_episodes']
+__all__ = ['RULE_KEYS', 'SlotAgent', 'ExplorationPolicy', 'episode_seed', 'market_episode', 'make_windows', 'connect_ray',
+           'parallel_map', 'draw_rules', 'rule_record', 'generate_episodes']
 
 # %% ../../../nbs/31b_market_episodes.ipynb #8e17dbb5
 class SlotAgent(MarketAgent):
@@ -262,15 +262,43 @@ def parallel_map(fn:Callable, tasks:Sequence, workers:int=0, ray_address:Optiona
         return out
     finally: bar.close()
 
+# %% ../../../nbs/31b_market_episodes.ipynb #a9d748a9
+def draw_rules(market:MarketConfig, agent:MarketAgentConfig, seed:int) -> tuple:
+    "(market, agent) configs under the rules one exploration episode draws from `agent.rule_ranges` with `seed` (as given unless `randomize`)."
+    r = agent.rule_ranges
+    if not r.randomize: return market, agent
+    rng = np.random.default_rng([int(seed), 23])
+    logu = lambda lh: float(math.exp(rng.uniform(math.log(lh[0]), math.log(lh[1]))))
+    band = None if rng.random() < r.price_limit_off else logu(r.price_limit)
+    pause = None if rng.random() < r.volatility_pause_off else logu(r.volatility_pause)
+    m = dataclasses.replace(market, price_limit=band, volatility_pause=pause, circuit_breaker=str(rng.choice(r.circuit_breaker)),
+                            position_limit=logu(r.position_limit), taker_fee_bps=float(rng.uniform(*r.taker_fee_bps)),
+                            maker_fee_bps=float(rng.uniform(*r.maker_fee_bps)))
+    return m, dataclasses.replace(agent, max_order_qty=max(1, int(round(logu(r.max_order_qty)))))
+
+
+# %% ../../../nbs/31b_market_episodes.ipynb #19c58559
+RULE_KEYS = ("price_limit", "volatility_pause", "circuit_breaker", "position_limit", "taker_fee_bps", "maker_fee_bps")
+
+def rule_record(market:MarketConfig, agent:MarketAgentConfig) -> dict:
+    "The rules an episode ran under: the market's (RULE_KEYS) and the agent's order-size limit."
+    return {**{k: getattr(market, k) for k in RULE_KEYS}, "max_order_qty": int(agent.max_order_qty)}
+
+
 # %% ../../../nbs/31b_market_episodes.ipynb #d7980ee7
 def _episode_task(args) -> dict:
+    "One exploration episode under the rules drawn for its seed; the record holds them under 'rules'."
     market, agent_cfg, seed, tail = args
-    return market_episode(market, agent_cfg, seed, tail=tail)
+    market, agent_cfg = draw_rules(market, agent_cfg, seed)
+    ep = market_episode(market, agent_cfg, seed, tail=tail)
+    ep["rules"] = rule_record(market, agent_cfg)
+    return ep
+
 
 # %% ../../../nbs/31b_market_episodes.ipynb #d63f4085
 def generate_episodes(cfg:Optional[Config]=None, num_episodes:Optional[int]=None, seed:Optional[int]=None,
                       workers:Optional[int]=None, ray_address:Optional[str]=None, progress:bool=True) -> list:
-    "Simulated episodes with the exploration policy in the learning slot (seeded per episode; local processes or Ray)."
+    "Simulated episodes with the exploration policy in the learning slot, each under its drawn rules (seeded per episode; local processes or Ray)."
     cfg = cfg if cfg is not None else load_config()
     c = cfg.market_agent
     n = c.num_episodes if num_episodes is None else int(num_episodes)

@@ -21,7 +21,7 @@ from diffmarket.games.market_agent.observation import (ACTION_NAMES, CONSTRAINT_
 
 # %% auto #0
 __all__ = ['IMPACT_DOF', 'MarketConditionEncoder', 'SelfImpactModule', 'OpponentResponseModule', 'StrategyDenoiser',
-           'rule_tensors', 'project_plan', 'MarketDiffusionModel']
+           'rule_tensors', 'project_plan', 'MarketDiffusionModel', 'rule_violation']
 
 # %% ../../../nbs/31c_market_model.ipynb #45faec5d
 def _mlp(d_in:int, hidden:int, d_out:int) -> nn.Sequential:
@@ -176,9 +176,10 @@ class MarketDiffusionModel(nn.Module):
         self.condition_encoder = MarketConditionEncoder(state_dim, opponent_dim, constraint_dim, c.embed_dim, c.hidden_dim)
         self.self_impact = SelfImpactModule(c.embed_dim, action_dim, c.horizon, c.impact_horizon, c.hidden_dim)
         self.opponent_response = OpponentResponseModule(c.embed_dim, action_dim, response_dim, c.hidden_dim)
-        self.denoiser = StrategyDenoiser(action_dim, c.embed_dim, c.impact_horizon, response_dim, c)
+        self.denoiser = StrategyDenoiser(action_dim, c.embed_dim + constraint_dim, c.impact_horizon, response_dim, c)   # the rules reach it directly too
         for k in ("ret_mean", "ret_std", "ret_target"): self.register_buffer(k, torch.tensor(0.0 if k != "ret_std" else 1.0))
         for k in ("fill_aggressive", "fill_passive"): self.register_buffer(k, torch.tensor(1.0 if k == "fill_aggressive" else 0.3))
+        self.register_buffer("plan_scale", torch.ones(action_dim))          # the denoiser works on plan / plan_scale: unit spread per channel
         self.noise_scheduler = make_noise_scheduler(c, "ddpm")
         self._ddim = ddim_coefficients(make_noise_scheduler(c, "ddim"), c.num_inference_steps)
 
@@ -199,6 +200,7 @@ def fit_normalizers(self:MarketDiffusionModel, windows:dict):
     q, off, fill = windows["plan"][:, 0, 1] * self.cfg.qty_scale, windows["plan"][:, 0, 2], windows["own_fill"]
     for k, m in (("fill_aggressive", (windows["plan"][:, 0, 0] > 0) & (off > 0)), ("fill_passive", (windows["plan"][:, 0, 0] > 0) & (off <= 0))):
         if m.any(): getattr(self, k).copy_(((fill[m] * q[m].sign()).clamp(min=0).sum() / q[m].abs().sum().clamp(min=1)).clamp(0, 1))
+    self.plan_scale.copy_(windows["plan"].flatten(0, 1).std(0).clamp(min=0.05))
     self.ret_target.copy_((torch.quantile(ret, self.cfg.return_quantile) - self.ret_mean) / self.ret_std)
     return self
 
@@ -218,10 +220,27 @@ def guide_features(self:MarketDiffusionModel, emb, x):
         resp = self.opponent_response(emb, x[:, 0])
     return imp.detach(), resp.detach()
 
+# %% ../../../nbs/31c_market_model.ipynb #def3321a
+def rule_violation(x0, cons, qty_scale:int, offset_scale:int, margin:float=0.5):
+    "How far (normalised units) each strategy x0 (B, horizon, 3) breaks the rules its constraint features (B, len(CONSTRAINT_FIELDS)) state: (B,)."
+    f = lambda k: cons[:, CONSTRAINT_FIELDS.index(k), None]
+    gate, q, off = x0[..., 0], x0[..., 1], x0[..., 2]
+    send, buy = (gate > 0).float().detach(), (q > 0).float().detach()
+    mq, mo = margin / qty_scale, margin / offset_scale                      # half a share, half a tick: what rounding adds
+    size = F.relu(q.abs() - f("order_cap") + mq)
+    held = torch.cumsum(q * send, dim=1)                                    # orders sent count against the limit, as in project_plan
+    position = F.relu(held - f("long_room_orders") + mq) + F.relu(-held - f("short_room_orders") + mq)
+    up, down = f("room_up_offsets"), f("room_down_offsets")
+    mb = mo * (1 + 2 * torch.arange(x0.shape[1], device=x0.device))         # later steps: the mid may have moved a tick a step towards the band
+    band = F.relu(off - (buy * up + (1 - buy) * down) + mb) + F.relu(-off - (buy * down + (1 - buy) * up) + mb)
+    halt = F.relu(gate[:, 0]) * cons[:, CONSTRAINT_FIELDS.index("halted")]
+    return ((size + band) * send + position * send).sum(1) + halt
+
+
 # %% ../../../nbs/31c_market_model.ipynb #b619e36e
 @patch
 def compute_loss(self:MarketDiffusionModel, batch:dict, generator=None) -> dict:
-    "Losses on a batch of windows: denoising, impact negative log-likelihood, response squared error, and their sum."
+    "Losses on a batch of windows: denoising, rule violation of the clean estimate, impact negative log-likelihood, response squared error, and the total."
     emb = self.condition(batch["state"], batch["flow"], batch["cons"])
     x0, dev = batch["plan"], batch["plan"].device
     B = x0.shape[0]
@@ -229,13 +248,18 @@ def compute_loss(self:MarketDiffusionModel, batch:dict, generator=None) -> dict:
     noise = torch.randn(x0.shape, **g).to(dev)
     t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (B,), **g).to(dev)
     drop = (torch.rand(B, **g) < self.cfg.cond_drop_prob).to(dev)
-    xt = self.noise_scheduler.add_noise(x0, noise, t)
-    imp, resp = self.guide_features(emb.detach(), xt)
-    pred = self.denoiser(xt, t, emb, imp, resp, (batch["ret"] - self.ret_mean) / self.ret_std, drop)
-    denoise = F.mse_loss(pred, noise if self.cfg.prediction_type == "epsilon" else x0)
+    s = self.plan_scale
+    z0 = x0 / s                                                             # each channel at unit spread: small sizes are signal too
+    zt = self.noise_scheduler.add_noise(z0, noise, t)
+    imp, resp = self.guide_features(emb.detach(), zt * s)
+    pred = self.denoiser(zt, t, torch.cat([emb, batch["cons"]], -1), imp, resp, (batch["ret"] - self.ret_mean) / self.ret_std, drop)
+    denoise = F.mse_loss(pred, noise if self.cfg.prediction_type == "epsilon" else z0)
+    ab = self.noise_scheduler.alphas_cumprod.to(dev)[t][:, None, None]
+    x0_hat = s * ((zt - (1 - ab).sqrt() * pred) / ab.sqrt() if self.cfg.prediction_type == "epsilon" else pred)
+    rules = (ab[:, 0, 0] * rule_violation(x0_hat, batch["cons"], self.cfg.qty_scale, self.cfg.offset_scale)).mean()
     impact = self.self_impact.nll(emb, x0, batch["impact"])
     response = self.opponent_response.loss(emb, x0[:, 0], batch["response"])
-    return dict(total=denoise + impact + response, denoise=denoise, impact=impact, response=response)
+    return dict(total=denoise + self.cfg.rule_loss_weight * rules + impact + response, denoise=denoise, rules=rules, impact=impact, response=response)
 
 # %% ../../../nbs/31c_market_model.ipynb #05122bac
 @patch
@@ -266,6 +290,7 @@ def sample(self:MarketDiffusionModel, state, flow, cons, num_samples:Optional[in
     B, H, A = state.shape[0], c.horizon, self.dims["action_dim"]
     N = B * K
     emb = self.condition(state, flow, cons).repeat_interleave(K, 0)
+    ctx = torch.cat([emb, cons.repeat_interleave(K, 0)], -1)                 # what the denoiser reads: the embedding and the rules
     ret = torch.full((N,), float(self.ret_target) if return_target is None else (return_target - float(self.ret_mean)) / float(self.ret_std), device=dev)
     rs = rule_tensors(rule_states, K) if (rule_states is not None and rules is not None) else None
     x = torch.randn((N, H, A), generator=generator, device="cpu" if generator is not None else dev).to(dev)
@@ -276,10 +301,10 @@ def sample(self:MarketDiffusionModel, state, flow, cons, num_samples:Optional[in
     twin = self._twin() if (M <= dense_max_batch and dev.type == "cpu") else None
     steps = []
     for i, t in enumerate(ts):
-        imp, resp = self.guide_features(emb, x)
+        imp, resp = self.guide_features(emb, x * self.plan_scale)
         two = (lambda z: torch.cat([z, z])) if guided else (lambda z: z)
         xx = two(x)
-        cond = self.denoiser.global_cond(two(emb), two(imp), two(resp), two(ret), drop)
+        cond = self.denoiser.global_cond(two(ctx), two(imp), two(resp), two(ret), drop)
         if twin is not None:
             out = twin(xx.transpose(1, 2).reshape(M, A * H), twin.films(t.reshape(1), cond)[0]).view(M, A, H).transpose(1, 2)
         else: out = self.denoiser.unet(xx, t.expand(M).to(dev), cond)
@@ -287,10 +312,10 @@ def sample(self:MarketDiffusionModel, state, flow, cons, num_samples:Optional[in
             cnd, null = out.chunk(2)
             out = null + w * (cnd - null)
         b, a = coefs[i][0], coefs[i][1]
-        x0 = ((x - b * out) / a if c.prediction_type == "epsilon" else out).clamp(-1, 1)
+        x0 = (self.plan_scale * ((x - b * out) / a if c.prediction_type == "epsilon" else out)).clamp(-1, 1)
         if rs is not None: x0 = project_plan(x0, rs, rules)
         steps.append(x0.reshape(B, K, H, A).clone())
-        x = ddim_step(x0, x, coefs[i], None, "sample")
+        x = ddim_step(x0 / self.plan_scale, x, coefs[i], None, "sample")      # the denoiser's space: plan / plan_scale
     res = x0.reshape(B, K, H, A)
     return (res, steps) if path else res
 

@@ -26,7 +26,8 @@ STATE_FIELDS = ("spread_ticks", "imbalance", "log_bid_qty", "log_ask_qty", "ret_
                 "volatility_bps", "log_volume", "log_volume_ewma", "last_vs_mid_ticks", "time_left", "position", "pnl_bps")
 FLOW_FIELDS = ("others_signed_volume", "others_signed_volume_ewma5", "others_signed_volume_ewma20", "others_volume_ewma20")
 CONSTRAINT_FIELDS = ("room_to_upper_limit_pct", "room_to_lower_limit_pct", "halted", "long_headroom", "short_headroom",
-                     "order_cap", "taker_fee_bps", "maker_fee_bps")
+                     "order_cap", "taker_fee_bps", "maker_fee_bps", "long_room_orders", "short_room_orders", "room_up_offsets",
+                     "room_down_offsets")
 RESPONSE_FIELDS = tuple(f"{k}_flow" for k in OPPONENT_KINDS) + ("market_maker_quote_shift",)
 
 # %% ../../../nbs/31_market_agent.ipynb #9e473444
@@ -165,7 +166,9 @@ class FeatureTracker:
         L = float(r.position_limit) if r.position_limit is not None else 1e12
         pct = lambda ticks: min(10.0, 100.0 * ticks / max(rs.mid, 1))
         cons = [pct(rs.band_hi - rs.mid), pct(rs.mid - rs.band_lo), float(rs.halted), min(2.0, buy / L), min(2.0, sell / L),
-                r.max_order_qty / r.qty_scale, r.taker_fee_bps / 10.0, r.maker_fee_bps / 10.0]
+                r.max_order_qty / r.qty_scale, r.taker_fee_bps / 10.0, r.maker_fee_bps / 10.0,
+                min(10.0, buy / r.qty_scale), min(10.0, sell / r.qty_scale),
+                min(3.0, max(0, rs.band_hi - rs.mid) / r.offset_scale), min(3.0, max(0, rs.mid - rs.band_lo) / r.offset_scale)]
         flow = [signed, self.flow5, self.flow20, self.others20]
         self.last_pos, self.last_mid = pos, mid
         return (np.asarray(state, np.float32), np.asarray(flow, np.float32), np.asarray(cons, np.float32))
