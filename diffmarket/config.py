@@ -426,8 +426,9 @@ class MarketAgentConfig(ConfigSection, section="market_agent"):
     num_samples: int = 8             # strategies generated per decision; the agent trades the one its self-impact module values highest
     cond_drop_prob: float = 0.1      # classifier-free guidance: share of training windows whose return target is dropped
     rule_loss_weight: float = 1.0    # weight of the penalty on rule-breaking clean-strategy estimates in training (0: the rules only through projection)
-    guidance_scale: float = 1.5      # eps_uncond + w (eps_cond - eps_uncond) at generation (1: the conditional model alone)
+    guidance_scale: float = 1.5      # pred_null + w (pred_target - pred_null) at generation, the return target dropped for pred_null (1: the conditional model alone)
     return_quantile: float = 0.9     # the return asked for at generation: this quantile of the training windows' returns
+    return_signal: str = "predicted" # what the return target conditions on: the plan's value by the self-impact module ('predicted') or the window's realised return ('realised')
     epochs: int = 50                 # (--num_epochs)
     batch_size: int = 64             # (--batch_size)
     lr: float = 1e-3                 # AdamW learning rate at the end of the warm-up (then cosine decay)
@@ -449,7 +450,7 @@ class MarketAgentConfig(ConfigSection, section="market_agent"):
                            "hidden_dim"), 1, integer=True); check_range(self, ("market_warmup_steps", "workers"), 0, integer=True)
         check_range(self, ("explore_trade_prob", "explore_aggressive_prob", "explore_persistence", "cond_drop_prob"), 0, 1)
         check_range(self, ("guidance_scale", "rule_loss_weight"))
-        check_range(self, "return_quantile", 0, 1, strict=True, below=True)
+        check_range(self, "return_quantile", 0, 1, strict=True, below=True); check_choice(self, "return_signal", ("predicted", "realised"))
         check_range(self, "val_frac", 0, 1, below=True)
         check_denoiser(self); check_optimiser(self)
         check(self, "population", isinstance(p := self.population, list) and len(p) > 0 and all(isinstance(k, str) for k in p), "a non-empty list of agent kinds")

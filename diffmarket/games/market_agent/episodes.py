@@ -153,7 +153,7 @@ def market_episode(market:MarketConfig, agent_cfg:MarketAgentConfig, seed:int, s
     out = {k: np.asarray(v, dtype=np.float32 if k in ("state", "flow", "cons") else np.float64) for k, v in rec.items() if v or k not in ("state", "flow", "cons", "action", "generated")}
     hist = np.asarray(env.pnl_history, dtype=np.float64)
     start = hist[c.market_warmup_steps - 1:c.market_warmup_steps] if c.market_warmup_steps else np.zeros((1, len(agents)))
-    out.update(seed=int(seed), kinds=kinds, pnl_all=np.concatenate([start, hist[c.market_warmup_steps:]]),   # PnL of every agent before and after each trading step
+    out.update(seed=int(seed), tick_size=float(market.tick_size), kinds=kinds, pnl_all=np.concatenate([start, hist[c.market_warmup_steps:]]),   # PnL of every agent before and after each trading step
                trade_steps=trade_steps, tail=tail, counts=dict(slot.counts) if hasattr(slot, "counts") else {})
     return out
 
@@ -161,7 +161,7 @@ def market_episode(market:MarketConfig, agent_cfg:MarketAgentConfig, seed:int, s
 def make_windows(episodes:Sequence[dict], cfg:MarketAgentConfig) -> dict:
     "Training windows (torch tensors) from recorded episodes: inputs, strategy, impact path, response, return, episode id."
     H, h, L = cfg.horizon, cfg.impact_horizon, cfg.episode_length
-    cols = {k: [] for k in ("state", "flow", "cons", "plan", "impact", "response", "ret", "own_fill", "episode")}
+    cols = {k: [] for k in ("state", "flow", "cons", "plan", "impact", "response", "ret", "own_fill", "tick_bps", "episode")}
     scale = np.array([cfg.qty_scale, cfg.offset_scale], dtype=np.float64)
     def normalised(a):
         "(gate, qty, offset) in [-1, 1]: +1 where an order was sent."
@@ -181,6 +181,7 @@ def make_windows(episodes:Sequence[dict], cfg:MarketAgentConfig) -> dict:
         cols["response"].append(np.concatenate([flows[t + 1], shift[t, None]], axis=1))
         cols["ret"].append(1e4 * (pnl[t + H] - pnl[t]) / (mid[t] * cfg.qty_scale))
         cols["own_fill"].append(ep["dpos"][t, -1])
+        cols["tick_bps"].append(1e4 * ep.get("tick_size", 0.01) / mid[t])                 # one tick in bps of the mid
         cols["episode"].append(np.full(n, e))
     if not cols["state"]: raise DataError("no training windows: episodes are shorter than market_agent.horizon and impact_horizon")
     out = {k: torch.as_tensor(np.concatenate(v), dtype=torch.long if k == "episode" else torch.float32) for k, v in cols.items()}

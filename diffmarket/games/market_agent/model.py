@@ -202,6 +202,9 @@ def fit_normalizers(self:MarketDiffusionModel, windows:dict):
         if m.any(): getattr(self, k).copy_(((fill[m] * q[m].sign()).clamp(min=0).sum() / q[m].abs().sum().clamp(min=1)).clamp(0, 1))
     self.plan_scale.copy_(windows["plan"].flatten(0, 1).std(0).clamp(min=0.05))
     self.ret_target.copy_((torch.quantile(ret, self.cfg.return_quantile) - self.ret_mean) / self.ret_std)
+    if self.cfg.return_signal == "predicted":                              # targets are z-scores of the plans' predicted value
+        self.ret_mean.zero_(); self.ret_std.fill_(1.0)
+        self.ret_target.fill_(float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(self.cfg.return_quantile))))
     return self
 
 # %% ../../../nbs/31c_market_model.ipynb #069b5d7e
@@ -237,6 +240,27 @@ def rule_violation(x0, cons, qty_scale:int, offset_scale:int, margin:float=0.5):
     return ((size + band) * send + position * send).sum(1) + halt
 
 
+# %% ../../../nbs/31c_market_model.ipynb #e5dfce1e
+@patch
+def strategy_value(self:MarketDiffusionModel, emb, state, cons, plans, tick_bps):
+    "Predicted PnL (bps of qty_scale shares at the mid) of plans (N, horizon, 3) in conditions embedded as emb (N, E); fees from the constraint features, a tick `tick_bps` bps."
+    c, (N, H) = self.cfg, plans.shape[:2]
+    m, _ = self.self_impact(emb, plans)
+    e = min(H, m.shape[1])
+    m = torch.cat([torch.zeros(N, 1, device=plans.device), m], dim=1)
+    gate, q, off = plans[:, :e, 0], plans[:, :e, 1] * c.qty_scale, plans[:, :e, 2] * c.offset_scale
+    q = torch.where(gate > 0, q, torch.zeros_like(q))
+    tb = tick_bps[:, None]
+    half = state[:, STATE_FIELDS.index("spread_ticks"), None] / 2 * tb
+    taker, maker = (cons[:, CONSTRAINT_FIELDS.index(k), None] * 10.0 for k in ("taker_fee_bps", "maker_fee_bps"))
+    reach, through = off * tb, off > 0
+    cost = torch.where(through, torch.minimum(reach, half) + taker, reach + maker)
+    filled = torch.where(through, self.fill_aggressive, self.fill_passive) * q
+    gain = filled * (m[:, e:e + 1] - m[:, :e]) - filled.abs() * cost
+    end = filled.sum(1).abs() * (half[:, 0] + taker[:, 0])
+    return (gain.sum(1) - end) / c.qty_scale
+
+
 # %% ../../../nbs/31c_market_model.ipynb #b619e36e
 @patch
 def compute_loss(self:MarketDiffusionModel, batch:dict, generator=None) -> dict:
@@ -252,7 +276,12 @@ def compute_loss(self:MarketDiffusionModel, batch:dict, generator=None) -> dict:
     z0 = x0 / s                                                             # each channel at unit spread: small sizes are signal too
     zt = self.noise_scheduler.add_noise(z0, noise, t)
     imp, resp = self.guide_features(emb.detach(), zt * s)
-    pred = self.denoiser(zt, t, torch.cat([emb, batch["cons"]], -1), imp, resp, (batch["ret"] - self.ret_mean) / self.ret_std, drop)
+    if self.cfg.return_signal == "predicted":                              # the return a plan controls: its predicted value, as a z-score
+        with torch.no_grad():
+            v = self.strategy_value(emb.detach(), batch["state"], batch["cons"], x0, batch["tick_bps"])
+            r = (v - v.mean()) / v.std().clamp(min=1e-6)
+    else: r = (batch["ret"] - self.ret_mean) / self.ret_std
+    pred = self.denoiser(zt, t, torch.cat([emb, batch["cons"]], -1), imp, resp, r, drop)
     denoise = F.mse_loss(pred, noise if self.cfg.prediction_type == "epsilon" else z0)
     ab = self.noise_scheduler.alphas_cumprod.to(dev)[t][:, None, None]
     x0_hat = s * ((zt - (1 - ab).sqrt() * pred) / ab.sqrt() if self.cfg.prediction_type == "epsilon" else pred)
@@ -324,22 +353,9 @@ def sample(self:MarketDiffusionModel, state, flow, cons, num_samples:Optional[in
 @torch.no_grad()
 def plan_value(self:MarketDiffusionModel, state, flow, cons, plans, rule_states:Sequence[RuleState], rules:Rules):
     "Predicted PnL (bps of qty_scale shares at the mid) of plans (B·K, horizon, 3) for B conditions, net of spread, fees and closing."
-    B, N, H = state.shape[0], plans.shape[0], plans.shape[1]
+    B, N = state.shape[0], plans.shape[0]
     K = N // B
     emb = self.condition(state, flow, cons).repeat_interleave(K, 0)
-    m, _ = self.self_impact(emb, plans)
-    e = min(H, m.shape[1])
-    m = torch.cat([torch.zeros(N, 1), m], dim=1)
-    gate, q, off = plans[:, :e, 0], plans[:, :e, 1] * rules.qty_scale, plans[:, :e, 2] * rules.offset_scale
-    q = torch.where(gate > 0, q, torch.zeros_like(q))
-    mid = torch.as_tensor([float(r.mid) for r in rule_states]).repeat_interleave(K)[:, None]
-    tick_bps = 1e4 / mid.clamp(min=1)
-    half = (state[:, STATE_FIELDS.index("spread_ticks")].repeat_interleave(K)[:, None] / 2) * tick_bps
-    reach = off * tick_bps
-    through = off > 0
-    cost = torch.where(through, torch.minimum(reach, half) + rules.taker_fee_bps, reach + rules.maker_fee_bps)
-    share = torch.where(through, self.fill_aggressive, self.fill_passive)
-    filled = share * q
-    gain = filled * (m[:, e:e + 1] - m[:, :e]) - filled.abs() * cost
-    end = filled.sum(1).abs() * (half[:, 0] + rules.taker_fee_bps)
-    return (gain.sum(1) - end) / rules.qty_scale
+    tick_bps = torch.as_tensor([1e4 / max(float(r.mid), 1.0) for r in rule_states]).repeat_interleave(K)
+    return self.strategy_value(emb, state.repeat_interleave(K, 0), cons.repeat_interleave(K, 0), plans, tick_bps)
+
