@@ -421,7 +421,7 @@ class MarketAgentConfig(ConfigSection, section="market_agent"):
     diffusion_step_embed_dim: int = 32   # width of the sinusoidal diffusion-step embedding (even, >= 4)
     num_train_timesteps: int = 100   # noise levels of the diffusion schedule in training
     beta_schedule: str = "squaredcos_cap_v2"   # noise schedule: 'squaredcos_cap_v2' (cosine), 'linear' or 'scaled_linear'
-    prediction_type: str = "sample"  # what the denoiser predicts ('sample': the clean strategy, which reads the rules far better here than 'epsilon' does: bench_market_diffusion)
+    prediction_type: str = "sample"  # what the denoiser predicts: 'sample' (the clean strategy) or 'epsilon' (the noise); bench_market_diffusion sets the noise-predicting twin beside it
     num_inference_steps: int = 5     # DDIM steps per generated strategy
     num_samples: int = 8             # strategies generated per decision; the agent trades the one its self-impact module values highest
     cond_drop_prob: float = 0.1      # classifier-free guidance: share of training windows whose return target is dropped
