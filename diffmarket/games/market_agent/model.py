@@ -237,7 +237,7 @@ def rule_violation(x0, cons, qty_scale:int, offset_scale:int, margin:float=0.5):
     mb = mo * (1 + 2 * torch.arange(x0.shape[1], device=x0.device))         # later steps: the mid may have moved a tick a step towards the band
     band = F.relu(off - (buy * up + (1 - buy) * down) + mb) + F.relu(-off - (buy * down + (1 - buy) * up) + mb)
     halt = F.relu(gate[:, 0]) * cons[:, CONSTRAINT_FIELDS.index("halted")]
-    return ((size + band) * send + position * send).sum(1) + halt
+    return ((size + band + position) * send).sum(1) + halt
 
 
 # %% ../../../nbs/31c_market_model.ipynb #e5dfce1e
